@@ -1,0 +1,151 @@
+// Package api is Herald's HTTP front: one server for every service's routes,
+// JSON errors of the form {"error":"code","detail":"…"}, health, readiness
+// and metrics. Bad input gets a 4xx; a panic in a handler becomes a 500 that
+// is logged, never a crash.
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/heraldhq/herald/pkg/config"
+)
+
+// Config is herald.yaml's http section.
+type Config struct {
+	Addr         string       `yaml:"addr" env:"HERALD_HTTP_ADDR"`
+	MaxBodyBytes config.Bytes `yaml:"maxBodyBytes"`
+	// ReadTimeout bounds reading a request; WriteTimeout writing its answer
+	// (a synchronous OTP send waits for delivery inside it).
+	ReadTimeout  config.Duration `yaml:"readTimeout"`
+	WriteTimeout config.Duration `yaml:"writeTimeout"`
+}
+
+// DefaultConfig listens on loopback only.
+func DefaultConfig() Config {
+	return Config{
+		Addr:         "127.0.0.1:8080",
+		MaxBodyBytes: 1 << 20,
+		ReadTimeout:  config.Duration(10e9),
+		WriteTimeout: config.Duration(30e9),
+	}
+}
+
+// Validate checks the section.
+func (c *Config) Validate() error {
+	if c.Addr == "" {
+		return errors.New("addr: must not be empty")
+	}
+	if c.MaxBodyBytes < 1024 {
+		return fmt.Errorf("maxBodyBytes: %d is below 1KiB", c.MaxBodyBytes)
+	}
+	return nil
+}
+
+// Route is one handler a service contributes, with a Go 1.22 ServeMux
+// pattern such as "POST /v1/events".
+type Route struct {
+	Pattern string
+	Handler http.Handler
+}
+
+// Error is an HTTP error answer.
+type Error struct {
+	Status int    `json:"-"`
+	Code   string `json:"error"`
+	Detail string `json:"detail,omitempty"`
+	// Extra fields merged into the body (e.g. requestId, attemptsLeft).
+	Extra map[string]any `json:"-"`
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Detail) }
+
+// Errorf builds an Error.
+func Errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Detail: fmt.Sprintf(format, args...)}
+}
+
+// WriteError writes err as JSON: an *Error as itself, anything else as a 500
+// whose detail does not leak internals.
+func WriteError(w http.ResponseWriter, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = &Error{Status: http.StatusInternalServerError, Code: "internal", Detail: "internal error; see the server log"}
+	}
+	body := map[string]any{"error": e.Code}
+	if e.Detail != "" {
+		body["detail"] = e.Detail
+	}
+	for k, v := range e.Extra {
+		body[k] = v
+	}
+	WriteJSON(w, e.Status, body)
+}
+
+// WriteJSON writes v as a JSON answer.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// ReadJSONBody reads a request body of at most max bytes that must be JSON:
+// 415 for another content type, 413 when too large, 400 when empty.
+func ReadJSONBody(r *http.Request, max int64) ([]byte, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+			return nil, Errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
+				"Content-Type %q is not JSON; send application/json", ct)
+		}
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	if err != nil {
+		return nil, Errorf(http.StatusBadRequest, "bad_request", "reading the body: %v", err)
+	}
+	if int64(len(body)) > max {
+		return nil, Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "the body exceeds %d bytes", max)
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return nil, Errorf(http.StatusBadRequest, "empty_body", "the body is empty; send a JSON document")
+	}
+	return body, nil
+}
+
+// DecodeJSON reads a JSON body into v, rejecting unknown fields and trailing data.
+func DecodeJSON(r *http.Request, max int64, v any) error {
+	body, err := ReadJSONBody(r, max)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return Errorf(http.StatusBadRequest, "invalid_json", "%s", describeJSONError(err))
+	}
+	if dec.More() {
+		return Errorf(http.StatusBadRequest, "invalid_json", "unexpected data after the JSON document")
+	}
+	return nil
+}
+
+func describeJSONError(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, err)
+	case errors.As(err, &te):
+		return fmt.Sprintf("field %q: got a JSON %s, want %s", te.Field, te.Value, te.Type)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the JSON document is truncated"
+	}
+	return err.Error()
+}

@@ -1,0 +1,201 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Check is a readiness check: nil when the component is ready.
+type Check struct {
+	Name string
+	Func func(ctx context.Context) error
+}
+
+// Server is the HTTP server.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	mux    *http.ServeMux
+	srv    *http.Server
+	ln     net.Listener
+	checks []Check
+}
+
+// NewServer builds the server with the routes of every service, health,
+// readiness and metrics; Start listens.
+func NewServer(cfg Config, log *slog.Logger, reg *prometheus.Registry, routes []Route, checks []Check) (*Server, error) {
+	s := &Server{cfg: cfg, log: log.With("component", "http"), mux: http.NewServeMux(), checks: checks}
+	sort.Slice(s.checks, func(i, j int) bool { return s.checks[i].Name < s.checks[j].Name })
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.mux.HandleFunc("GET /readyz", s.ready)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	for _, r := range routes {
+		if err := register(s.mux, r); err != nil {
+			return nil, err
+		}
+	}
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "herald_http_requests_total", Help: "HTTP requests by route pattern and status code.",
+	}, []string{"route", "code"})
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "herald_http_request_duration_seconds", Help: "HTTP request latency by route pattern.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"route"})
+	reg.MustRegister(requests, latency)
+	s.srv = &http.Server{
+		Handler:           s.handler(requests, latency),
+		ReadTimeout:       cfg.ReadTimeout.D(),
+		ReadHeaderTimeout: 5 * time.Second,
+		WriteTimeout:      cfg.WriteTimeout.D(),
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+func register(mux *http.ServeMux, r Route) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("route %q: %v", r.Pattern, p)
+		}
+	}()
+	mux.Handle(r.Pattern, r.Handler)
+	return nil
+}
+
+// Start listens on the configured address.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("http: listen on %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server stopped", "error", err)
+		}
+	}()
+	s.log.Info("http listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// Addr is the address the server listens on (useful with port 0).
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// URL is the server's base URL.
+func (s *Server) URL() string { return "http://" + s.Addr() }
+
+// Stop stops accepting requests and waits for those in flight.
+func (s *Server) Stop(ctx context.Context) error {
+	if s.ln == nil {
+		return nil
+	}
+	return s.srv.Shutdown(ctx)
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	results := map[string]string{}
+	ok := true
+	for _, c := range s.checks {
+		if err := c.Func(ctx); err != nil {
+			results[c.Name] = err.Error()
+			ok = false
+		} else {
+			results[c.Name] = "ok"
+		}
+	}
+	status, word := http.StatusOK, "ready"
+	if !ok {
+		status, word = http.StatusServiceUnavailable, "not ready"
+	}
+	WriteJSON(w, status, map[string]any{"status": word, "checks": results})
+}
+
+// handler wraps the mux: JSON 404/405, panic recovery, metrics.
+func (s *Server) handler(requests *prometheus.CounterVec, latency *prometheus.HistogramVec) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		h, pattern := s.mux.Handler(r)
+		rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.Error("handler panicked", "route", pattern, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				if !rw.wrote {
+					WriteError(rw, errors.New("panic"))
+				}
+			}
+			route := pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			requests.WithLabelValues(route, fmt.Sprint(rw.status)).Inc()
+			latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		}()
+		if pattern == "" {
+			// The mux answers 404 or 405 in plain text; answer the same status in JSON.
+			probe := &statusWriter{ResponseWriter: discard{w.Header()}, status: http.StatusOK}
+			h.ServeHTTP(probe, r)
+			if probe.status == http.StatusMethodNotAllowed {
+				WriteError(rw, Errorf(http.StatusMethodNotAllowed, "method_not_allowed",
+					"%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, w.Header().Get("Allow")))
+				return
+			}
+			WriteError(rw, Errorf(http.StatusNotFound, "not_found", "no route for %s %s", r.Method, r.URL.Path))
+			return
+		}
+		h.ServeHTTP(rw, r)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// discard is a ResponseWriter that keeps headers and drops the body.
+type discard struct{ h http.Header }
+
+func (d discard) Header() http.Header         { return d.h }
+func (d discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d discard) WriteHeader(int)             {}

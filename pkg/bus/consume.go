@@ -1,0 +1,311 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/heraldhq/herald/pkg/event"
+)
+
+// Handler handles one decoded event. Returning nil acknowledges it; an error
+// asks for redelivery after a backoff, until MaxDeliver, then dead-letters
+// it; a Permanent error dead-letters it at once.
+type Handler func(ctx context.Context, e *event.Event) error
+
+// permanent marks an error that no retry can fix.
+type permanent struct{ err error }
+
+func (p permanent) Error() string { return p.err.Error() }
+func (p permanent) Unwrap() error { return p.err }
+
+// Permanent wraps err so that the consumer dead-letters the event at once.
+func Permanent(err error) error { return permanent{err} }
+
+// IsPermanent reports whether err was wrapped by Permanent.
+func IsPermanent(err error) bool { var p permanent; return errors.As(err, &p) }
+
+// ConsumerConfig configures a durable pull consumer.
+type ConsumerConfig struct {
+	Stream string
+	// Durable names the consumer; it survives restarts and is shared by every
+	// process that consumes with the same name (they split the work).
+	Durable        string
+	FilterSubjects []string
+	// DeliverPolicy and OptStartSeq apply when the consumer is first created.
+	DeliverPolicy jetstream.DeliverPolicy
+	OptStartSeq   uint64
+	// MaxDeliver is how many deliveries a message gets before it goes to the
+	// DLQ (default 5). Herald counts them itself (the server-side limit is
+	// off) so that the last failure is always dead-lettered, never stranded.
+	MaxDeliver int
+	// Backoff is the delay before each redelivery after a failure (default
+	// 250ms, 1s, 5s, 15s; the last repeats).
+	Backoff []time.Duration
+	// AckWait is how long the server waits for an ack before redelivering
+	// (default 30s).
+	AckWait time.Duration
+	// MaxAckPending bounds messages in flight (default 4096).
+	MaxAckPending int
+	// Batch is how many messages each pull asks for (default 1000).
+	Batch int
+	// Concurrency is how many handlers run at once (default 1: in stream order).
+	Concurrency int
+}
+
+func (c *ConsumerConfig) defaults() {
+	if c.MaxDeliver <= 0 {
+		c.MaxDeliver = 5
+	}
+	if len(c.Backoff) == 0 {
+		c.Backoff = []time.Duration{250 * time.Millisecond, time.Second, 5 * time.Second, 15 * time.Second}
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.MaxAckPending <= 0 {
+		c.MaxAckPending = 4096
+	}
+	if c.Batch <= 0 {
+		c.Batch = 1000
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 1
+	}
+}
+
+// Subscription is a running consumer.
+type Subscription struct {
+	cfg    ConsumerConfig
+	cc     jetstream.ConsumeContext
+	work   chan jetstream.Msg
+	abort  chan struct{} // closed when a stop runs out of time
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+// Consume creates (or updates) the durable consumer and runs h on every
+// event. Events that cannot be decoded or validated, that h rejects
+// permanently, or that exhaust MaxDeliver go to the DLQ stream with the
+// reason and their original headers, and are then terminated: never dropped,
+// never redelivered forever.
+func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Subscription, error) {
+	cfg.defaults()
+	cons, err := b.JS.CreateOrUpdateConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
+		Durable:        cfg.Durable,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        cfg.AckWait,
+		MaxDeliver:     -1,
+		MaxAckPending:  cfg.MaxAckPending,
+		FilterSubjects: cfg.FilterSubjects,
+		DeliverPolicy:  cfg.DeliverPolicy,
+		OptStartSeq:    cfg.OptStartSeq,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s on %s: %w", cfg.Durable, cfg.Stream, err)
+	}
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s := &Subscription{cfg: cfg, cancel: cancel, abort: make(chan struct{})}
+	p := &processor{b: b, cfg: &s.cfg, h: h, ctx: hctx, tm: map[event.Type]*typeMetrics{}}
+	for _, d := range b.Catalog.Defs() {
+		p.tm[d.Type] = newTypeMetrics(b.metrics, cfg.Durable, string(d.Type))
+	}
+	p.unknown = newTypeMetrics(b.metrics, cfg.Durable, "unknown")
+
+	// Handlers run on their own goroutines, fed by the client's delivery
+	// callback: decoding and handling then overlap the client's own work
+	// instead of queueing behind it. One worker keeps stream order.
+	s.work = make(chan jetstream.Msg, max(256, cfg.Concurrency))
+	for range cfg.Concurrency {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			for m := range s.work {
+				p.process(m)
+			}
+		}()
+	}
+	deliver := func(m jetstream.Msg) {
+		select {
+		case s.work <- m:
+		case <-s.abort: // not acknowledged: the server redelivers it
+		}
+	}
+	s.cc, err = cons.Consume(deliver,
+		jetstream.PullMaxMessages(cfg.Batch),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+				b.log.Warn("consumer error", "consumer", cfg.Durable, "error", err)
+			}
+		}))
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("consume %s on %s: %w", cfg.Durable, cfg.Stream, err)
+	}
+	return s, nil
+}
+
+// Stop stops fetching, lets the handlers finish what was already delivered,
+// and returns once every outcome (ack, nak, dead letter) has been sent, or
+// ctx ends, in which case handlers are cancelled and the server will
+// redeliver what was not acknowledged.
+func (s *Subscription) Stop(ctx context.Context) error {
+	var err error
+	s.once.Do(func() {
+		s.cc.Drain()
+		select {
+		case <-s.cc.Closed():
+		case <-ctx.Done():
+			err = fmt.Errorf("consumer %s: drain: %w", s.cfg.Durable, ctx.Err())
+			close(s.abort)
+			s.cancel()
+			s.cc.Stop()
+			<-s.cc.Closed()
+		}
+		// No delivery callback runs any more: the channel can be closed.
+		close(s.work)
+		done := make(chan struct{})
+		go func() { s.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			s.cancel()
+			err = errors.Join(err, fmt.Errorf("consumer %s: handlers still running: %w", s.cfg.Durable, ctx.Err()))
+		}
+		s.cancel()
+	})
+	return err
+}
+
+// processor runs one message through decode, handler and outcome.
+type processor struct {
+	b       *Bus
+	cfg     *ConsumerConfig
+	h       Handler
+	ctx     context.Context
+	tm      map[event.Type]*typeMetrics // read-only after construction
+	unknown *typeMetrics
+}
+
+func (p *processor) process(m jetstream.Msg) {
+	meta, err := m.Metadata()
+	if err != nil {
+		// Not a JetStream message: nothing to redeliver or dead-letter.
+		p.b.log.Error("consumer got a message without JetStream metadata", "consumer", p.cfg.Durable, "error", err)
+		_ = m.Term()
+		return
+	}
+	e, err := event.FromMsg(m.Subject(), m.Headers(), m.Data())
+	if err != nil {
+		p.deadLetter(m, meta, p.unknown, ReasonEnvelope, err)
+		return
+	}
+	tm, ok := p.tm[e.Type]
+	if !ok {
+		p.deadLetter(m, meta, p.unknown, ReasonUnknownType, fmt.Errorf("%w %q", event.ErrUnknownType, e.Type))
+		return
+	}
+	if err := p.b.Catalog.Decode(e); err != nil {
+		reason := ReasonMalformed
+		var se *event.SchemaError
+		if errors.As(err, &se) {
+			reason = ReasonSchema
+		}
+		p.deadLetter(m, meta, tm, reason, err)
+		return
+	}
+	e.Stream, e.Sequence = meta.Stream, meta.Sequence.Stream
+	delivered := int(meta.NumDelivered)
+	if delivered > p.cfg.MaxDeliver {
+		p.deadLetter(m, meta, tm, ReasonExhausted,
+			fmt.Errorf("delivered %d times (ack wait %s expired)", delivered, p.cfg.AckWait))
+		return
+	}
+	start := time.Now()
+	err = p.call(e)
+	tm.handlerTime.Observe(time.Since(start).Seconds())
+	switch {
+	case err == nil:
+		if aerr := m.Ack(); aerr != nil {
+			p.b.log.Warn("ack failed; the event will be redelivered", "consumer", p.cfg.Durable, "seq", e.Sequence, "error", aerr)
+		}
+		tm.acked.Inc()
+	case IsPermanent(err):
+		p.deadLetter(m, meta, tm, ReasonHandler, err)
+	case delivered >= p.cfg.MaxDeliver:
+		p.deadLetter(m, meta, tm, ReasonExhausted, fmt.Errorf("handler failed %d times, last: %w", delivered, err))
+	default:
+		tm.retried.Inc()
+		p.b.log.Warn("handler failed; will retry", "consumer", p.cfg.Durable, "event", e.Type,
+			"requestId", e.RequestID, "seq", e.Sequence, "delivery", delivered, "error", err)
+		_ = m.NakWithDelay(p.backoff(delivered))
+	}
+}
+
+// call runs the handler, turning a panic into an error so that one bad event
+// cannot crash the process in a loop: it is retried, then dead-lettered.
+func (p *processor) call(e *event.Event) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.b.log.Error("handler panicked", "consumer", p.cfg.Durable, "event", e.Type, "seq", e.Sequence,
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = fmt.Errorf("handler panicked: %v", r)
+		}
+	}()
+	return p.h(p.ctx, e)
+}
+
+func (p *processor) backoff(delivered int) time.Duration {
+	i := min(delivered-1, len(p.cfg.Backoff)-1)
+	return p.cfg.Backoff[max(i, 0)]
+}
+
+func (p *processor) deadLetter(m jetstream.Msg, meta *jetstream.MsgMetadata, tm *typeMetrics, reason string, cause error) {
+	if err := p.b.DeadLetter(p.ctx, m, meta, p.cfg.Durable, reason, cause); err != nil {
+		// The DLQ is unavailable: keep the message (redeliver later) rather than lose it.
+		p.b.log.Error("dead-letter failed; will retry", "consumer", p.cfg.Durable, "seq", meta.Sequence.Stream, "error", err)
+		tm.retried.Inc()
+		_ = m.NakWithDelay(p.backoff(int(meta.NumDelivered)))
+		return
+	}
+	tm.deadLettered(reason).Inc()
+	tm.dlq.Inc()
+	p.b.log.Warn("event dead-lettered", "consumer", p.cfg.Durable, "stream", meta.Stream,
+		"seq", meta.Sequence.Stream, "reason", reason, "error", cause)
+	_ = m.TermWithReason(reason)
+}
+
+// typeMetrics caches one consumer's per-type metric children: the hot path
+// then does no label lookups.
+type typeMetrics struct {
+	m           *Metrics
+	consumer    string
+	typ         string
+	acked       counter
+	retried     counter
+	dlq         counter
+	handlerTime observer
+}
+
+type counter interface{ Inc() }
+type observer interface{ Observe(float64) }
+
+func newTypeMetrics(m *Metrics, consumer, typ string) *typeMetrics {
+	return &typeMetrics{
+		m: m, consumer: consumer, typ: typ,
+		acked:       m.Consumed.WithLabelValues(consumer, typ, "acked"),
+		retried:     m.Consumed.WithLabelValues(consumer, typ, "retried"),
+		dlq:         m.Consumed.WithLabelValues(consumer, typ, "dead_lettered"),
+		handlerTime: m.HandlerTime.WithLabelValues(consumer, typ),
+	}
+}
+
+func (t *typeMetrics) deadLettered(reason string) counter {
+	return t.m.DeadLettered.WithLabelValues(t.consumer, t.typ, reason)
+}

@@ -1,0 +1,94 @@
+package bus
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// ServerConfig configures the embedded NATS server.
+type ServerConfig struct {
+	// StoreDir holds JetStream's files.
+	StoreDir string
+	// Listen is the client address other processes connect to, e.g.
+	// 127.0.0.1:4222; port 0 picks a free one; empty listens nowhere
+	// (in-process connections only).
+	Listen string
+	// SyncInterval is how often JetStream fsyncs; 0 is the server default
+	// (2 minutes). Always fsyncs every write before acknowledging it.
+	SyncInterval time.Duration
+	SyncAlways   bool
+	// MaxStore limits JetStream's file store (0: server default).
+	MaxStore int64
+	Name     string
+}
+
+// StartServer starts an embedded NATS server with JetStream and waits until
+// it accepts connections. Stop it with Shutdown and WaitForShutdown.
+func StartServer(cfg ServerConfig, log *slog.Logger) (*server.Server, error) {
+	opts := &server.Options{
+		ServerName:        cfg.Name,
+		JetStream:         true,
+		StoreDir:          cfg.StoreDir,
+		NoSigs:            true,
+		SyncInterval:      cfg.SyncInterval,
+		SyncAlways:        cfg.SyncAlways,
+		JetStreamMaxStore: cfg.MaxStore,
+		MaxPayload:        8 << 20,
+	}
+	if opts.ServerName == "" {
+		opts.ServerName = "herald"
+	}
+	if cfg.Listen == "" {
+		opts.DontListen = true
+	} else {
+		host, port, err := splitHostPort(cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("embedded nats: listen address %q: %w", cfg.Listen, err)
+		}
+		opts.Host, opts.Port = host, port
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	if log != nil {
+		s.SetLoggerV2(serverLogger{log.With("component", "nats-server")}, false, false, false)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(30 * time.Second) {
+		s.Shutdown()
+		return nil, fmt.Errorf("embedded nats: not ready after 30s (is %s already in use?)", cfg.Listen)
+	}
+	return s, nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("port %q is not a number between 0 and 65535", p)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	return host, port, nil
+}
+
+// serverLogger sends nats-server's log lines to slog.
+type serverLogger struct{ l *slog.Logger }
+
+func (s serverLogger) Noticef(f string, v ...any) { s.l.Info(strings.TrimSpace(fmt.Sprintf(f, v...))) }
+func (s serverLogger) Warnf(f string, v ...any)   { s.l.Warn(strings.TrimSpace(fmt.Sprintf(f, v...))) }
+func (s serverLogger) Fatalf(f string, v ...any)  { s.l.Error(strings.TrimSpace(fmt.Sprintf(f, v...))) }
+func (s serverLogger) Errorf(f string, v ...any)  { s.l.Error(strings.TrimSpace(fmt.Sprintf(f, v...))) }
+func (s serverLogger) Debugf(f string, v ...any)  { s.l.Debug(strings.TrimSpace(fmt.Sprintf(f, v...))) }
+func (s serverLogger) Tracef(f string, v ...any)  { s.l.Debug(strings.TrimSpace(fmt.Sprintf(f, v...))) }

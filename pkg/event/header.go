@@ -1,0 +1,75 @@
+package event
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// ErrMalformedEnvelope reports a message whose CloudEvents headers are missing or unreadable.
+var ErrMalformedEnvelope = errors.New("malformed envelope")
+
+// Header returns the NATS headers that carry the event's envelope.
+func (e *Event) Header() nats.Header {
+	h := make(nats.Header, 10)
+	// Direct map writes keep the canonical spelling and avoid textproto
+	// canonicalisation on the hot path.
+	h[HeaderSpecVersion] = []string{SpecVersion}
+	h[HeaderID] = []string{e.ID}
+	h[HeaderType] = []string{string(e.Type)}
+	h[HeaderSource] = []string{e.Source}
+	h[HeaderTime] = []string{e.Time.UTC().Format(time.RFC3339Nano)}
+	h[HeaderContentType] = []string{ContentType}
+	h[HeaderMsgID] = []string{e.ID}
+	if e.DataSchema != "" {
+		h[HeaderDataSchema] = []string{e.DataSchema}
+	}
+	if e.RequestID != "" {
+		h[HeaderRequestID] = []string{e.RequestID}
+	}
+	if e.CausationID != "" {
+		h[HeaderCausationID] = []string{e.CausationID}
+	}
+	return h
+}
+
+// FromMsg reads an event's envelope from a message's subject, headers and body.
+// It does not decode the data: Catalog.Decode does that.
+func FromMsg(subject string, h nats.Header, body []byte) (*Event, error) {
+	get := func(k string) string {
+		if v := h[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	e := &Event{
+		ID:          get(HeaderID),
+		Type:        Type(get(HeaderType)),
+		Source:      get(HeaderSource),
+		DataSchema:  get(HeaderDataSchema),
+		RequestID:   get(HeaderRequestID),
+		CausationID: get(HeaderCausationID),
+		Subject:     subject,
+		Raw:         body,
+	}
+	if v := get(HeaderSpecVersion); v != SpecVersion {
+		return e, fmt.Errorf("%w: header %s is %q, want %q", ErrMalformedEnvelope, HeaderSpecVersion, v, SpecVersion)
+	}
+	switch {
+	case e.ID == "":
+		return e, fmt.Errorf("%w: header %s is missing", ErrMalformedEnvelope, HeaderID)
+	case e.Type == "":
+		return e, fmt.Errorf("%w: header %s is missing", ErrMalformedEnvelope, HeaderType)
+	case e.Source == "":
+		return e, fmt.Errorf("%w: header %s is missing", ErrMalformedEnvelope, HeaderSource)
+	}
+	ts := get(HeaderTime)
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return e, fmt.Errorf("%w: header %s %q is not an RFC 3339 time", ErrMalformedEnvelope, HeaderTime, ts)
+	}
+	e.Time = t
+	return e, nil
+}

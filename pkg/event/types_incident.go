@@ -1,0 +1,56 @@
+package event
+
+import "time"
+
+// Incident transitions, derived by the incident projection. Their ids are
+// deterministic (rule, group, onset), so a rebuild reproduces them exactly.
+
+// Evidence is what made a rule's condition true, kept with each transition.
+type Evidence struct {
+	Failed   int      `json:"failed"`
+	Total    int      `json:"total"`
+	Ratio    float64  `json:"ratio"`
+	Window   string   `json:"window"`
+	Samples  []string `json:"samples,omitempty"` // requestIds
+	FirstSeq uint64   `json:"firstSeq"`
+	LastSeq  uint64   `json:"lastSeq"`
+}
+
+// IncidentOpened: a rule's condition held long enough to open an incident.
+type IncidentOpened struct {
+	IncidentID string            `json:"incidentId"`
+	Rule       string            `json:"rule"`
+	Kind       string            `json:"kind"`
+	Severity   string            `json:"severity"`
+	Group      map[string]string `json:"group"`
+	OpenedAt   time.Time         `json:"openedAt"`
+	Summary    string            `json:"summary"`
+	Runbook    string            `json:"runbook,omitempty"`
+	Evidence   Evidence          `json:"evidence"`
+}
+
+// IncidentEscalated: the severity of an open incident changed (up or down).
+type IncidentEscalated struct {
+	IncidentID string            `json:"incidentId"`
+	Rule       string            `json:"rule"`
+	Group      map[string]string `json:"group"`
+	From       string            `json:"from"`
+	To         string            `json:"to"`
+	At         time.Time         `json:"at"`
+	Evidence   Evidence          `json:"evidence"`
+}
+
+// IncidentResolved: the condition was clear long enough to close the incident.
+type IncidentResolved struct {
+	IncidentID   string            `json:"incidentId"`
+	Rule         string            `json:"rule"`
+	Group        map[string]string `json:"group"`
+	OpenedAt     time.Time         `json:"openedAt"`
+	ResolvedAt   time.Time         `json:"resolvedAt"`
+	PeakSeverity string            `json:"peakSeverity"`
+	Evidence     Evidence          `json:"evidence"`
+}
+
+func (IncidentOpened) EventType() Type    { return "incident_opened" }
+func (IncidentEscalated) EventType() Type { return "incident_escalated" }
+func (IncidentResolved) EventType() Type  { return "incident_resolved" }

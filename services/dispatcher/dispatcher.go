@@ -1,0 +1,27 @@
+// Package dispatcher is the producers' entry point: it accepts their typed
+// events (POST /v1/events) and publishes them to the raw log.
+package dispatcher
+
+import (
+	"net/http"
+
+	"go.uber.org/fx"
+
+	"github.com/heraldhq/herald/pkg/api"
+	"github.com/heraldhq/herald/pkg/bus"
+)
+
+// Module is the dispatcher service.
+var Module = fx.Module("dispatcher",
+	fx.Provide(fx.Annotate(routes, fx.ResultTags(`group:"routes,flatten"`))),
+)
+
+func routes(b *bus.Bus, cfg api.Config) []api.Route {
+	events := &eventsHandler{bus: b, maxBody: int64(cfg.MaxBodyBytes)}
+	types := &typesHandler{cat: b.Catalog}
+	return []api.Route{
+		{Pattern: "POST /v1/events", Handler: events},
+		{Pattern: "GET /v1/event-types", Handler: http.HandlerFunc(types.list)},
+		{Pattern: "GET /v1/event-types/{type}", Handler: http.HandlerFunc(types.schema)},
+	}
+}

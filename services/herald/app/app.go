@@ -1,0 +1,157 @@
+// Package app assembles Herald's fx application: the platform core (config,
+// logs, metrics, the bus, the HTTP server) and the services selected by
+// target. The herald binary and the test harness both build it.
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+
+	"github.com/heraldhq/herald/pkg/api"
+	"github.com/heraldhq/herald/pkg/bus"
+	"github.com/heraldhq/herald/pkg/config"
+	"github.com/heraldhq/herald/services/dispatcher"
+	"github.com/heraldhq/herald/services/incident"
+	"github.com/heraldhq/herald/services/notifier"
+	"github.com/heraldhq/herald/services/provideradapter"
+)
+
+// Targets, as selected by --target.
+const (
+	Dispatcher      = "dispatcher"
+	ProviderAdapter = "provider-adapter"
+	Incident        = "incident"
+	Notifier        = "notifier"
+)
+
+// AllTargets lists every service, in start order.
+func AllTargets() []string { return []string{Dispatcher, ProviderAdapter, Incident, Notifier} }
+
+func modules() map[string]fx.Option {
+	return map[string]fx.Option{
+		Dispatcher:      dispatcher.Module,
+		ProviderAdapter: provideradapter.Module,
+		Incident:        incident.Module,
+		Notifier:        notifier.Module,
+	}
+}
+
+// Options are the command line's settings; they override the config file.
+type Options struct {
+	ConfigFile string
+	// ConfigYAML is used instead of ConfigFile when set (tests).
+	ConfigYAML string
+	DataDir    string
+	HTTPAddr   string
+	NATSListen string
+	NATSURL    string
+	Targets    []string
+	// LogOutput receives log lines (default stderr); Logger, if set, is used instead.
+	LogOutput io.Writer
+	Logger    *slog.Logger
+	// Stdout receives the console Slack sink's lines (default stdout).
+	Stdout io.Writer
+}
+
+// App is a built application.
+type App struct {
+	fx   *fx.App
+	Bus  *bus.Bus
+	HTTP *api.Server
+	Log  *slog.Logger
+}
+
+// ParseTargets reads a --target list: comma-separated service names, or "all".
+func ParseTargets(s string) ([]string, error) {
+	if s == "" || s == "all" {
+		return AllTargets(), nil
+	}
+	var out []string
+	for _, t := range strings.Split(s, ",") {
+		t = strings.TrimSpace(t)
+		if !slices.Contains(AllTargets(), t) {
+			return nil, fmt.Errorf("%w: unknown target %q (targets: all, %s)", config.ErrInvalid, t, strings.Join(AllTargets(), ", "))
+		}
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// New builds the application; Start runs it.
+func New(opts Options) (*App, error) {
+	if len(opts.Targets) == 0 {
+		opts.Targets = AllTargets()
+	}
+	file, err := loadFile(opts)
+	if err != nil {
+		return nil, err
+	}
+	core, err := loadCore(file, opts)
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		out := opts.LogOutput
+		if out == nil {
+			out = os.Stderr
+		}
+		log = newLogger(core, out)
+	}
+	a := &App{Log: log}
+	options := []fx.Option{
+		fx.WithLogger(func() fxevent.Logger {
+			l := &fxevent.SlogLogger{Logger: log.With("component", "fx")}
+			l.UseLogLevel(slog.LevelDebug)
+			return l
+		}),
+		fx.Supply(file, core, core.HTTP, core.NATS, core.Streams, opts),
+		fx.Supply(fx.Annotate(log, fx.As(new(*slog.Logger)))),
+		coreModule,
+	}
+	mods := modules()
+	for _, t := range opts.Targets {
+		options = append(options, mods[t])
+	}
+	// Built last, the HTTP server starts after every service and stops
+	// before them: no request arrives before the consumers run, and none is
+	// left waiting on a consumer that already stopped.
+	options = append(options, fx.Populate(&a.Bus, &a.HTTP))
+	a.fx = fx.New(options...)
+	if err := a.fx.Err(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Start starts every component, the bus first and the HTTP server last.
+func (a *App) Start(ctx context.Context) error { return a.fx.Start(ctx) }
+
+// Stop stops accepting requests, drains the consumers and closes the bus.
+func (a *App) Stop(ctx context.Context) error { return a.fx.Stop(ctx) }
+
+// Wait returns a channel that receives the signal (SIGINT, SIGTERM) asking
+// the application to stop.
+func (a *App) Wait() <-chan fx.ShutdownSignal { return a.fx.Wait() }
+
+func loadFile(opts Options) (*config.File, error) {
+	if opts.ConfigYAML != "" {
+		return config.Parse("config", []byte(opts.ConfigYAML))
+	}
+	if opts.ConfigFile == "" {
+		if _, err := os.Stat("herald.yaml"); err == nil {
+			opts.ConfigFile = "herald.yaml"
+		}
+	}
+	return config.Load(opts.ConfigFile)
+}

@@ -1,0 +1,157 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/fx"
+
+	"github.com/heraldhq/herald/pkg/api"
+	"github.com/heraldhq/herald/pkg/bus"
+	"github.com/heraldhq/herald/pkg/config"
+	"github.com/heraldhq/herald/pkg/event"
+	"github.com/heraldhq/herald/pkg/logging"
+	"github.com/heraldhq/herald/streams"
+)
+
+// Core is the platform's own configuration: the sections every target reads.
+type Core struct {
+	DataDir string
+	HTTP    api.Config
+	NATS    bus.Config
+	Log     logging.Config
+	Streams streams.Config
+}
+
+// knownSections are herald.yaml's top-level keys.
+func knownSections() []string {
+	return []string{"dataDir", "http", "nats", "log", "streams"}
+}
+
+// loadCore reads the core sections and applies the command line's overrides.
+func loadCore(f *config.File, opts Options) (Core, error) {
+	c := Core{
+		DataDir: "./data",
+		HTTP:    api.DefaultConfig(),
+		NATS:    bus.DefaultConfig(),
+		Log:     logging.DefaultConfig(),
+		Streams: streams.DefaultConfig(),
+	}
+	if err := f.CheckKnown(knownSections()...); err != nil {
+		return c, err
+	}
+	if f.Has("dataDir") {
+		if err := f.Section("dataDir", &c.DataDir); err != nil {
+			return c, err
+		}
+	}
+	if v := os.Getenv("HERALD_DATA_DIR"); v != "" {
+		c.DataDir = v
+	}
+	for key, into := range map[string]any{"http": &c.HTTP, "nats": &c.NATS, "log": &c.Log, "streams": &c.Streams} {
+		if err := f.Section(key, into); err != nil {
+			return c, err
+		}
+	}
+	if opts.DataDir != "" {
+		c.DataDir = opts.DataDir
+	}
+	if opts.HTTPAddr != "" {
+		c.HTTP.Addr = opts.HTTPAddr
+	}
+	if opts.NATSListen != "" {
+		c.NATS.Listen = opts.NATSListen
+	}
+	if opts.NATSURL != "" {
+		c.NATS.URL = opts.NATSURL
+	}
+	if err := c.NATS.Validate(); err != nil {
+		return c, fmt.Errorf("%w: nats.%v", config.ErrInvalid, err)
+	}
+	return c, nil
+}
+
+func newLogger(c Core, out io.Writer) *slog.Logger {
+	return logging.New(c.Log, out).With("service", "herald")
+}
+
+// ServiceStreamDefs lists the stream and key-value definitions services add
+// to the core ones (streams/*.yaml); serve and the CLI apply the same set.
+func ServiceStreamDefs() []fs.FS { return nil }
+
+var coreModule = fx.Module("core",
+	fx.Provide(
+		newRegistry,
+		event.NewCatalog,
+		func(reg *prometheus.Registry) *bus.Metrics { return bus.NewMetrics(reg) },
+		newBus,
+		fx.Annotate(busReadiness, fx.ResultTags(`group:"readiness"`)),
+		fx.Annotate(newHTTP, fx.ParamTags(``, ``, ``, ``, `group:"routes"`, `group:"readiness"`)),
+	),
+)
+
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+type busIn struct {
+	fx.In
+	LC      fx.Lifecycle
+	Core    Core
+	Catalog *event.Catalog
+	Metrics *bus.Metrics
+	Log     *slog.Logger
+}
+
+// newBus opens the bus (embedding a server unless --nats is given) and
+// applies the stream definitions before anything else starts.
+func newBus(in busIn) (*bus.Bus, error) {
+	ctx := context.Background()
+	if in.Core.NATS.Embedded() {
+		if err := os.MkdirAll(in.Core.DataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+	}
+	b, err := bus.Open(ctx, in.Core.NATS, in.Core.DataDir, "herald", in.Catalog, in.Metrics, in.Log)
+	if err != nil {
+		return nil, err
+	}
+	in.LC.Append(fx.StopHook(func(ctx context.Context) error { return b.Shutdown(ctx) }))
+	defs, err := streams.Load(in.Core.Streams, ServiceStreamDefs()...)
+	if err != nil {
+		_ = b.Shutdown(ctx)
+		return nil, err
+	}
+	results, err := streams.Apply(ctx, b.JS, defs, in.Core.Streams.Replicas)
+	if err != nil {
+		_ = b.Shutdown(ctx)
+		return nil, err
+	}
+	for _, r := range results {
+		in.Log.Debug("stream applied", "kind", r.Kind, "name", r.Name, "action", r.Action)
+	}
+	in.Log.Info("event log ready", "embedded", in.Core.NATS.Embedded(), "clientURL", b.ClientURL(),
+		"dataDir", in.Core.DataDir, "sync", in.Core.NATS.Sync)
+	return b, nil
+}
+
+func busReadiness(b *bus.Bus) api.Check {
+	return api.Check{Name: "jetstream", Func: b.Ready}
+}
+
+func newHTTP(lc fx.Lifecycle, c Core, log *slog.Logger, reg *prometheus.Registry, routes []api.Route, checks []api.Check) (*api.Server, error) {
+	s, err := api.NewServer(c.HTTP, log, reg, routes, checks)
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.Hook{OnStart: func(context.Context) error { return s.Start() }, OnStop: s.Stop})
+	return s, nil
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/heraldhq/herald/services/herald/app"
+)
+
+func serveCmd(e *env) *cobra.Command {
+	var (
+		opts    app.Options
+		targets string
+		stopIn  time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the platform: an embedded JetStream server and every service",
+		Long: `Run Herald. By default everything runs in this process: an embedded NATS
+JetStream server (data under ./data, clients on 127.0.0.1:4222) and the
+dispatcher, provider-adapter, incident and notifier services, with the HTTP API
+on 127.0.0.1:8080. --target runs a subset; --nats uses an external server or
+cluster instead of embedding one.
+
+Configuration comes from --config (default ./herald.yaml if it exists), then
+environment variables, then these flags. SIGINT or SIGTERM stops the HTTP server,
+drains the consumers (every message in hand is handled and acknowledged) and
+closes the event log cleanly.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ts, err := app.ParseTargets(targets)
+			if err != nil {
+				return err
+			}
+			opts.Targets = ts
+			opts.LogOutput = e.stderr
+			opts.Stdout = e.stdout
+			a, err := app.New(opts)
+			if err != nil {
+				return err
+			}
+			startCtx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
+			defer cancel()
+			if err := a.Start(startCtx); err != nil {
+				return fmt.Errorf("start: %w", err)
+			}
+			a.Log.Info("herald is running", "http", a.HTTP.URL(), "nats", a.Bus.ClientURL(), "targets", ts)
+			select {
+			case sig := <-a.Wait():
+				a.Log.Info("stopping", "signal", sig.Signal.String())
+			case <-cmd.Context().Done():
+				a.Log.Info("stopping", "signal", "interrupt")
+			}
+			stopCtx, cancelStop := context.WithTimeout(context.Background(), stopIn)
+			defer cancelStop()
+			if err := a.Stop(stopCtx); err != nil {
+				return fmt.Errorf("stop: %w", err)
+			}
+			a.Log.Info("stopped cleanly")
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.ConfigFile, "config", "", "configuration file (default ./herald.yaml if it exists)")
+	f.StringVar(&opts.DataDir, "data", "", "data directory of the embedded server (default ./data)")
+	f.StringVar(&opts.HTTPAddr, "http", "", "HTTP listen address (default 127.0.0.1:8080)")
+	f.StringVar(&opts.NATSListen, "nats-listen", "", "client address of the embedded NATS server (default 127.0.0.1:4222; 'none' for none)")
+	f.StringVar(&opts.NATSURL, "nats", "", "use this external NATS server or cluster instead of embedding one")
+	f.StringVar(&targets, "target", "all", "services to run: all, or a comma-separated list of dispatcher, provider-adapter, incident, notifier")
+	f.DurationVar(&stopIn, "shutdown-timeout", 30*time.Second, "how long a clean stop may take")
+	return cmd
+}
