@@ -165,7 +165,7 @@ func (s *Server) handler(requests *prometheus.CounterVec, latency *prometheus.Hi
 			WriteError(rw, Errorf(http.StatusNotFound, "not_found", "no route for %s %s", r.Method, r.URL.Path))
 			return
 		}
-		h.ServeHTTP(rw, r)
+		s.mux.ServeHTTP(rw, r) // (not h: the mux sets the request's path values)
 	})
 }
 

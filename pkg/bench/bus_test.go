@@ -2,6 +2,8 @@ package bench_test
 
 import (
 	"context"
+	"io"
+	"os"
 	"testing"
 	"time"
 
@@ -9,39 +11,30 @@ import (
 	"github.com/heraldhq/herald/pkg/heraldtest"
 )
 
-// BenchmarkBus runs the comparison in one run: typed publish against
-// raw PublishAsync with WithMsgID, typed consume against raw Consume + Ack.
-// Run with: go test ./pkg/bench -run '^$' -bench Bus -benchtime 1x
+// BenchmarkBus runs the backbone comparison in one run, on one embedded
+// server: typed publish against raw PublishAsync with WithMsgID, typed
+// consume against raw Consume + Ack (medians of interleaved rounds).
+//
+//	go test ./pkg/bench -run '^$' -bench Bus -benchtime 1x
 func BenchmarkBus(b *testing.B) {
-	const n = 200_000
 	for range b.N {
 		js := heraldtest.JetStream(b)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		raw, err := bench.RawPublish(ctx, js, n)
-		if err != nil {
-			b.Fatal(err)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		var progress io.Writer = io.Discard
+		if testing.Verbose() {
+			progress = os.Stderr
 		}
-		typed, err := bench.TypedPublish(ctx, js, n)
-		if err != nil {
-			b.Fatal(err)
-		}
-		rawC, err := bench.RawConsume(ctx, js, 2*n, "raw")
-		if err != nil {
-			b.Fatal(err)
-		}
-		typedC, err := bench.TypedConsume(ctx, js, 2*n, "typed")
-		if err != nil {
-			b.Fatal(err)
-		}
+		r, err := bench.CompareBus(ctx, js, 200_000, 3, progress)
 		cancel()
-		for _, r := range []bench.Result{raw, typed, rawC, typedC} {
-			b.Log(r)
+		if err != nil {
+			b.Fatal(err)
 		}
-		b.ReportMetric(raw.Rate(), "raw-pub/s")
-		b.ReportMetric(typed.Rate(), "typed-pub/s")
-		b.ReportMetric(typed.Rate()/raw.Rate()*100, "pub-%")
-		b.ReportMetric(rawC.Rate(), "raw-cons/s")
-		b.ReportMetric(typedC.Rate(), "typed-cons/s")
-		b.ReportMetric(typedC.Rate()/rawC.Rate()*100, "cons-%")
+		r.Write(os.Stdout)
+		b.ReportMetric(bench.Median(r.Publish.Raw).Rate(), "raw-pub/s")
+		b.ReportMetric(bench.Median(r.Publish.Typed).Rate(), "typed-pub/s")
+		b.ReportMetric(r.Publish.Ratio()*100, "pub-%")
+		b.ReportMetric(bench.Median(r.Consume.Raw).Rate(), "raw-cons/s")
+		b.ReportMetric(bench.Median(r.Consume.Typed).Rate(), "typed-cons/s")
+		b.ReportMetric(r.Consume.Ratio()*100, "cons-%")
 	}
 }

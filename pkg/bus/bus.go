@@ -45,6 +45,9 @@ type ConnConfig struct {
 	Token     string
 	// MaxPending bounds the asynchronous publishes awaiting an ack.
 	MaxPending int
+	// AckTimeout is how long a publish waits for JetStream's ack before it
+	// fails with ErrUnavailable (default 10s).
+	AckTimeout time.Duration
 }
 
 // Connect connects to JetStream.
@@ -91,7 +94,23 @@ func Connect(ctx context.Context, cfg ConnConfig, cat *event.Catalog, m *Metrics
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = 4096
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.MaxPending))
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = 10 * time.Second
+	}
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	// Asynchronous acks and failures are counted where JetStream reports
+	// them, so every publish is counted once whether or not it is awaited.
+	published, failed := m.byType(cat, m.Published), m.byType(cat, m.PublishErrors, "unavailable")
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.MaxPending),
+		jetstream.WithPublishAsyncTimeout(cfg.AckTimeout),
+		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, msg *nats.Msg, _ *jetstream.PubAck) {
+			published.inc(msg.Header)
+		}),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, msg *nats.Msg, _ error) {
+			failed.inc(msg.Header)
+		}))
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
@@ -100,14 +119,20 @@ func Connect(ctx context.Context, cfg ConnConfig, cat *event.Catalog, m *Metrics
 		nc.Close()
 		return nil, fmt.Errorf("jetstream is not available at %s: %w", redact(url), err)
 	}
-	if m == nil {
-		m = NewMetrics(nil)
-	}
 	return &Bus{NC: nc, JS: js, Catalog: cat, Server: cfg.Server, log: log, metrics: m}, nil
 }
 
 // Close flushes pending publishes and acks, then closes the connection.
 func (b *Bus) Close(ctx context.Context) error {
+	if !b.NC.IsConnected() {
+		// Nothing can be flushed to a server that is gone.
+		pending := b.JS.PublishAsyncPending()
+		b.NC.Close()
+		if pending > 0 {
+			return fmt.Errorf("close: %d publishes unconfirmed: the server is unreachable", pending)
+		}
+		return nil
+	}
 	var errs []error
 	select {
 	case <-b.JS.PublishAsyncComplete():

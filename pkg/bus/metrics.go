@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heraldhq/herald/pkg/event"
@@ -54,4 +55,29 @@ func typeLabel(cat *event.Catalog, t event.Type) string {
 		return "unknown"
 	}
 	return string(t)
+}
+
+// typeCounters are one counter per catalog type (and "unknown"), resolved
+// once so that counting a message costs a map lookup, not a label hash.
+type typeCounters map[string]prometheus.Counter
+
+func (m *Metrics) byType(cat *event.Catalog, vec *prometheus.CounterVec, extra ...string) typeCounters {
+	c := typeCounters{}
+	for _, d := range cat.Defs() {
+		c[string(d.Type)] = vec.WithLabelValues(append([]string{string(d.Type)}, extra...)...)
+	}
+	c["unknown"] = vec.WithLabelValues(append([]string{"unknown"}, extra...)...)
+	return c
+}
+
+func (c typeCounters) inc(h nats.Header) {
+	var t string
+	if v := h[event.HeaderType]; len(v) > 0 {
+		t = v[0]
+	}
+	if ctr, ok := c[t]; ok {
+		ctr.Inc()
+		return
+	}
+	c["unknown"].Inc()
 }

@@ -55,6 +55,9 @@ func (b *Bus) Publish(ctx context.Context, events ...*event.Event) ([]Ack, error
 	if err != nil {
 		return nil, err
 	}
+	if err := b.connected(); err != nil {
+		return nil, err
+	}
 	futures := make([]jetstream.PubAckFuture, len(events))
 	for i, e := range events {
 		msg := &nats.Msg{Subject: subjects[i], Header: e.Header(), Data: e.Raw}
@@ -78,6 +81,9 @@ type Future struct {
 func (b *Bus) PublishAsync(e *event.Event) (*Future, error) {
 	subjects, err := b.Encode(e)
 	if err != nil {
+		return nil, err
+	}
+	if err := b.connected(); err != nil {
 		return nil, err
 	}
 	msg := &nats.Msg{Subject: subjects[0], Header: e.Header(), Data: e.Raw}
@@ -106,9 +112,7 @@ func (b *Bus) await(ctx context.Context, events []*event.Event, futures []jetstr
 		select {
 		case pa := <-f.Ok():
 			acks[i] = Ack{ID: e.ID, Type: string(e.Type), Stream: pa.Stream, Sequence: pa.Sequence, Duplicate: pa.Duplicate}
-			b.metrics.Published.WithLabelValues(string(e.Type)).Inc()
 		case err := <-f.Err():
-			b.metrics.PublishErrors.WithLabelValues(string(e.Type), "unavailable").Inc()
 			errs = append(errs, fmt.Errorf("%w: %s %s: %v", ErrUnavailable, e.Type, e.ID, err))
 		case <-ctx.Done():
 			return acks, fmt.Errorf("%w: waiting for acks: %v", ErrUnavailable, ctx.Err())
@@ -139,6 +143,16 @@ func (b *Bus) PublishOnce(ctx context.Context, e *event.Event) (Ack, error) {
 	}
 	b.metrics.Published.WithLabelValues(string(e.Type)).Inc()
 	return Ack{ID: e.ID, Type: string(e.Type), Stream: pa.Stream, Sequence: pa.Sequence, Duplicate: pa.Duplicate}, nil
+}
+
+// connected fails fast while the connection is down, rather than buffering
+// publishes that may never be confirmed: callers then answer "unavailable"
+// at once, and retry (the event id makes a retry safe).
+func (b *Bus) connected() error {
+	if st := b.NC.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("%w: nats connection is %s", ErrUnavailable, st)
+	}
+	return nil
 }
 
 // IsWrongLastSequence reports JetStream's refusal of an expected-sequence

@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,8 +15,12 @@ import (
 	"github.com/heraldhq/herald/pkg/event"
 )
 
-// maxBatch bounds the events of one POST /v1/events.
-const maxBatch = 1000
+const (
+	// maxBatch bounds the events of one POST /v1/events.
+	maxBatch = 1000
+	// publishTimeout bounds the wait for JetStream's acks.
+	publishTimeout = 5 * time.Second
+)
 
 // Input is one event as a producer sends it: the CloudEvents JSON format
 // (structured mode), with Herald's requestid and causationid extensions.
@@ -175,7 +180,9 @@ func (h *eventsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, err)
 		return
 	}
-	acks, err := h.bus.Publish(r.Context(), events...)
+	ctx, cancel := context.WithTimeout(r.Context(), publishTimeout)
+	defer cancel()
+	acks, err := h.bus.Publish(ctx, events...)
 	if err != nil {
 		ids := make([]string, len(events))
 		for i, e := range events {

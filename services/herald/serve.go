@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -36,6 +37,11 @@ closes the event log cleanly.`,
 				return err
 			}
 			opts.Targets = ts
+			if opts.ConfigFile == "" {
+				if _, err := os.Stat("herald.yaml"); err == nil {
+					opts.ConfigFile = "herald.yaml"
+				}
+			}
 			opts.LogOutput = e.stderr
 			opts.Stdout = e.stdout
 			a, err := app.New(opts)

@@ -116,7 +116,7 @@ func New(opts Options) (*App, error) {
 			return l
 		}),
 		fx.Supply(file, core, core.HTTP, core.NATS, core.Streams, opts),
-		fx.Supply(fx.Annotate(log, fx.As(new(*slog.Logger)))),
+		fx.Supply(log),
 		coreModule,
 	}
 	mods := modules()
@@ -147,11 +147,6 @@ func (a *App) Wait() <-chan fx.ShutdownSignal { return a.fx.Wait() }
 func loadFile(opts Options) (*config.File, error) {
 	if opts.ConfigYAML != "" {
 		return config.Parse("config", []byte(opts.ConfigYAML))
-	}
-	if opts.ConfigFile == "" {
-		if _, err := os.Stat("herald.yaml"); err == nil {
-			opts.ConfigFile = "herald.yaml"
-		}
 	}
 	return config.Load(opts.ConfigFile)
 }

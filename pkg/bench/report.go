@@ -1,0 +1,82 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/heraldhq/herald/pkg/bus"
+)
+
+// Pair compares Herald's figure with the raw JetStream reference.
+type Pair struct {
+	Name  string
+	Raw   []Result
+	Typed []Result
+}
+
+// Median returns the median rate of results.
+func Median(rs []Result) Result {
+	s := append([]Result(nil), rs...)
+	sort.Slice(s, func(i, j int) bool { return s[i].Rate() < s[j].Rate() })
+	return s[len(s)/2]
+}
+
+// Ratio is typed / raw of the medians.
+func (p Pair) Ratio() float64 { return Median(p.Typed).Rate() / Median(p.Raw).Rate() }
+
+// BusReport is the backbone benchmark: publish and consume, typed against raw.
+type BusReport struct {
+	Publish, Consume Pair
+}
+
+// CompareBus runs rounds of raw and typed publish, then of raw and typed
+// consume, alternating so that neither side always runs on a warmer (or
+// fuller) server, and keeps every result.
+func CompareBus(ctx context.Context, b *bus.Bus, n, rounds int, progress io.Writer) (BusReport, error) {
+	r := BusReport{Publish: Pair{Name: "publish"}, Consume: Pair{Name: "consume"}}
+	// Warm up the server and the client (allocation pools, stream files).
+	if _, err := RawPublish(ctx, b, n/10); err != nil {
+		return r, err
+	}
+	for i := range rounds {
+		raw, err := RawPublish(ctx, b, n)
+		if err != nil {
+			return r, err
+		}
+		typed, err := TypedPublish(ctx, b, n)
+		if err != nil {
+			return r, err
+		}
+		r.Publish.Raw, r.Publish.Typed = append(r.Publish.Raw, raw), append(r.Publish.Typed, typed)
+		fmt.Fprintf(progress, "round %d/%d publish: raw %.0f/s, typed %.0f/s\n", i+1, rounds, raw.Rate(), typed.Rate())
+	}
+	for i := range rounds {
+		raw, err := RawConsume(ctx, b, n, fmt.Sprintf("bench-raw-%d", i))
+		if err != nil {
+			return r, err
+		}
+		typed, err := TypedConsume(ctx, b, n, fmt.Sprintf("bench-typed-%d", i))
+		if err != nil {
+			return r, err
+		}
+		r.Consume.Raw, r.Consume.Typed = append(r.Consume.Raw, raw), append(r.Consume.Typed, typed)
+		fmt.Fprintf(progress, "round %d/%d consume: raw %.0f/s, typed %.0f/s\n", i+1, rounds, raw.Rate(), typed.Rate())
+	}
+	return r, nil
+}
+
+// Write prints the report as a Markdown table.
+func (r BusReport) Write(w io.Writer) {
+	fmt.Fprintln(w, "| operation | raw JetStream msg/s | Herald typed msg/s | ratio | raw core-µs/msg | typed core-µs/msg |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	for _, p := range []Pair{r.Publish, r.Consume} {
+		raw, typed := Median(p.Raw), Median(p.Typed)
+		fmt.Fprintf(w, "| %s | %.0f | %.0f | %.0f %% | %.1f | %.1f |\n", p.Name, raw.Rate(), typed.Rate(), p.Ratio()*100,
+			us(raw.CPUPerMsg()), us(typed.CPUPerMsg()))
+	}
+}
+
+func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }

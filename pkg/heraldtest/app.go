@@ -1,0 +1,161 @@
+package heraldtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/services/herald/app"
+)
+
+// App is the whole platform running in the test's process, on random ports.
+type App struct {
+	*app.App
+	URL     string // HTTP base URL
+	NATSURL string // embedded server's client URL
+	DataDir string
+	opts    app.Options
+	stopped bool
+}
+
+// AppOption adjusts the application a test starts.
+type AppOption func(*app.Options)
+
+// WithConfig sets herald.yaml's content.
+func WithConfig(yaml string) AppOption { return func(o *app.Options) { o.ConfigYAML = yaml } }
+
+// WithTargets runs only these services.
+func WithTargets(targets ...string) AppOption { return func(o *app.Options) { o.Targets = targets } }
+
+// WithDataDir reuses a data directory (to test restarts).
+func WithDataDir(dir string) AppOption { return func(o *app.Options) { o.DataDir = dir } }
+
+// WithNATS connects to an external server instead of embedding one.
+func WithNATS(url string) AppOption { return func(o *app.Options) { o.NATSURL = url } }
+
+// WithStdout captures the console sink's output.
+func WithStdout(w io.Writer) AppOption { return func(o *app.Options) { o.Stdout = w } }
+
+// StartApp starts the platform: an embedded JetStream server on a temporary
+// data directory and every service (or those chosen), HTTP and NATS on random
+// 127.0.0.1 ports. It is stopped when the test ends.
+func StartApp(t testing.TB, opts ...AppOption) *App {
+	t.Helper()
+	o := app.Options{
+		DataDir:    t.TempDir(),
+		HTTPAddr:   "127.0.0.1:0",
+		NATSListen: "127.0.0.1:0",
+		Logger:     Logger(t),
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	a := &App{opts: o, DataDir: o.DataDir}
+	a.start(t)
+	t.Cleanup(func() { a.Stop(t) })
+	return a
+}
+
+func (a *App) start(t testing.TB) {
+	t.Helper()
+	built, err := app.New(a.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := built.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.App, a.stopped = built, false
+	a.URL = built.HTTP.URL()
+	a.NATSURL = built.Bus.ClientURL()
+}
+
+// Stop stops the platform cleanly (as SIGTERM does).
+func (a *App) Stop(t testing.TB) {
+	t.Helper()
+	if a.stopped {
+		return
+	}
+	a.stopped = true
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := a.App.Stop(ctx); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+}
+
+// Restart stops the platform and starts it again on the same data directory.
+func (a *App) Restart(t testing.TB) {
+	t.Helper()
+	a.Stop(t)
+	a.start(t)
+}
+
+// Response is an HTTP answer.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into a map.
+func (r *Response) JSON(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("answer is not a JSON object: %v: %s", err, r.Body)
+	}
+	return m
+}
+
+// Do sends a request to the platform; body may be a string, []byte or any
+// value to encode as JSON.
+func (a *App) Do(t testing.TB, method, path string, body any, header ...string) *Response {
+	t.Helper()
+	return Do(t, method, a.URL+path, body, header...)
+}
+
+// Do sends an HTTP request; header is a list of name, value pairs.
+func Do(t testing.TB, method, url string, body any, header ...string) *Response {
+	t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = bytes.NewReader([]byte(b))
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, url, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}

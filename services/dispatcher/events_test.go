@@ -1,0 +1,151 @@
+package dispatcher_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/heraldhq/herald/pkg/event"
+	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/streams"
+)
+
+const validEvent = `{"type":"integration_call_completed","source":"billing","requestid":"req-1",
+ "data":{"integration":"stripe","operation":"charges.create","statusCode":401,"latencyMs":120.5,"classification":"payment_required"}}`
+
+func TestPostEventsAcceptsOneEventAndStoresItWithItsEnvelope(t *testing.T) {
+	a := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"))
+	r := a.Do(t, "POST", "/v1/events", validEvent)
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("status %d: %s", r.Status, r.Body)
+	}
+	acks := r.JSON(t)["events"].([]any)
+	ack := acks[0].(map[string]any)
+	if ack["stream"] != streams.Events || ack["seq"].(float64) != 1 || ack["type"] != "integration_call_completed" {
+		t.Errorf("ack %v", ack)
+	}
+	got := heraldtest.Events(t, a.Bus, streams.Events)
+	if len(got) != 1 {
+		t.Fatalf("%d events stored", len(got))
+	}
+	e := got[0]
+	if e.ID != ack["id"] || e.Source != "billing" || e.RequestID != "req-1" || e.DataSchema == "" {
+		t.Errorf("envelope %+v", e)
+	}
+	d, ok := event.As[event.IntegrationCallCompleted](e)
+	if !ok || d.Integration != "stripe" || d.StatusCode != 401 || d.Classification != "payment_required" {
+		t.Errorf("data %+v", e.Data)
+	}
+}
+
+func TestPostEventsAcceptsABatchAndDeduplicatesByID(t *testing.T) {
+	a := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"))
+	batch := `[{"id":"evt-1","type":"otp_verified","source":"shop","data":{"app":"shop","attempts":1}},
+	           {"id":"evt-2","type":"otp_revoked","source":"shop","data":{"app":"shop","reason":"delivery_failed"}}]`
+	if r := a.Do(t, "POST", "/v1/events", batch); r.Status != http.StatusAccepted {
+		t.Fatalf("status %d: %s", r.Status, r.Body)
+	}
+	r := a.Do(t, "POST", "/v1/events", batch)
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("retry: status %d: %s", r.Status, r.Body)
+	}
+	for _, ack := range r.JSON(t)["events"].([]any) {
+		if ack.(map[string]any)["duplicate"] != true {
+			t.Errorf("retry not flagged duplicate: %v", ack)
+		}
+	}
+	if n := len(heraldtest.Events(t, a.Bus, streams.Events)); n != 2 {
+		t.Fatalf("%d events stored, want 2", n)
+	}
+}
+
+func TestPostEventsRejectsBadInputWithAClear4xx(t *testing.T) {
+	a := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"))
+	tests := []struct {
+		name, body, ctype string
+		status            int
+		code              string
+		detail            string
+	}{
+		{"invalid JSON", `{"type":`, "", 400, "invalid_json", "unexpected EOF"},
+		{"unknown type", `{"type":"otp_teleported","source":"x","data":{}}`, "", 400, "unknown_event_type", "otp_teleported"},
+		{"schema violation", `{"type":"otp_verified","source":"x","data":{"app":"shop","attempts":0}}`, "", 400, "schema_violation", "/attempts"},
+		{"missing field", `{"type":"otp_revoked","source":"x","data":{"app":"shop"}}`, "", 400, "schema_violation", "reason"},
+		{"unknown data field", `{"type":"otp_revoked","source":"x","data":{"app":"shop","reason":"r","code":"123456"}}`, "", 400, "schema_violation", "code"},
+		{"unknown envelope field", `{"type":"otp_revoked","source":"x","reqid":"r","data":{}}`, "", 400, "invalid_json", "reqid"},
+		{"no source", `{"type":"otp_revoked","data":{"app":"shop","reason":"r"}}`, "", 400, "invalid_envelope", "source"},
+		{"no data", `{"type":"otp_revoked","source":"x"}`, "", 400, "invalid_envelope", "data"},
+		{"bad id", `{"id":"has space","type":"otp_revoked","source":"x","data":{"app":"shop","reason":"r"}}`, "", 400, "invalid_envelope", "id"},
+		{"derived type", `{"type":"incident_opened","source":"x","data":{}}`, "", 400, "derived_event_type", "incidents"},
+		{"wrong schema version", `{"type":"otp_revoked","source":"x","dataschema":"https://herald.dev/schemas/otp_revoked.v9.json","data":{"app":"a","reason":"r"}}`, "", 400, "invalid_envelope", "v9"},
+		{"batch names the index", `[` + validEvent + `,{"type":"otp_verified","source":"x","data":{"app":"A","attempts":1}}]`, "", 400, "schema_violation", "event 1"},
+		{"empty body", ``, "", 400, "empty_body", "empty"},
+		{"empty batch", `[]`, "", 400, "empty_batch", "no events"},
+		{"not JSON content type", validEvent, "text/plain", 415, "unsupported_media_type", "text/plain"},
+		{"oversize body", `{"type":"otp_revoked","source":"` + strings.Repeat("x", 2<<20) + `"}`, "", 413, "body_too_large", "bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var hdr []string
+			if tt.ctype != "" {
+				hdr = []string{"Content-Type", tt.ctype}
+			}
+			r := a.Do(t, "POST", "/v1/events", tt.body, hdr...)
+			if r.Status != tt.status {
+				t.Fatalf("status %d, want %d: %s", r.Status, tt.status, r.Body)
+			}
+			j := r.JSON(t)
+			if j["error"] != tt.code || !strings.Contains(fmt.Sprint(j["detail"]), tt.detail) {
+				t.Errorf("answer %s, want error %q mentioning %q", r.Body, tt.code, tt.detail)
+			}
+		})
+	}
+	if n := len(heraldtest.Messages(t, a.Bus.JS, streams.Events)); n != 0 {
+		t.Errorf("%d events stored from rejected requests", n)
+	}
+}
+
+func TestUnknownRoutesAndMethodsAnswerJSON(t *testing.T) {
+	a := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"))
+	if r := a.Do(t, "GET", "/v1/nope", nil); r.Status != 404 || r.JSON(t)["error"] != "not_found" {
+		t.Errorf("404: %d %s", r.Status, r.Body)
+	}
+	if r := a.Do(t, "DELETE", "/v1/events", nil); r.Status != 405 || r.JSON(t)["error"] != "method_not_allowed" || r.Header.Get("Allow") == "" {
+		t.Errorf("405: %d %s %v", r.Status, r.Body, r.Header)
+	}
+}
+
+func TestEventTypesAreListedWithTheirSchemas(t *testing.T) {
+	a := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"))
+	r := a.Do(t, "GET", "/v1/event-types", nil)
+	types := r.JSON(t)["types"].([]any)
+	if len(types) < 21 {
+		t.Fatalf("%d types", len(types))
+	}
+	s := a.Do(t, "GET", "/v1/event-types/otp_generated", nil)
+	if s.Status != 200 || !strings.Contains(string(s.Body), `"$id": "https://herald.dev/schemas/otp_generated.v1.json"`) {
+		t.Errorf("schema: %d %s", s.Status, s.Body)
+	}
+	if r := a.Do(t, "GET", "/v1/event-types/nope", nil); r.Status != 404 {
+		t.Errorf("unknown type: %d", r.Status)
+	}
+}
+
+func TestPostEventsAnswers503WithTheIDsWhenTheLogIsDown(t *testing.T) {
+	srv := heraldtest.Server(t)
+	a := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"), heraldtest.WithNATS(srv.ClientURL()))
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	r := a.Do(t, "POST", "/v1/events", validEvent)
+	if r.Status != http.StatusServiceUnavailable {
+		t.Fatalf("status %d: %s", r.Status, r.Body)
+	}
+	j := r.JSON(t)
+	if j["error"] != "unavailable" || len(j["ids"].([]any)) != 1 {
+		t.Errorf("answer %s", r.Body)
+	}
+	if r := a.Do(t, "GET", "/readyz", nil); r.Status != http.StatusServiceUnavailable {
+		t.Errorf("readyz while the log is down: %d %s", r.Status, r.Body)
+	}
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/streams"
+)
+
+// cli runs herald in-process and returns its exit code and output.
+func cli(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code := run(ctx, args, strings.NewReader(stdin), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestEveryCommandHasHelp(t *testing.T) {
+	for _, args := range [][]string{
+		{"--help"}, {"serve", "--help"}, {"publish", "--help"}, {"tail", "--help"},
+		{"streams", "--help"}, {"streams", "apply", "--help"}, {"streams", "info", "--help"},
+	} {
+		code, out, _ := cli(t, "", args...)
+		if code != exitOK || !strings.Contains(out, "Usage:") {
+			t.Errorf("%v: exit %d, output %q", args, code, out)
+		}
+	}
+}
+
+func TestUsageErrorsExitWith2(t *testing.T) {
+	tests := [][]string{
+		{"frobnicate"},
+		{"publish", "--bogus"},
+		{"publish"},
+		{"publish", "--type", "otp_verified"},
+		{"publish", "{not json"},
+		{"serve", "--target", "dispatcher,mailer"},
+		{"tail", "--all", "--seq", "3"},
+	}
+	for _, args := range tests {
+		code, _, errOut := cli(t, "", args...)
+		if code != exitUsage || !strings.HasPrefix(errOut, "herald: ") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
+		}
+	}
+}
+
+func TestServeRejectsABadConfigFileNamingTheKey(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "herald.yaml")
+	if err := os.WriteFile(path, []byte("http:\n  adress: 127.0.0.1:9\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := cli(t, "", "serve", "--config", path, "--data", dir)
+	if code != exitUsage || !strings.Contains(errOut, `line 2: http: unknown key "adress"`) {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+	if err := os.WriteFile(path, []byte("mystery: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = cli(t, "", "serve", "--config", path, "--data", dir)
+	if code != exitUsage || !strings.Contains(errOut, `unknown section(s) mystery`) {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestPublishValidatesAndTailShowsTheEvents(t *testing.T) {
+	srv := heraldtest.Server(t)
+	b := heraldtest.Connect(t, srv)
+	url := srv.ClientURL()
+
+	code, out, errOut := cli(t, "", "publish", "--nats", url, "-t", "integration_call_completed", "-s", "billing",
+		"--request-id", "req-7", "-d", `{"integration":"stripe","operation":"charges.create","statusCode":401,"latencyMs":12}`)
+	if code != exitOK || !strings.Contains(out, "published integration_call_completed") || !strings.Contains(out, "seq=1") {
+		t.Fatalf("publish: exit %d, out %q, err %q", code, out, errOut)
+	}
+	lines := `{"type":"otp_verified","source":"shop","requestid":"req-8","data":{"app":"shop","attempts":1}}
+{"type":"otp_revoked","source":"shop","requestid":"req-8","data":{"app":"shop","reason":"delivery_failed"}}`
+	if code, out, errOut := cli(t, lines, "publish", "--nats", url, "-"); code != exitOK || strings.Count(out, "published") != 2 {
+		t.Fatalf("publish stdin: exit %d, out %q, err %q", code, out, errOut)
+	}
+	code, _, errOut = cli(t, "", "publish", "--nats", url, "-t", "otp_verified", "-d", `{"app":"shop","attempts":0}`)
+	if code != exitUsage || !strings.Contains(errOut, "/attempts") {
+		t.Errorf("invalid publish: exit %d, stderr %q", code, errOut)
+	}
+
+	code, out, _ = cli(t, "", "tail", "--nats", url, "--all", "--follow=false", "--json")
+	if code != exitOK {
+		t.Fatalf("tail: exit %d", code)
+	}
+	var got []Line
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var line Line
+		if err := json.Unmarshal([]byte(l), &line); err != nil {
+			t.Fatalf("tail line %q: %v", l, err)
+		}
+		got = append(got, line)
+	}
+	if len(got) != 3 || got[0].Type != "integration_call_completed" || got[0].Source != "billing" ||
+		got[0].RequestID != "req-7" || got[2].Seq != 3 || got[0].Invalid != "" {
+		t.Errorf("tail --json: %+v", got)
+	}
+	_, out, _ = cli(t, "", "tail", "--nats", url, "--all", "--follow=false", "--request-id", "req-8")
+	if strings.Count(out, "\n") != 2 || !strings.Contains(out, "otp_verified") || !strings.Contains(out, "otp_revoked") {
+		t.Errorf("tail --request-id: %q", out)
+	}
+	_, out, _ = cli(t, "", "tail", "--nats", url, "--all", "--follow=false", "-t", "otp_revoked")
+	if strings.Count(out, "\n") != 1 || !strings.Contains(out, "events#3  otp_revoked  req=req-8  src=shop") {
+		t.Errorf("tail --type: %q", out)
+	}
+	if n := len(heraldtest.Messages(t, b.JS, streams.Events)); n != 3 {
+		t.Errorf("%d events stored", n)
+	}
+}
+
+func TestPublishToAnUnreachableServerExitsWith1(t *testing.T) {
+	code, _, errOut := cli(t, "", "publish", "--nats", "nats://127.0.0.1:1", "--timeout", "500ms",
+		"-t", "otp_verified", "-d", `{"app":"shop","attempts":1}`)
+	if code != exitFailure || !strings.Contains(errOut, "127.0.0.1:1") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestStreamsApplyIsIdempotentAndInfoShowsThem(t *testing.T) {
+	srv := heraldtest.Server(t)
+	url := srv.ClientURL()
+	code, out, errOut := cli(t, "", "streams", "apply", "--nats", url)
+	if code != exitOK || strings.Count(out, "created") != 4 {
+		t.Fatalf("first apply: exit %d, %q %q", code, out, errOut)
+	}
+	code, out, _ = cli(t, "", "streams", "apply", "--nats", url)
+	if code != exitOK || strings.Count(out, "unchanged") != 4 {
+		t.Fatalf("second apply: exit %d, %q", code, out)
+	}
+	code, out, _ = cli(t, "", "streams", "info", "--nats", url)
+	for _, s := range []string{"EVENTS", "INCIDENTS", "NOTIFICATIONS", "DLQ", "events.>", "720h0m0s"} {
+		if code != exitOK || !strings.Contains(out, s) {
+			t.Errorf("info lacks %q: %s", s, out)
+		}
+	}
+	if code, _, _ := cli(t, "", "streams", "info", "--nats", url, "NOPE"); code != exitUsage {
+		t.Errorf("unknown stream: exit %d", code)
+	}
+}
