@@ -62,6 +62,7 @@ type Engine struct {
 	vals     []value
 	keyBuf   []byte
 	rulesErr error
+	invalid  int
 }
 
 type ruleState struct {
@@ -155,7 +156,7 @@ func (e *Engine) Apply(rec *Record) {
 	case TypeClockTick:
 		return
 	case TypeRulesLoaded:
-		if !e.fixed {
+		if !e.fixed && e.valid(rec) {
 			e.loadRules(rec.Data)
 		}
 		return
@@ -164,7 +165,7 @@ func (e *Engine) Apply(rec *Record) {
 		return
 	}
 	ti := e.rules.byType[rec.Type]
-	if ti == nil {
+	if ti == nil || !e.valid(rec) {
 		return
 	}
 	if cap(e.vals) < len(ti.fields) {
@@ -227,6 +228,23 @@ func (e *Engine) Apply(rec *Record) {
 		e.eval(g, t)
 	}
 }
+
+// valid checks a record's data against its schema (when the engine has the
+// catalog): an event the live consumer could not decode is, in every fold,
+// only a tick of the clock.
+func (e *Engine) valid(rec *Record) bool {
+	if e.opts.Catalog == nil {
+		return true
+	}
+	if err := e.opts.Catalog.Validate(event.Type(rec.Type), rec.Data); err != nil {
+		e.invalid++
+		return false
+	}
+	return true
+}
+
+// Invalid counts the records skipped because their data failed validation.
+func (e *Engine) Invalid() int { return e.invalid }
 
 func all(ps []*pred, vals []value) bool {
 	for _, p := range ps {
