@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,7 +31,8 @@ cluster instead of embedding one.
 Configuration comes from --config (default ./herald.yaml if it exists), then
 environment variables, then these flags. SIGINT or SIGTERM stops the HTTP server,
 drains the consumers (every message in hand is handled and acknowledged) and
-closes the event log cleanly.`,
+closes the event log cleanly. SIGHUP re-reads the configuration file; services
+that can (the incident rules) apply it without losing state.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ts, err := app.ParseTargets(targets)
@@ -54,11 +57,25 @@ closes the event log cleanly.`,
 				return fmt.Errorf("start: %w", err)
 			}
 			a.Log.Info("herald is running", "http", a.HTTP.URL(), "nats", a.Bus.ClientURL(), "targets", ts)
-			select {
-			case sig := <-a.Wait():
-				a.Log.Info("stopping", "signal", sig.Signal.String())
-			case <-cmd.Context().Done():
-				a.Log.Info("stopping", "signal", "interrupt")
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+		wait:
+			for {
+				select {
+				case <-hup:
+					if err := a.Reload(cmd.Context()); err != nil {
+						a.Log.Error("reload failed; the previous configuration stays in force", "error", err)
+					} else {
+						a.Log.Info("configuration reloaded", "signal", "hangup")
+					}
+				case sig := <-a.Wait():
+					a.Log.Info("stopping", "signal", sig.Signal.String())
+					break wait
+				case <-cmd.Context().Done():
+					a.Log.Info("stopping", "signal", "interrupt")
+					break wait
+				}
 			}
 			stopCtx, cancelStop := context.WithTimeout(context.Background(), stopIn)
 			defer cancelStop()

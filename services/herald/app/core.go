@@ -17,6 +17,7 @@ import (
 	"github.com/heraldhq/herald/pkg/config"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/logging"
+	"github.com/heraldhq/herald/services/incident"
 	"github.com/heraldhq/herald/streams"
 )
 
@@ -31,7 +32,7 @@ type Core struct {
 
 // knownSections are herald.yaml's top-level keys.
 func knownSections() []string {
-	return []string{"dataDir", "http", "nats", "log", "streams"}
+	return []string{"dataDir", "http", "nats", "log", "streams", "incident"}
 }
 
 // loadCore reads the core sections and applies the command line's overrides.
@@ -83,7 +84,7 @@ func newLogger(c Core, out io.Writer) *slog.Logger {
 
 // ServiceStreamDefs lists the stream and key-value definitions services add
 // to the core ones (streams/*.yaml); serve and the CLI apply the same set.
-func ServiceStreamDefs() []fs.FS { return nil }
+func ServiceStreamDefs() []fs.FS { return []fs.FS{incident.StreamDefs} }
 
 var coreModule = fx.Module("core",
 	fx.Provide(
