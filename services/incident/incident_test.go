@@ -15,8 +15,8 @@ import (
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/pkg/incident"
-	"github.com/heraldhq/herald/streams"
 	svc "github.com/heraldhq/herald/services/incident"
+	"github.com/heraldhq/herald/streams"
 )
 
 // fastRules are short-fused versions of the default rules, so that the wall

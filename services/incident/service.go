@@ -429,7 +429,7 @@ type metrics struct {
 
 func newMetrics(reg *prometheus.Registry) *metrics {
 	m := &metrics{
-		events: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_incident_events_total", Help: "Events folded by the incident projection."}),
+		events:  prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_incident_events_total", Help: "Events folded by the incident projection."}),
 		lastSeq: prometheus.NewGauge(prometheus.GaugeOpts{Name: "herald_incident_last_seq", Help: "Last EVENTS sequence the incident projection applied."}),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_incident_transitions_total",
 			Help: "Incident transitions published, by type and whether INCIDENTS already had them."}, []string{"type", "duplicate"}),
