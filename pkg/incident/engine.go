@@ -150,11 +150,18 @@ func (e *Engine) Drain() []*event.Event {
 func (e *Engine) Apply(rec *Record) {
 	t := max(rec.Time, e.now)
 	e.cause = Record{Seq: rec.Seq, ID: rec.ID, Time: t}
-	e.advance(t)
+	if rec.Type == TypeClockTick || rec.Type == "" {
+		e.advance(t)
+		e.seq = rec.Seq
+		return
+	}
+	// Deadlines strictly before the event first: an event at the very
+	// instant a condition would start (a success exactly an hour after the
+	// last) is seen before it, so no zero-length incident opens.
+	e.advance(t - 1)
+	e.now = t
 	e.seq = rec.Seq
 	switch rec.Type {
-	case TypeClockTick:
-		return
 	case TypeRulesLoaded:
 		if !e.fixed && e.valid(rec) {
 			e.loadRules(rec.Data)

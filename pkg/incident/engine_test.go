@@ -170,15 +170,15 @@ func TestRatioBelowMinimumVolumeOpensNothing(t *testing.T) {
 func TestRatioEscalatesP3ToP1AndBackInOneIncident(t *testing.T) {
 	f := newFold(t, ratioRules)
 	var evs []ev
-	// Twenty sends a minute, one every 3 s, the failures first: minute 0
-	// has 1 failure (P3 once the window holds 10 sends, at +27s); minutes
-	// 1–2 have 3 (15 % only briefly: P2 never holds its minute); minutes
-	// 3–6 have 15 (75 %: the ratio is ≥ 10 % from +3m, so P2 at +4m, and
-	// > 50 % from +3m30s, so P1 after its 2 min at +5m30s); minutes 7–8
-	// have 3 again (below 50 % from +7m20s: P1 is left 2 min later, at
-	// +9m20s, dated +7m20s); from minute 9 no failure (≥ 10 % ends at +9m,
-	// the last failure leaves the window at +9m05s; each is left after the
-	// 2 min of resolve hysteresis).
+	// Twenty sends a minute, one every 3 s, the failures first, in a 1 min
+	// window of 5 s steps. Minute 0 has 1 failure: P3 once the window holds
+	// 10 sends (+27s). Minutes 1–2 have 3: the ratio reaches 10 % at +1m03s
+	// and stays there (the failures of one minute leave the window as those
+	// of the next arrive), so P2 holds its minute at +2m03s. Minutes 3–6
+	// have 15 (75 %): above 50 % from +3m30s, P1 after its 2 min at +5m30s.
+	// Minutes 7–8 have 3 again: below 50 % from +7m20s, P1 is left after
+	// the 2 min of resolve hysteresis (+9m20s), dated +7m20s. From minute 9
+	// no failure: below 10 % from +9m, none in the window from +9m05s.
 	evs = append(evs, sends(0, 20, 1, "shop")...)
 	for m := 1; m <= 2; m++ {
 		evs = append(evs, sends(time.Duration(m)*time.Minute, 20, 3, "shop")...)
@@ -195,7 +195,7 @@ func TestRatioEscalatesP3ToP1AndBackInOneIncident(t *testing.T) {
 	f.apply(evs...)
 	f.expect(
 		`opened otp-failure-rate {"app":"shop"} P3 +27s`,
-		`escalated otp-failure-rate {"app":"shop"} P3->P2 +4m0s`,
+		`escalated otp-failure-rate {"app":"shop"} P3->P2 +2m3s`,
 		`escalated otp-failure-rate {"app":"shop"} P2->P1 +5m30s`,
 		`escalated otp-failure-rate {"app":"shop"} P1->P2 +7m20s`,
 		`escalated otp-failure-rate {"app":"shop"} P2->P3 +9m0s`,

@@ -66,14 +66,15 @@ func TestAbsenceOpensAtLastSuccessPlusAnHourAndResolvesAtTheNextSuccess(t *testi
 		`opened provider-no-success {"provider":"fast2sms"} P2 +1h59m0s`,
 		`resolved provider-no-success {"provider":"fast2sms"} peak=P2 +2h24m0s`,
 	)
-	// Detected when event time passed the onset: by the first 504 after it.
+	// Detected by the 504 stamped at the onset itself.
 	if got := off(f.out[0].Time); got != "+1h59m0s" {
 		t.Errorf("opened at event time %s", got)
 	}
-	// Evidence: the 29 failed calls since the last 200 (seq 60), the last at seq 89.
+	// Evidence: the 30 failed calls since the last 200 (seq 60), the last
+	// (at the onset) seq 90.
 	opened := f.e.Incidents()[0].Transitions[0].Evidence
-	if opened.Total != 29 || opened.FirstSeq != 60 || opened.LastSeq != 89 || len(opened.Samples) != 5 ||
-		opened.Samples[4] != "t28" || opened.Window != "1h0m0s" {
+	if opened.Total != 30 || opened.FirstSeq != 60 || opened.LastSeq != 90 || len(opened.Samples) != 5 ||
+		opened.Samples[4] != "t29" || opened.Window != "1h0m0s" {
 		t.Errorf("evidence %+v", opened)
 	}
 }
@@ -242,4 +243,13 @@ func TestPredicates(t *testing.T) {
 			t.Errorf("%s = %v, want %v", tc.pred, got, tc.want)
 		}
 	}
+}
+
+func TestASuccessAtTheVeryOnsetOpensNothing(t *testing.T) {
+	f := newFold(t, "")
+	f.apply(ev{0, "provider_response_received", providerOK("twilio"), ""},
+		ev{time.Minute, "provider_response_failed", providerFailed("twilio", 504, "transient"), ""},
+		ev{time.Hour, "provider_response_received", providerOK("twilio"), ""})
+	f.apply(tick(3 * time.Hour))
+	f.expect()
 }
