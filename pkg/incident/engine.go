@@ -54,7 +54,7 @@ type Engine struct {
 	heap    deadlines
 
 	incidents map[string]*Incident
-	open      map[string]*Incident // open or suppressed
+	open      map[string]map[string]*Incident // open or suppressed, by rule then id
 	resolved  []string             // resolution order, for retention
 
 	out      []*event.Event
@@ -113,7 +113,7 @@ func NewEngine(opts Options) *Engine {
 	if opts.KeepResolved <= 0 {
 		opts.KeepResolved = 10000
 	}
-	e := &Engine{opts: opts, states: map[string]*ruleState{}, incidents: map[string]*Incident{}, open: map[string]*Incident{}}
+	e := &Engine{opts: opts, states: map[string]*ruleState{}, incidents: map[string]*Incident{}, open: map[string]map[string]*Incident{}}
 	if opts.Rules != nil {
 		e.fixed = true
 		e.swapRules(opts.Rules)
@@ -581,7 +581,7 @@ func (e *Engine) openIncident(g *group, level int, onset, t int64) {
 	}
 	g.inc, g.level = inc, level
 	e.incidents[id] = inc
-	e.open[id] = inc
+	e.setOpen(inc)
 	if by := e.inhibitor(r, inc); by != nil {
 		e.suppress(inc, by, t)
 		return
@@ -608,12 +608,21 @@ func (e *Engine) suppress(inc, by *Incident, t int64) {
 	})
 }
 
+func (e *Engine) setOpen(inc *Incident) {
+	m := e.open[inc.Rule]
+	if m == nil {
+		m = map[string]*Incident{}
+		e.open[inc.Rule] = m
+	}
+	m[inc.ID] = inc
+}
+
 // inhibitor returns the open incident (smallest id) that suppresses inc.
 func (e *Engine) inhibitor(r *rule, inc *Incident) *Incident {
 	var best *Incident
 	for _, in := range r.inhibitors {
-		for _, o := range e.open {
-			if o.State != StateOpen || o.Rule != in.rule || o == inc {
+		for _, o := range e.open[in.rule] {
+			if o.State != StateOpen || o == inc {
 				continue
 			}
 			match := true
@@ -659,7 +668,7 @@ func (e *Engine) resolve(inc *Incident, at, t int64, g *group) {
 	rat := ts(at)
 	wasOpen := inc.State == StateOpen
 	inc.State, inc.ResolvedAt = StateResolved, &rat
-	delete(e.open, inc.ID)
+	delete(e.open[inc.Rule], inc.ID)
 	tr := e.record(inc, "incident_resolved", rat, t, "", wasOpen)
 	if wasOpen {
 		var ids []string

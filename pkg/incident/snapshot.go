@@ -115,7 +115,7 @@ func Restore(b []byte, opts Options) (*Engine, error) {
 	for _, inc := range s.Incidents {
 		e.incidents[inc.ID] = inc
 		if inc.State != StateResolved {
-			e.open[inc.ID] = inc
+			e.setOpen(inc)
 		}
 	}
 	for _, gs := range s.Groups {

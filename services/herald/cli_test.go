@@ -28,6 +28,8 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	for _, args := range [][]string{
 		{"--help"}, {"serve", "--help"}, {"publish", "--help"}, {"tail", "--help"},
 		{"streams", "--help"}, {"streams", "apply", "--help"}, {"streams", "info", "--help"},
+		{"rules", "check", "--help"}, {"incidents", "list", "--help"}, {"incidents", "show", "--help"},
+		{"incidents", "rebuild", "--help"}, {"replay", "--help"}, {"bench", "incidents", "--help"},
 	} {
 		code, out, _ := cli(t, "", args...)
 		if code != exitOK || !strings.Contains(out, "Usage:") {
