@@ -55,7 +55,7 @@ type Engine struct {
 
 	incidents map[string]*Incident
 	open      map[string]map[string]*Incident // open or suppressed, by rule then id
-	resolved  []string             // resolution order, for retention
+	resolved  []string                        // resolution order, for retention
 
 	out      []*event.Event
 	cause    Record // the record being applied (Data not retained)
