@@ -152,7 +152,9 @@ func (s *Slack) NotInChannel(id string) { s.with(id, func(c *fakeChannel) { c.no
 func (s *Slack) Storm(id string, n int) { s.with(id, func(c *fakeChannel) { c.storm += n }) }
 
 // ServerErrors answers the channel's next n calls with HTTP 500.
-func (s *Slack) ServerErrors(id string, n int) { s.with(id, func(c *fakeChannel) { c.serverErrors += n }) }
+func (s *Slack) ServerErrors(id string, n int) {
+	s.with(id, func(c *fakeChannel) { c.serverErrors += n })
+}
 
 // FailWith answers the channel's next calls with "ok":false and these codes.
 func (s *Slack) FailWith(id string, codes ...string) {
