@@ -154,6 +154,12 @@ func (w *worker) step(ctx context.Context, l *Lane, s *laneSched) bool {
 	if !w.waitTurn(ctx) {
 		return false
 	}
+	// Transitions that arrived while it waited coalesce into this step.
+	n.mu.Lock()
+	if latest := n.state.Next(l, w.sink.Caps()); latest != nil {
+		st = latest
+	}
+	n.mu.Unlock()
 	// The call itself is not cut short by a stop: an answer that arrives
 	// must be recorded, or the step would be sent again after a restart.
 	sent, err := w.sink.Send(n.hardCtx, l, st)

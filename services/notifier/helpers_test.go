@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heraldhq/herald/pkg/bus"
@@ -160,6 +161,26 @@ func ledger[T event.Data](t testing.TB, b *bus.Bus) []T {
 		out = append(out, e.Data.(T))
 	}
 	return out
+}
+
+// count is the number of NOTIFICATIONS messages on subjects matching filter.
+func count(t testing.TB, b *bus.Bus, filter string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := b.JS.Stream(ctx, streams.Notifications)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, c := range info.State.Subjects {
+		n += int(c)
+	}
+	return n
 }
 
 // syncBuffer is a bytes.Buffer safe for the console sink's goroutines.
