@@ -188,7 +188,6 @@ func checkStory(t *testing.T, calls []heraldtest.SlackCall, channel, app string)
 	}
 }
 
-
 func TestStaysUnderTheChannelRateLimit(t *testing.T) {
 	b := heraldtest.JetStream(t)
 	// Slack allows a little more than the notifier's setting: requests
