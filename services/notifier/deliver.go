@@ -160,9 +160,10 @@ func (w *worker) step(ctx context.Context, l *Lane, s *laneSched) bool {
 		st = latest
 	}
 	n.mu.Unlock()
-	// The call itself is not cut short by a stop: an answer that arrives
-	// must be recorded, or the step would be sent again after a restart.
-	sent, err := w.sink.Send(n.hardCtx, l, st)
+	// The call is not cut short by a stop, even one out of time (the HTTP
+	// client's timeout bounds it): an answer that arrives must be recorded,
+	// or the step would be sent again after a restart.
+	sent, err := w.sink.Send(context.WithoutCancel(ctx), l, st)
 	answered := time.Now()
 	kind := slack.KindOf(err)
 	switch {

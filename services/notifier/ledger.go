@@ -47,10 +47,17 @@ func ledgerEvent(data event.Data, subject, cause string) *event.Event {
 func (n *Notifier) writeOnce(ctx context.Context, e *event.Event) (*event.Event, error) {
 	delay := 50 * time.Millisecond
 	for {
-		ack, err := n.bus.PublishOnce(ctx, e)
+		// Each attempt runs to its own timeout even when ctx has ended:
+		// a stop out of time still gets one try at recording a step.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		ack, err := n.bus.PublishOnce(actx, e)
+		cancel()
 		if err == nil {
 			if ack.Duplicate {
-				if stored, gerr := n.stored(ctx, e.Subject); gerr == nil {
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				stored, gerr := n.stored(sctx, e.Subject)
+				cancel()
+				if gerr == nil {
 					return stored, nil
 				}
 			}

@@ -110,6 +110,8 @@ func Fallback(kind string, s Snapshot) string {
 	if kind == StepUpdate {
 		kind = StepRoot // an edit rewrites the root message
 	}
+	s.Summary, s.Rule = escape(s.Summary), escape(s.Rule)
+	s.Group = escapedGroup(s.Group)
 	var b strings.Builder
 	switch {
 	case kind == StepRoot && s.Status == StatusResolved:
@@ -213,6 +215,14 @@ func orNone(s string) string {
 		return "—"
 	}
 	return s
+}
+
+func escapedGroup(g map[string]string) map[string]string {
+	out := make(map[string]string, len(g))
+	for k, v := range g {
+		out[escape(k)] = escape(v)
+	}
+	return out
 }
 
 // escape keeps user text from being read as Slack markup.
