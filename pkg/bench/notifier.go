@@ -35,6 +35,8 @@ type SlackTarget struct {
 	Channels      []string // channel ids, one per route
 	Received      func() []Received
 	RateLimited   func() int
+	// Violations counts calls that came before a 429's Retry-After elapsed.
+	Violations func() int
 }
 
 // NotifierConfig sizes the benchmark.
@@ -72,6 +74,8 @@ type NotifierReport struct {
 	// Ideal is how long the burst takes at exactly the rate limit.
 	Ideal       time.Duration
 	RateLimited int
+	// RetryAfterViolations over the whole run.
+	RetryAfterViolations int
 	// LedgerWrite: Slack's answer → ledger acknowledged (histogram bounds).
 	LedgerP50, LedgerP99 string
 }
@@ -195,6 +199,7 @@ func Notifier(ctx context.Context, b *bus.Bus, slack SlackTarget, cfg NotifierCo
 		}
 	}
 	r.RateLimited = slack.RateLimited() - limitedBefore
+	r.RetryAfterViolations = slack.Violations()
 	r.LedgerP50, r.LedgerP99 = histogramQuantiles(reg, "herald_notifier_ledger_write_seconds")
 	if err != nil {
 		return r, fmt.Errorf("burst: %d of %d delivered: %w", r.Delivered, r.BurstN, err)
@@ -317,6 +322,7 @@ func (r NotifierReport) Write(w io.Writer) {
 	fmt.Fprintf(w, "| raw JetStream: sync write-once publish | %s |\n", r.RawPublishOnce)
 	fmt.Fprintf(w, "| publish incident_opened to INCIDENTS → fake Slack has the post (%d channels, under the limit) | %s |\n", r.Channels, r.Latency)
 	fmt.Fprintf(w, "| ledger write after Slack's answer (the duplicate window) | p50 %s, p99 %s |\n", r.LedgerP50, r.LedgerP99)
-	fmt.Fprintf(w, "| burst: %d incidents over %d channels | %d delivered, %d lost, %d duplicated in %s (ideal at the limit: %s), %d answers 429 |\n",
-		r.BurstN, r.Channels, r.Delivered, r.Lost, r.Duplicated, r.BurstElapsed.Round(10*time.Millisecond), r.Ideal, r.RateLimited)
+	fmt.Fprintf(w, "| burst: %d incidents over %d channels | %d delivered, %d lost, %d duplicated in %s (ideal at the limit: %s); %d answers 429, %d calls before Retry-After |\n",
+		r.BurstN, r.Channels, r.Delivered, r.Lost, r.Duplicated, r.BurstElapsed.Round(10*time.Millisecond), r.Ideal, r.RateLimited,
+		r.RetryAfterViolations)
 }

@@ -48,6 +48,7 @@ func BenchmarkNotifier(b *testing.B) {
 			}
 			return n
 		}
+		target.Violations = func() int { return len(s.RetryAfterViolations()) }
 		var progress io.Writer = io.Discard
 		if testing.Verbose() {
 			progress = os.Stderr
@@ -59,8 +60,8 @@ func BenchmarkNotifier(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if r.Lost > 0 || r.Duplicated > 0 {
-			b.Errorf("%d lost, %d duplicated", r.Lost, r.Duplicated)
+		if r.Lost > 0 || r.Duplicated > 0 || r.RetryAfterViolations > 0 {
+			b.Errorf("%d lost, %d duplicated, %d calls before Retry-After", r.Lost, r.Duplicated, r.RetryAfterViolations)
 		}
 		b.ReportMetric(float64(r.Latency.P99.Microseconds())/1000, "p99-ms")
 		b.ReportMetric(float64(r.Latency.P50.Microseconds())/1000, "p50-ms")
