@@ -326,3 +326,24 @@ func TestPendingEditsCoalesceButEveryReplyIsSent(t *testing.T) {
 	}
 	checkStory(t, calls, "C0OPS", "shop")
 }
+
+func TestAnIncidentInBackoffDoesNotHoldUpAnotherInTheSameChannel(t *testing.T) {
+	b := heraldtest.JetStream(t)
+	s := heraldtest.StartSlack(t, heraldtest.WithSlackRate(0, 0))
+	s.AddChannel("C0OPS", "ops")
+	cfg := webAPIConfig(s, "C0OPS")
+	cfg.Retry.Initial, cfg.Retry.Max = cfgDuration(time.Second), cfgDuration(time.Second)
+	start(t, b, cfg, nil)
+	s.ServerErrors("C0OPS", 1)
+	newIncident(t, b, "inc-a000000000000001", "P2", map[string]string{"app": "shop"}).open()
+	heraldtest.Eventually(t, 5*time.Second, "the 500", func() bool { return len(s.Calls()) == 1 })
+	failed := s.Calls()[0].Time
+	newIncident(t, b, "inc-b000000000000002", "P2", map[string]string{"app": "bank"}).open()
+	calls := waitCalls(t, s, 2, 5*time.Second)
+	if calls[0].Time.Sub(failed) > 400*time.Millisecond || !strings.Contains(calls[0].Text, "app=bank") {
+		t.Errorf("the second incident waited for the first one's backoff:%s", describe(s.Calls()))
+	}
+	if !strings.Contains(calls[1].Text, "app=shop") || calls[1].Time.Sub(failed) < 500*time.Millisecond {
+		t.Errorf("the first incident was not retried after its backoff:%s", describe(s.Calls()))
+	}
+}
