@@ -149,6 +149,11 @@ func (w *worker) step(ctx context.Context, l *Lane, s *laneSched) bool {
 	st := n.state.Next(l, w.sink.Caps())
 	n.mu.Unlock()
 	if st == nil {
+		w.mu.Lock()
+		if !s.timer && s.notBefore.IsZero() {
+			delete(w.sched, l) // idle: its retry state is not needed any more
+		}
+		w.mu.Unlock()
 		return true
 	}
 	if !w.waitTurn(ctx) {

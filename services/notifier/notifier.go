@@ -162,6 +162,9 @@ func (n *Notifier) Start(ctx context.Context) error {
 		Stream: streams.Incidents, Durable: Durable, FilterSubjects: []string{"incidents.>"}, Concurrency: 1,
 	}, n.handle)
 	if err != nil {
+		n.stopRun()
+		n.stopHard()
+		n.wg.Wait()
 		return err
 	}
 	n.ready.Store(true)

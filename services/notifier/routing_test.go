@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/heraldhq/herald/pkg/config"
 	"github.com/heraldhq/herald/pkg/event"
 )
 
@@ -157,6 +158,25 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: %v, want an error naming %q", tt.name, err, tt.want)
 		}
+	}
+	f, err := config.Parse("test", []byte(`
+notifier:
+  routes:
+    - {name: shop, match: {app: shop, severity: ">=P2", provider: twilio, route: q, integration: stripe, rule: r}, channels: ["#shop"]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := DefaultConfig()
+	if err := f.Section("notifier", &c); err != nil {
+		t.Fatal(err)
+	}
+	if m := c.Routes[0].Match; m != (event.SubscriptionMatch{App: "shop", Severity: ">=P2", Provider: "twilio", Route: "q", Integration: "stripe", Rule: "r"}) {
+		t.Errorf("match read from YAML: %+v", m)
+	}
+	bad, _ := config.Parse("test", []byte("notifier:\n  routes:\n    - {name: a, match: {colour: red}, channels: [console]}\n"))
+	if err := bad.Section("notifier", &c); err == nil || !strings.Contains(err.Error(), `notifier.routes[0].match: unknown key "colour"`) {
+		t.Errorf("unknown match key: %v", err)
 	}
 	if c := DefaultConfig(); c.Validate() != nil {
 		t.Errorf("defaults: %v", c.Validate())
