@@ -1,14 +1,7 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"fmt"
-	"time"
-
 	"github.com/spf13/cobra"
-
-	"github.com/heraldhq/herald/services/notifier"
 )
 
 func replayCmd(e *env) *cobra.Command {
@@ -31,28 +24,7 @@ published: a replay never repeats a side effect.
 			if projection != "slack" {
 				return usagef("--projection: %q is not a projection (projections: slack)", projection)
 			}
-			b, err := cf.connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer closeBus(b)
-			ctx, cancel := context.WithTimeout(cmd.Context(), time.Hour)
-			defer cancel()
-			start := time.Now()
-			st, err := notifier.Rebuild(ctx, b, nil)
-			if err != nil {
-				return err
-			}
-			r := st.Report()
-			if asJSON {
-				out, _ := json.MarshalIndent(r, "", "  ")
-				fmt.Fprintln(e.stdout, string(out))
-				return nil
-			}
-			fmt.Fprintf(e.stdout, "slack projection rebuilt from INCIDENTS and NOTIFICATIONS in %s; nothing was posted\n",
-				time.Since(start).Round(time.Millisecond))
-			r.Write(e.stdout)
-			return nil
+			return replaySlack(cmd.Context(), e, &cf, asJSON)
 		},
 	}
 	cmd.Flags().StringVar(&projection, "projection", "", "projection to rebuild: slack")
