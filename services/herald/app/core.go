@@ -31,7 +31,7 @@ type Core struct {
 
 // knownSections are herald.yaml's top-level keys.
 func knownSections() []string {
-	return []string{"dataDir", "http", "nats", "log", "streams"}
+	return []string{"dataDir", "http", "nats", "log", "streams", "notifier"}
 }
 
 // loadCore reads the core sections and applies the command line's overrides.
