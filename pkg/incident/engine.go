@@ -593,7 +593,7 @@ func (e *Engine) publishOpened(inc *Incident, t int64) {
 	tr := e.record(inc, "incident_opened", inc.OpenedAt, t, "", true)
 	e.emit(inc, tr, event.IncidentOpened{
 		IncidentID: inc.ID, Rule: inc.Rule, Kind: inc.Kind, Severity: inc.Severity, Group: inc.Group,
-		OpenedAt: inc.OpenedAt, Summary: inc.Summary, Runbook: inc.Runbook, Evidence: inc.Evidence, Ordinal: tr.Ordinal,
+		OpenedAt: inc.OpenedAt, Summary: inc.Summary, Runbook: inc.Runbook, Evidence: inc.Evidence, Ordinal: tr.PublishedOrdinal,
 	})
 }
 
@@ -604,7 +604,7 @@ func (e *Engine) suppress(inc, by *Incident, t int64) {
 	e.emit(inc, tr, event.IncidentSuppressed{
 		IncidentID: inc.ID, Rule: inc.Rule, Kind: inc.Kind, Severity: inc.Severity, Group: inc.Group,
 		OpenedAt: inc.OpenedAt, Summary: inc.Summary, SuppressedBy: by.ID, SuppressedByRule: by.Rule,
-		At: ts(t), Evidence: inc.Evidence, Ordinal: tr.Ordinal,
+		At: ts(t), Evidence: inc.Evidence, Ordinal: tr.PublishedOrdinal,
 	})
 }
 
@@ -654,7 +654,7 @@ func (e *Engine) escalate(g *group, level int, at, t int64) {
 	if pub {
 		e.emit(inc, tr, event.IncidentEscalated{
 			IncidentID: inc.ID, Rule: inc.Rule, Group: inc.Group, From: from, To: to, At: ts(at),
-			Evidence: inc.Evidence, Ordinal: tr.Ordinal,
+			Evidence: inc.Evidence, Ordinal: tr.PublishedOrdinal,
 		})
 	}
 }
@@ -677,7 +677,7 @@ func (e *Engine) resolve(inc *Incident, at, t int64, g *group) {
 		}
 		e.emit(inc, tr, event.IncidentResolved{
 			IncidentID: inc.ID, Rule: inc.Rule, Group: inc.Group, OpenedAt: inc.OpenedAt, ResolvedAt: rat,
-			PeakSeverity: inc.PeakSeverity, Evidence: inc.Evidence, Ordinal: tr.Ordinal, Suppressed: ids,
+			PeakSeverity: inc.PeakSeverity, Evidence: inc.Evidence, Ordinal: tr.PublishedOrdinal, Suppressed: ids,
 		})
 		for _, s := range inc.Suppressions {
 			if other := e.incidents[s.IncidentID]; other != nil && other.State == StateSuppressed && other.SuppressedBy == inc.ID {
@@ -707,23 +707,36 @@ func (e *Engine) release(inc *Incident, t int64) {
 	e.publishOpened(inc, t)
 }
 
+// record appends a transition to inc's history. A published transition
+// gets its subject: incidents.<type>.<id>.<ordinal>, the ordinal counting
+// the incident's published opened/escalated/resolved transitions (so
+// incident_opened is always 0 for its consumers), and suppressions
+// counted apart on their own type's subjects.
 func (e *Engine) record(inc *Incident, typ string, at time.Time, t int64, from string, published bool) *Transition {
 	tr := Transition{
 		Ordinal: len(inc.Transitions), Type: typ, At: at, DecidedAt: ts(t), Severity: inc.Severity, From: from,
 		Published: published, CauseSeq: e.cause.Seq, Evidence: inc.Evidence,
 	}
 	if published {
-		tr.EventID = fmt.Sprintf("%s.%d", inc.ID, tr.Ordinal)
+		n := 0
+		for _, x := range inc.Transitions {
+			if x.Published && (x.Type == "incident_suppressed") == (typ == "incident_suppressed") {
+				n++
+			}
+		}
+		tr.PublishedOrdinal = n
+		tr.EventID = fmt.Sprintf("%s.%d", inc.ID, n)
+		if typ == "incident_suppressed" {
+			tr.EventID = fmt.Sprintf("%s.suppressed.%d", inc.ID, n)
+		}
+		tr.Subject = fmt.Sprintf("incidents.%s.%s.%d", typ, inc.ID, n)
 	}
 	inc.Transitions = append(inc.Transitions, tr)
 	return &inc.Transitions[len(inc.Transitions)-1]
 }
 
 func (e *Engine) emit(inc *Incident, tr *Transition, data event.Data) {
-	ev := event.New(Source, data,
-		event.WithID(tr.EventID),
-		event.WithTime(tr.DecidedAt),
-		event.WithSubject(fmt.Sprintf("incidents.%s.%s.%d", data.EventType(), inc.ID, tr.Ordinal)))
+	ev := event.New(Source, data, event.WithID(tr.EventID), event.WithTime(tr.DecidedAt), event.WithSubject(tr.Subject))
 	ev.CausationID = e.cause.ID
 	e.out = append(e.out, ev)
 }

@@ -59,11 +59,14 @@ type Transition struct {
 	DecidedAt time.Time `json:"decidedAt"`
 	Severity  string    `json:"severity"`
 	From      string    `json:"from,omitempty"`
-	// Published: the transition went to INCIDENTS as EventID (not while suppressed).
-	Published bool           `json:"published"`
-	EventID   string         `json:"eventId,omitempty"`
-	CauseSeq  uint64         `json:"causeSeq"`
-	Evidence  event.Evidence `json:"evidence"`
+	// Published: the transition went to INCIDENTS as EventID on Subject,
+	// with PublishedOrdinal (not while the incident was suppressed).
+	Published        bool           `json:"published"`
+	EventID          string         `json:"eventId,omitempty"`
+	Subject          string         `json:"subject,omitempty"`
+	PublishedOrdinal int            `json:"publishedOrdinal,omitempty"`
+	CauseSeq         uint64         `json:"causeSeq"`
+	Evidence         event.Evidence `json:"evidence"`
 }
 
 // Published says whether the incident was ever opened publicly.

@@ -185,7 +185,13 @@ rules:
 	)
 	sup, _ := f.e.Incident(payment.Suppressions[0].IncidentID)
 	if sup == nil || sup.State != StateOpen || sup.SuppressedBy != payment.ID || len(sup.Transitions) != 2 {
-		t.Errorf("released incident: %+v", sup)
+		t.Fatalf("released incident: %+v", sup)
+	}
+	// Its consumers see incident_opened as ordinal 0, the suppression on
+	// its own subject.
+	if s0, s1 := sup.Transitions[0].Subject, sup.Transitions[1].Subject; s0 != "incidents.incident_suppressed."+sup.ID+".0" ||
+		s1 != "incidents.incident_opened."+sup.ID+".0" || f.out[1].Subject != s1 || f.out[1].ID != sup.ID+".0" {
+		t.Errorf("subjects %s, %s; published %s %s", s0, s1, f.out[1].Subject, f.out[1].ID)
 	}
 }
 

@@ -73,7 +73,7 @@ func FoldPublished(evs []*event.Event) []*Incident {
 		return inc
 	}
 	for _, e := range evs {
-		tr := Transition{Type: string(e.Type), DecidedAt: e.Time.UTC(), Published: true, EventID: e.ID}
+		tr := Transition{Type: string(e.Type), DecidedAt: e.Time.UTC(), Published: true, EventID: e.ID, Subject: e.Subject}
 		var inc *Incident
 		switch d := e.Data.(type) {
 		case event.IncidentOpened:
@@ -83,7 +83,7 @@ func FoldPublished(evs []*event.Event) []*Incident {
 			if levelRank[d.Severity] > levelRank[inc.PeakSeverity] {
 				inc.PeakSeverity = d.Severity
 			}
-			tr.Ordinal, tr.At, tr.Severity, tr.Evidence = d.Ordinal, inc.OpenedAt, d.Severity, d.Evidence
+			tr.PublishedOrdinal, tr.At, tr.Severity, tr.Evidence = d.Ordinal, inc.OpenedAt, d.Severity, d.Evidence
 		case event.IncidentSuppressed:
 			inc = get(d.IncidentID)
 			inc.Rule, inc.Kind, inc.Group, inc.Summary = d.Rule, d.Kind, d.Group, d.Summary
@@ -93,7 +93,7 @@ func FoldPublished(evs []*event.Event) []*Incident {
 			}
 			by := get(d.SuppressedBy)
 			by.Suppressions = append(by.Suppressions, Suppression{IncidentID: d.IncidentID, Rule: d.Rule, Group: d.Group, Severity: d.Severity, At: d.At.UTC()})
-			tr.Ordinal, tr.At, tr.Severity, tr.Evidence = d.Ordinal, d.At.UTC(), d.Severity, d.Evidence
+			tr.PublishedOrdinal, tr.At, tr.Severity, tr.Evidence = d.Ordinal, d.At.UTC(), d.Severity, d.Evidence
 		case event.IncidentEscalated:
 			inc = get(d.IncidentID)
 			if inc.Rule == "" {
@@ -103,7 +103,7 @@ func FoldPublished(evs []*event.Event) []*Incident {
 			if levelRank[d.To] > levelRank[inc.PeakSeverity] {
 				inc.PeakSeverity = d.To
 			}
-			tr.Ordinal, tr.At, tr.Severity, tr.From, tr.Evidence = d.Ordinal, d.At.UTC(), d.To, d.From, d.Evidence
+			tr.PublishedOrdinal, tr.At, tr.Severity, tr.From, tr.Evidence = d.Ordinal, d.At.UTC(), d.To, d.From, d.Evidence
 		case event.IncidentResolved:
 			inc = get(d.IncidentID)
 			if inc.Rule == "" {
@@ -111,10 +111,11 @@ func FoldPublished(evs []*event.Event) []*Incident {
 			}
 			at := d.ResolvedAt.UTC()
 			inc.State, inc.ResolvedAt, inc.PeakSeverity, inc.Evidence = StateResolved, &at, d.PeakSeverity, d.Evidence
-			tr.Ordinal, tr.At, tr.Severity, tr.Evidence = d.Ordinal, at, inc.Severity, d.Evidence
+			tr.PublishedOrdinal, tr.At, tr.Severity, tr.Evidence = d.Ordinal, at, inc.Severity, d.Evidence
 		default:
 			continue
 		}
+		tr.Ordinal = len(inc.Transitions) // INCIDENTS is in publication order
 		inc.Transitions = append(inc.Transitions, tr)
 	}
 	out := make([]*Incident, 0, len(byID))
@@ -122,7 +123,6 @@ func FoldPublished(evs []*event.Event) []*Incident {
 		if inc.Rule == "" {
 			continue // only referenced as an inhibitor whose opening is not in the stream
 		}
-		sort.Slice(inc.Transitions, func(i, j int) bool { return inc.Transitions[i].Ordinal < inc.Transitions[j].Ordinal })
 		out = append(out, inc)
 	}
 	SortIncidents(out)

@@ -13,9 +13,8 @@ import (
 	"github.com/heraldhq/herald/pkg/incident"
 )
 
-// replayProjections are the projections herald replay can fold; each adds
-// its own flags' meaning. (The notifier adds "slack".)
-var replayProjections = []string{"incidents"}
+// replayProjections are the projections herald replay can rebuild.
+var replayProjections = []string{"incidents", "slack"}
 
 func replayCmd(e *env) *cobra.Command {
 	var (
@@ -29,8 +28,13 @@ func replayCmd(e *env) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "replay",
-		Short: "Fold a past range of EVENTS through a projection without publishing anything (back-testing)",
-		Long: `Replay a time range of the event log through a projection, publishing nothing.
+		Short: "Rebuild a projection from the log, with no side effect (and back-test incident rules)",
+		Long: `Rebuild a projection from the event log and show it. Nothing is posted or
+published: a replay never repeats a side effect.
+
+--projection slack: the notifier's view: incidents (INCIDENTS), where each one
+went and what was posted, edited or given up on (NOTIFICATIONS),
+subscriptions, and what is left to deliver.
 
 --projection incidents (the default) back-tests incident rules: the range is
 folded through the rules of --rules FILE (or, without it, through the rules
@@ -50,8 +54,12 @@ by event time; the fold starts empty at --from, so a rule whose window or
 absence reaches before it sees only what is in the range.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if projection != "incidents" {
-				return usagef("--projection %q: one of %s", projection, strings.Join(replayProjections, ", "))
+			switch projection {
+			case "incidents":
+			case "slack":
+				return replaySlack(cmd.Context(), e, &cf, asJSON)
+			default:
+				return usagef("--projection: %q is not a projection (projections: %s)", projection, strings.Join(replayProjections, ", "))
 			}
 			now := time.Now()
 			t1, err := parseWhen(from, now)

@@ -32,7 +32,7 @@ type Core struct {
 
 // knownSections are herald.yaml's top-level keys.
 func knownSections() []string {
-	return []string{"dataDir", "http", "nats", "log", "streams", "incident"}
+	return []string{"dataDir", "http", "nats", "log", "streams", "incident", "notifier"}
 }
 
 // loadCore reads the core sections and applies the command line's overrides.
