@@ -56,7 +56,11 @@ func (rs *Rules) Names() []string {
 // extract and which rules look at it.
 type typeInfo struct {
 	fields []string
-	uses   []use
+	// kinds and required say what the schema allows for each field: the
+	// projection checks the fields it reads (see Engine.Apply).
+	kinds    []valKind // valMissing: any
+	required []bool
+	uses     []use
 }
 
 // use is one rule's interest in an event type, in one role.
@@ -194,6 +198,26 @@ func Compile(source string, rs RuleSet, cat *event.Catalog) (*Rules, error) {
 	for _, r := range out.rules {
 		if err := out.index(r); err != nil {
 			return nil, err
+		}
+	}
+	for t, ti := range out.byType {
+		d, _ := cat.Def(event.Type(t)) // checked in compileRule
+		for _, f := range ti.fields {
+			k, req := valMissing, false
+			for _, df := range d.Fields {
+				if df.Name == f {
+					req = df.Required
+					switch {
+					case df.Type == "integer" || df.Type == "number":
+						k = valNumber
+					case df.Type == "boolean":
+						k = valTrue // true or false
+					case strings.HasPrefix(df.Type, "string") || strings.HasPrefix(df.Type, "enum"):
+						k = valString
+					}
+				}
+			}
+			ti.kinds, ti.required = append(ti.kinds, k), append(ti.required, req)
 		}
 	}
 	canon := RuleSet{Rules: out.List()}

@@ -259,3 +259,34 @@ func TestASuccessAtTheVeryOnsetOpensNothing(t *testing.T) {
 	f.apply(tick(3 * time.Hour))
 	f.expect()
 }
+
+func TestEventsWhoseRuleFieldsBreakTheSchemaOnlyMoveTheClock(t *testing.T) {
+	cat := catalog(t)
+	rules, err := DefaultRules(cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := NewEngine(Options{Catalog: cat, Rules: rules})
+	bad := []string{
+		`{"app":"shop","attempts":1,"latencyMs":1}`,                 // status missing
+		`{"app":"shop","status":503,"attempts":1,"latencyMs":1}`,    // status not a string
+		`{"app":null,"status":"failed","attempts":1,"latencyMs":1}`, // app null
+		`not json at all`, // not an object
+		`{"app":"shop","status":"failed","attempts":1,"latencyMs":1`, // truncated: still read, fields intact
+	}
+	for i, d := range bad {
+		for j := range 20 {
+			e.Apply(&Record{Seq: uint64(i*20 + j + 1), Time: t0.Add(time.Duration(i*20+j) * time.Second).UnixNano(), Type: "otp_delivery_completed", ID: "x", Data: []byte(d)})
+		}
+	}
+	if got := e.Invalid(); got != 80 {
+		t.Errorf("%d events refused, want 80", got)
+	}
+	if got := e.Now(); !got.Equal(t0.Add(99 * time.Second)) {
+		t.Errorf("clock at %s", got)
+	}
+	// The truncated document still carries well-typed fields: it counts.
+	if n := len(e.Incidents()); n != 1 {
+		t.Errorf("%d incidents, want the one from the readable events", n)
+	}
+}
