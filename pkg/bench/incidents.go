@@ -308,10 +308,10 @@ func MeasureLatency(ctx context.Context, b *bus.Bus, trials int) (LatencyResult,
 				evs = append(evs, event.New("bench", event.OTPDeliveryCompleted{App: app, Status: "failed", Provider: "latency-" + mode, Attempts: 1},
 					event.WithTime(now.Add(time.Duration(j)*time.Microsecond))))
 			}
+			sent := time.Now()
 			if _, err := b.Publish(ctx, evs...); err != nil {
 				return res, err
 			}
-			sent := time.Now()
 			select {
 			case d := <-opened:
 				got := time.Now()
@@ -319,7 +319,8 @@ func MeasureLatency(ctx context.Context, b *bus.Bus, trials int) (LatencyResult,
 					return res, fmt.Errorf("latency: got an incident for %v, want %s", d.Group, app)
 				}
 				if mode == "event" {
-					// From the publish of the last (completing) event.
+					// From the publish of the events, the last of which
+					// completes the condition (ack round trip included).
 					res.EventDriven = append(res.EventDriven, got.Sub(sent))
 				} else {
 					// From the moment the condition became true: its onset,
