@@ -32,7 +32,10 @@ type Service struct {
 	tickAt     time.Time // when the tick in flight was published (zero: none)
 	outbox     []*event.Event
 	lastCkpt   uint64
+	ckptCost   time.Duration // how long the last checkpoint held the projection
+	ckptAt     time.Time
 	configured *incident.Rules
+	rebuildMu  sync.Mutex
 
 	kick    chan struct{} // wakes the publisher
 	pubMu   sync.Mutex    // one publisher of the outbox at a time
@@ -182,6 +185,8 @@ func (s *Service) stopReader() {
 // first event. Transitions it publishes again are refused by INCIDENTS
 // (write-once subjects), so nothing is notified twice.
 func (s *Service) Rebuild(ctx context.Context) error {
+	s.rebuildMu.Lock()
+	defer s.rebuildMu.Unlock()
 	s.stopReader()
 	if err := s.flush(ctx); err != nil {
 		return err
@@ -365,7 +370,7 @@ func (s *Service) checkpointLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if err := s.checkpoint(ctx); err != nil {
+		if err := s.checkpointIf(ctx, true); err != nil {
 			s.log.Warn("checkpoint failed", "error", err)
 		}
 	}
@@ -375,8 +380,15 @@ func (s *Service) checkpointLoop(ctx context.Context) {
 // transition it produced is published: a restart from the checkpoint then
 // never misses one (and one it repeats is refused by INCIDENTS).
 func (s *Service) checkpoint(ctx context.Context) error {
+	return s.checkpointIf(ctx, false)
+}
+
+// checkpointIf saves a checkpoint; unless forced, it waits at least ten
+// times as long as the last snapshot held the projection, so that a large
+// state (100,000 groups: about a second) never stalls the fold more than 10 %.
+func (s *Service) checkpointIf(ctx context.Context, periodic bool) error {
 	s.mu.RLock()
-	if len(s.outbox) > 0 || s.eng.Seq() == s.lastCkpt {
+	if len(s.outbox) > 0 || s.eng.Seq() == s.lastCkpt || periodic && time.Since(s.ckptAt) < 10*s.ckptCost {
 		s.mu.RUnlock()
 		return nil
 	}
@@ -384,6 +396,7 @@ func (s *Service) checkpoint(ctx context.Context) error {
 	seq := s.eng.Seq()
 	snap, err := s.eng.Snapshot()
 	s.mu.RUnlock()
+	held := time.Since(start)
 	if err != nil {
 		return err
 	}
@@ -392,7 +405,7 @@ func (s *Service) checkpoint(ctx context.Context) error {
 		return err
 	}
 	s.mu.Lock()
-	s.lastCkpt = seq
+	s.lastCkpt, s.ckptCost, s.ckptAt = seq, held, time.Now()
 	s.mu.Unlock()
 	s.m.checkpointSeconds.Observe(time.Since(start).Seconds())
 	s.log.Debug("checkpoint saved", "seq", seq, "bytes", m.Size, "chunks", m.Chunks)
