@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -177,7 +178,24 @@ type MemoryResult struct {
 	Incidents int
 	HeapBytes uint64 // live heap after GC
 	RSSBytes  uint64 // process resident set
-	Snapshot  int    // bytes of the JSON snapshot
+	// A checkpoint: JSON bytes, compressed bytes, time to write, and the
+	// process RSS after it.
+	Snapshot, SnapshotCompressed int
+	SnapshotTime                 time.Duration
+	RSSAfterSnapshot             uint64
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.n += len(p)
+	if c.w == nil {
+		return len(p), nil
+	}
+	return c.w.Write(p)
 }
 
 // ActiveGroups builds a projection with `groups` active groups of the
@@ -209,14 +227,24 @@ func ActiveGroups(cat *event.Catalog, rules *incident.Rules, groups int) (Memory
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	rssBytes := rss()
-	snap, _ := e.Snapshot()
+	// A checkpoint of that state, as the service writes it: streamed JSON
+	// through s2 compression.
+	var z countingWriter
+	zw := s2.NewWriter(&z)
+	cw := &countingWriter{w: zw}
+	snapStart := time.Now()
+	_ = e.WriteSnapshot(cw)
+	_ = zw.Close()
+	snapTime := time.Since(snapStart)
+	peak := rss()
 	open := 0
 	for _, inc := range e.Incidents() {
 		if inc.State == incident.StateOpen {
 			open++
 		}
 	}
-	return MemoryResult{Groups: e.Groups(), Incidents: open, HeapBytes: ms.HeapAlloc, RSSBytes: rssBytes, Snapshot: len(snap)}, e
+	return MemoryResult{Groups: e.Groups(), Incidents: open, HeapBytes: ms.HeapAlloc, RSSBytes: rssBytes,
+		Snapshot: cw.n, SnapshotCompressed: z.n, SnapshotTime: snapTime, RSSAfterSnapshot: peak}, e
 }
 
 // rss reads the process's resident set size from /proc (0 elsewhere).
@@ -345,9 +373,11 @@ func (r IncidentReport) Write(w io.Writer) {
 		r.Events, raw.Rate(), reb.Rate(), r.Rebuild.Ratio()*100, us(raw.CPUPerMsg()), us(reb.CPUPerMsg()))
 	fmt.Fprintf(w, "\nrebuild produced %d transitions, %d incidents (%d events failed validation)\n", r.Transitions, r.Incidents, r.Invalid)
 	if r.Memory.Groups > 0 {
-		fmt.Fprintf(w, "\n| active groups | open incidents | live heap | process RSS | snapshot |\n|---|---|---|---|---|\n")
-		fmt.Fprintf(w, "| %d | %d | %.0f MiB | %.0f MiB | %.0f MiB |\n", r.Memory.Groups, r.Memory.Incidents,
-			float64(r.Memory.HeapBytes)/(1<<20), float64(r.Memory.RSSBytes)/(1<<20), float64(r.Memory.Snapshot)/(1<<20))
+		m := r.Memory
+		fmt.Fprintf(w, "\n| active groups | open incidents | live heap | process RSS | checkpoint (JSON → s2) | checkpoint time | RSS after checkpoint |\n|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(w, "| %d | %d | %.0f MiB | %.0f MiB | %.0f → %.0f MiB | %s | %.0f MiB |\n", m.Groups, m.Incidents,
+			float64(m.HeapBytes)/(1<<20), float64(m.RSSBytes)/(1<<20), float64(m.Snapshot)/(1<<20), float64(m.SnapshotCompressed)/(1<<20),
+			m.SnapshotTime.Round(time.Millisecond), float64(m.RSSAfterSnapshot)/(1<<20))
 	}
 	if n := len(r.Latency.EventDriven); n > 0 {
 		fmt.Fprintf(w, "\n| live detection (P1 → incident_opened in INCIDENTS) | trials | p50 | p95 | max |\n|---|---|---|---|---|\n")

@@ -69,16 +69,6 @@ type Transition struct {
 	Evidence         event.Evidence `json:"evidence"`
 }
 
-// Published says whether the incident was ever opened publicly.
-func (inc *Incident) published() bool {
-	for _, t := range inc.Transitions {
-		if t.Published && t.Type == "incident_opened" {
-			return true
-		}
-	}
-	return false
-}
-
 // incidentID derives an incident's id from its rule, group and onset.
 func incidentID(rule string, group []string, groupBy []string, onset int64, n int) string {
 	h := sha256.New()

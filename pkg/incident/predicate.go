@@ -227,7 +227,7 @@ func (v *value) number() (float64, bool) {
 	if len(v.raw) > 0 && v.raw[0] == '-' {
 		neg, i = true, 1
 	}
-	if i < len(v.raw) && len(v.raw)-i <= 15 && bytes.IndexAny(v.raw[i:], ".eE") < 0 {
+	if i < len(v.raw) && len(v.raw)-i <= 15 && !bytes.ContainsAny(v.raw[i:], ".eE") {
 		for ; i < len(v.raw); i++ {
 			n = n*10 + int64(v.raw[i]-'0')
 		}

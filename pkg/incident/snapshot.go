@@ -1,8 +1,11 @@
 package incident
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 )
@@ -50,18 +53,61 @@ type groupSnap struct {
 // covers, it is a checkpoint to resume from. Pending transitions are not in
 // it: drain and publish them first.
 func (e *Engine) Snapshot() ([]byte, error) {
-	s := snapshot{Version: snapshotVersion, Seq: e.seq, Now: e.now, NextGID: e.nextGID, Resolved: e.resolved}
+	var b bytes.Buffer
+	if err := e.WriteSnapshot(&b); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// snapHeader is a snapshot without its groups and incidents, which
+// WriteSnapshot streams one by one.
+type snapHeader struct {
+	Version     int      `json:"version"`
+	Seq         uint64   `json:"seq"`
+	Now         int64    `json:"now"`
+	NextGID     uint64   `json:"nextGid"`
+	Rules       string   `json:"rules,omitempty"`
+	RulesSource string   `json:"rulesSource,omitempty"`
+	RulesErr    string   `json:"rulesErr,omitempty"`
+	Resolved    []string `json:"resolved"`
+}
+
+// WriteSnapshot streams the snapshot to w, one group and one incident at a
+// time, so that a large state is never held twice in memory as JSON.
+func (e *Engine) WriteSnapshot(w io.Writer) error {
+	h := snapHeader{Version: snapshotVersion, Seq: e.seq, Now: e.now, NextGID: e.nextGID, Resolved: e.resolved}
 	if e.rules != nil && !e.fixed {
-		s.Rules, s.RulesSource = e.rules.Document, e.rules.Source
+		h.Rules, h.RulesSource = e.rules.Document, e.rules.Source
 	}
 	if e.rulesErr != nil {
-		s.RulesErr = e.rulesErr.Error()
+		h.RulesErr = e.rulesErr.Error()
 	}
+	head, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.Write(head[:len(head)-1])
+	bw.WriteString(`,"groups":[`)
 	names := make([]string, 0, len(e.states))
 	for n := range e.states {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	first := true
+	item := func(v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		if !first {
+			bw.WriteByte(',')
+		}
+		first = false
+		_, err = bw.Write(b)
+		return err
+	}
 	for _, n := range names {
 		for _, g := range sortedGroups(e.states[n]) {
 			gs := groupSnap{
@@ -78,23 +124,43 @@ func (e *Engine) Snapshot() ([]byte, error) {
 			if g.inc != nil {
 				gs.Incident = g.inc.ID
 			}
-			s.Groups = append(s.Groups, gs)
+			if err := item(gs); err != nil {
+				return err
+			}
 		}
 	}
-	for _, inc := range e.incidents {
-		s.Incidents = append(s.Incidents, inc)
+	bw.WriteString(`],"incidents":[`)
+	ids := make([]string, 0, len(e.incidents))
+	for id := range e.incidents {
+		ids = append(ids, id)
 	}
-	sort.Slice(s.Incidents, func(i, j int) bool { return s.Incidents[i].ID < s.Incidents[j].ID })
-	return json.Marshal(s)
+	sort.Strings(ids)
+	first = true
+	for _, id := range ids {
+		if err := item(e.incidents[id]); err != nil {
+			return err
+		}
+	}
+	bw.WriteString("]}")
+	return bw.Flush()
+}
+
+// ReadSnapshot restores an engine from a snapshot stream.
+func ReadSnapshot(r io.Reader, opts Options) (*Engine, error) {
+	var s snapshot
+	if err := json.NewDecoder(r).Decode(&s); err != nil {
+		return nil, fmt.Errorf("incident snapshot: %w", err)
+	}
+	return restore(&s, opts)
 }
 
 // Restore builds an engine from a snapshot. With opts.Rules set the
 // snapshot's rules are replaced by them (as a reload would).
 func Restore(b []byte, opts Options) (*Engine, error) {
-	var s snapshot
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("incident snapshot: %w", err)
-	}
+	return ReadSnapshot(bytes.NewReader(b), opts)
+}
+
+func restore(s *snapshot, opts Options) (*Engine, error) {
 	if s.Version != snapshotVersion {
 		return nil, fmt.Errorf("incident snapshot: version %d, want %d", s.Version, snapshotVersion)
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/klauspost/compress/s2"
@@ -47,8 +48,8 @@ func openCheckpoints(ctx context.Context, js jetstream.JetStream) (*checkpoints,
 	return &checkpoints{kv: kv}, nil
 }
 
-// load returns the last snapshot (nil if none).
-func (c *checkpoints) load(ctx context.Context) ([]byte, *manifest, error) {
+// load returns a reader of the last snapshot (nil if none).
+func (c *checkpoints) load(ctx context.Context) (io.Reader, *manifest, error) {
 	e, err := c.kv.Get(ctx, manifestKey)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, nil, nil
@@ -72,17 +73,26 @@ func (c *checkpoints) load(ctx context.Context) ([]byte, *manifest, error) {
 	if hex.EncodeToString(sum[:]) != m.SHA256 {
 		return nil, nil, errors.New("checkpoint: checksum mismatch")
 	}
-	snap, err := s2.Decode(nil, buf.Bytes())
-	if err != nil {
-		return nil, nil, fmt.Errorf("checkpoint: %w", err)
-	}
 	c.last = &m
-	return snap, &m, nil
+	return s2.NewReader(&buf), &m, nil
 }
 
-// save writes a snapshot covering the log up to seq.
-func (c *checkpoints) save(ctx context.Context, seq uint64, snap []byte) (*manifest, error) {
-	z := s2.Encode(nil, snap)
+// encode compresses a snapshot as it is written (the JSON is never held
+// whole in memory).
+func encode(write func(io.Writer) error) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := s2.NewWriter(&buf)
+	if err := write(zw); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// save writes a compressed snapshot covering the log up to seq.
+func (c *checkpoints) save(ctx context.Context, seq uint64, z []byte) (*manifest, error) {
 	sum := sha256.Sum256(z)
 	m := &manifest{Seq: seq, Gen: uint64(time.Now().UnixNano()), Size: len(z), SHA256: hex.EncodeToString(sum[:]), SavedAt: time.Now().UTC()}
 	if c.last != nil && m.Gen <= c.last.Gen {

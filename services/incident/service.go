@@ -77,7 +77,7 @@ func (s *Service) Start(ctx context.Context) error {
 	case err != nil:
 		s.log.Warn("checkpoint unreadable; rebuilding from the start of the log", "error", err)
 	case snap != nil:
-		if eng, err := incident.Restore(snap, s.engineOptions()); err != nil {
+		if eng, err := incident.ReadSnapshot(snap, s.engineOptions()); err != nil {
 			s.log.Warn("checkpoint not restorable; rebuilding from the start of the log", "error", err)
 		} else {
 			s.eng, s.lastCkpt = eng, m.Seq
@@ -394,7 +394,7 @@ func (s *Service) checkpointIf(ctx context.Context, periodic bool) error {
 	}
 	start := time.Now()
 	seq := s.eng.Seq()
-	snap, err := s.eng.Snapshot()
+	snap, err := encode(s.eng.WriteSnapshot)
 	s.mu.RUnlock()
 	held := time.Since(start)
 	if err != nil {
