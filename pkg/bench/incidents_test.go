@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/pkg/bench"
+	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/pkg/incident"
 )
@@ -99,13 +100,16 @@ func BenchmarkEngineApply(b *testing.B) {
 // BenchmarkActiveGroups measures the projection's memory with 100,000
 // active groups (each with an open incident).
 func BenchmarkActiveGroups(b *testing.B) {
-	js := heraldtest.JetStream(b)
-	rules, err := incident.DefaultRules(js.Catalog)
+	cat, err := event.NewCatalog()
+	if err != nil {
+		b.Fatal(err)
+	}
+	rules, err := incident.DefaultRules(cat)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for range b.N {
-		m, _ := bench.ActiveGroups(js.Catalog, rules, 100_000)
+		m, _ := bench.ActiveGroups(cat, rules, 100_000)
 		b.ReportMetric(float64(m.HeapBytes)/(1<<20), "heap-MiB")
 		b.ReportMetric(float64(m.RSSBytes)/(1<<20), "rss-MiB")
 	}
