@@ -362,3 +362,17 @@ func TestAPIValidatesQueriesAndPaginates(t *testing.T) {
 		t.Errorf("app filter: %+v", p.Incidents)
 	}
 }
+
+func TestADeadlinePendingAcrossARestartStillFires(t *testing.T) {
+	a := heraldtest.StartApp(t, heraldtest.WithConfig(fastRules), heraldtest.WithTargets("dispatcher", "incident"))
+	now := time.Now().UTC()
+	post(t, a, provider("provider_response_received", now, 200), provider("provider_response_failed", now.Add(10*time.Millisecond), 504))
+	heraldtest.Eventually(t, 5*time.Second, "caught up", func() bool { return list(t, a, "").Seq == lastSeq(t, a) })
+	// Restart before the absence (1.5 s) is due; no event follows: only a
+	// clock tick, published by the restarted service, can open it.
+	a.Restart(t)
+	heraldtest.Eventually(t, 10*time.Second, "the absence incident after the restart", func() bool {
+		p := list(t, a, "?rule=provider-no-success")
+		return len(p.Incidents) == 1 && p.Incidents[0].OpenedAt.Equal(now.Add(1500*time.Millisecond))
+	})
+}

@@ -209,6 +209,17 @@ func (s *Service) readLoop(ctx context.Context) {
 		s.mu.RLock()
 		from := s.eng.Seq() + 1
 		s.mu.RUnlock()
+		// Nothing new since the checkpoint: caught up already (the reader
+		// only learns it from a message), so that clock ticks can flow.
+		if st, err := s.b.JS.Stream(ctx, streams.Events); err == nil {
+			if info, err := st.Info(ctx); err == nil && info.State.LastSeq < from {
+				s.mu.Lock()
+				if s.eng.Seq()+1 == from {
+					s.caughtUp = true
+				}
+				s.mu.Unlock()
+			}
+		}
 		err := incident.Read(ctx, s.b.JS, incident.ReadOptions{FromSeq: from, Follow: true, MaxSkew: s.cfg.MaxClockSkew.D()}, s.apply)
 		if ctx.Err() != nil {
 			return
