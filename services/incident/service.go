@@ -295,6 +295,13 @@ func (s *Service) publishPending(ctx context.Context) (int, error) {
 	s.mu.RUnlock()
 	for i, e := range pending {
 		ack, err := s.b.PublishOnce(ctx, e)
+		if err != nil && !errors.Is(err, bus.ErrUnavailable) {
+			// A transition its own schema refuses is a bug, not an outage:
+			// log it loudly and go on rather than hold every later one back.
+			s.log.Error("incident transition refused by its schema; skipped", "type", e.Type, "id", e.ID, "error", err)
+			s.m.transitions.WithLabelValues(string(e.Type), "invalid").Inc()
+			continue
+		}
 		if err != nil {
 			s.mu.Lock()
 			s.outbox = s.outbox[i:]
@@ -456,7 +463,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		events:  prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_incident_events_total", Help: "Events folded by the incident projection."}),
 		lastSeq: prometheus.NewGauge(prometheus.GaugeOpts{Name: "herald_incident_last_seq", Help: "Last EVENTS sequence the incident projection applied."}),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_incident_transitions_total",
-			Help: "Incident transitions published, by type and whether INCIDENTS already had them."}, []string{"type", "duplicate"}),
+			Help: "Incident transitions published, by type and whether INCIDENTS already had them (or, invalid, refused them)."}, []string{"type", "duplicate"}),
 		ticks: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_incident_clock_ticks_total", Help: "clock_tick events published."}),
 		checkpointSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "herald_incident_checkpoint_seconds",
 			Help: "Time to snapshot and save the incident projection.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 8)}),
