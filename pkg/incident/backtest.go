@@ -189,18 +189,13 @@ func Line(inc *Incident) string {
 		groupLabel(inc.Group), inc.OpenedAt.Format(time.RFC3339), resolved)
 }
 
-func groupLabel(g map[string]string) string {
-	keys := make([]string, 0, len(g))
-	for k := range g {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+func groupLabel(g Labels) string {
 	s := ""
-	for i, k := range keys {
+	for i, l := range g {
 		if i > 0 {
 			s += ","
 		}
-		s += k + "=" + g[k]
+		s += l.Name + "=" + l.Value
 	}
 	return s
 }

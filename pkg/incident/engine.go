@@ -582,12 +582,13 @@ func (e *Engine) evidence(g *group) event.Evidence {
 	return ev
 }
 
-func (e *Engine) groupMap(g *group) map[string]string {
-	m := make(map[string]string, len(g.vals))
+func (e *Engine) labels(g *group) Labels {
+	l := make(Labels, len(g.vals))
 	for i, f := range g.rs.r.cfg.GroupBy {
-		m[f] = g.vals[i]
+		l[i] = Label{f, g.vals[i]}
 	}
-	return m
+	sort.Slice(l, func(i, j int) bool { return l[i].Name < l[j].Name })
+	return l
 }
 
 func ts(ns int64) time.Time { return time.Unix(0, ns).UTC() }
@@ -604,7 +605,7 @@ func (e *Engine) openIncident(g *group, level int, onset, t int64) {
 	ev := e.evidence(g)
 	lv := rankLevel[level]
 	inc := &Incident{
-		ID: id, Rule: r.cfg.Name, Kind: r.kind, Group: e.groupMap(g), State: StateOpen,
+		ID: id, Rule: r.cfg.Name, Kind: r.kind, Group: e.labels(g), State: StateOpen,
 		Severity: lv, PeakSeverity: lv, OpenedAt: ts(onset), Summary: summary(r, g, lv, ev),
 		Runbook: r.cfg.Runbook, Evidence: ev,
 	}
@@ -621,7 +622,7 @@ func (e *Engine) openIncident(g *group, level int, onset, t int64) {
 func (e *Engine) publishOpened(inc *Incident, t int64) {
 	tr := e.record(inc, "incident_opened", inc.OpenedAt, t, "", true)
 	e.emit(inc, tr, event.IncidentOpened{
-		IncidentID: inc.ID, Rule: inc.Rule, Kind: inc.Kind, Severity: inc.Severity, Group: inc.Group,
+		IncidentID: inc.ID, Rule: inc.Rule, Kind: inc.Kind, Severity: inc.Severity, Group: inc.Group.Map(),
 		OpenedAt: inc.OpenedAt, Summary: inc.Summary, Runbook: inc.Runbook, Evidence: inc.Evidence, Ordinal: tr.PublishedOrdinal,
 	})
 }
@@ -631,7 +632,7 @@ func (e *Engine) suppress(inc, by *Incident, t int64) {
 	by.Suppressions = append(by.Suppressions, Suppression{IncidentID: inc.ID, Rule: inc.Rule, Group: inc.Group, Severity: inc.Severity, At: ts(t)})
 	tr := e.record(inc, "incident_suppressed", ts(t), t, "", true)
 	e.emit(inc, tr, event.IncidentSuppressed{
-		IncidentID: inc.ID, Rule: inc.Rule, Kind: inc.Kind, Severity: inc.Severity, Group: inc.Group,
+		IncidentID: inc.ID, Rule: inc.Rule, Kind: inc.Kind, Severity: inc.Severity, Group: inc.Group.Map(),
 		OpenedAt: inc.OpenedAt, Summary: inc.Summary, SuppressedBy: by.ID, SuppressedByRule: by.Rule,
 		At: ts(t), Evidence: inc.Evidence, Ordinal: tr.PublishedOrdinal,
 	})
@@ -656,7 +657,7 @@ func (e *Engine) inhibitor(r *rule, inc *Incident) *Incident {
 			}
 			match := true
 			for _, f := range in.equal {
-				if o.Group[f] != inc.Group[f] {
+				if o.Group.Get(f) != inc.Group.Get(f) {
 					match = false
 					break
 				}
@@ -682,7 +683,7 @@ func (e *Engine) escalate(g *group, level int, at, t int64) {
 	tr := e.record(inc, "incident_escalated", ts(at), t, from, pub)
 	if pub {
 		e.emit(inc, tr, event.IncidentEscalated{
-			IncidentID: inc.ID, Rule: inc.Rule, Group: inc.Group, From: from, To: to, At: ts(at),
+			IncidentID: inc.ID, Rule: inc.Rule, Group: inc.Group.Map(), From: from, To: to, At: ts(at),
 			Evidence: inc.Evidence, Ordinal: tr.PublishedOrdinal,
 		})
 	}
@@ -705,7 +706,7 @@ func (e *Engine) resolve(inc *Incident, at, t int64, g *group) {
 			ids = append(ids, s.IncidentID)
 		}
 		e.emit(inc, tr, event.IncidentResolved{
-			IncidentID: inc.ID, Rule: inc.Rule, Group: inc.Group, OpenedAt: inc.OpenedAt, ResolvedAt: rat,
+			IncidentID: inc.ID, Rule: inc.Rule, Group: inc.Group.Map(), OpenedAt: inc.OpenedAt, ResolvedAt: rat,
 			PeakSeverity: inc.PeakSeverity, Evidence: inc.Evidence, Ordinal: tr.PublishedOrdinal, Suppressed: ids,
 		})
 		for _, s := range inc.Suppressions {

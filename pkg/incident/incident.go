@@ -20,17 +20,17 @@ const (
 // Incident is one incident of the projection: what the API serves and the
 // snapshot keeps.
 type Incident struct {
-	ID           string            `json:"id"`
-	Rule         string            `json:"rule"`
-	Kind         string            `json:"kind"`
-	Group        map[string]string `json:"group"`
-	State        string            `json:"state"`
-	Severity     string            `json:"severity"`
-	PeakSeverity string            `json:"peakSeverity"`
-	OpenedAt     time.Time         `json:"openedAt"`
-	ResolvedAt   *time.Time        `json:"resolvedAt,omitempty"`
-	Summary      string            `json:"summary"`
-	Runbook      string            `json:"runbook,omitempty"`
+	ID           string     `json:"id"`
+	Rule         string     `json:"rule"`
+	Kind         string     `json:"kind"`
+	Group        Labels     `json:"group"`
+	State        string     `json:"state"`
+	Severity     string     `json:"severity"`
+	PeakSeverity string     `json:"peakSeverity"`
+	OpenedAt     time.Time  `json:"openedAt"`
+	ResolvedAt   *time.Time `json:"resolvedAt,omitempty"`
+	Summary      string     `json:"summary"`
+	Runbook      string     `json:"runbook,omitempty"`
 	// SuppressedBy is the inhibiting incident while (or if, once resolved)
 	// this one was suppressed.
 	SuppressedBy string `json:"suppressedBy,omitempty"`
@@ -42,11 +42,11 @@ type Incident struct {
 
 // Suppression records one incident inhibited by another.
 type Suppression struct {
-	IncidentID string            `json:"incidentId"`
-	Rule       string            `json:"rule"`
-	Group      map[string]string `json:"group"`
-	Severity   string            `json:"severity"`
-	At         time.Time         `json:"at"`
+	IncidentID string    `json:"incidentId"`
+	Rule       string    `json:"rule"`
+	Group      Labels    `json:"group"`
+	Severity   string    `json:"severity"`
+	At         time.Time `json:"at"`
 }
 
 // Transition is one step of an incident's history.

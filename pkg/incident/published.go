@@ -78,7 +78,7 @@ func FoldPublished(evs []*event.Event) []*Incident {
 		switch d := e.Data.(type) {
 		case event.IncidentOpened:
 			inc = get(d.IncidentID)
-			inc.Rule, inc.Kind, inc.Group, inc.Summary, inc.Runbook = d.Rule, d.Kind, d.Group, d.Summary, d.Runbook
+			inc.Rule, inc.Kind, inc.Group, inc.Summary, inc.Runbook = d.Rule, d.Kind, LabelsOf(d.Group), d.Summary, d.Runbook
 			inc.OpenedAt, inc.Severity, inc.State, inc.Evidence = d.OpenedAt.UTC(), d.Severity, StateOpen, d.Evidence
 			if levelRank[d.Severity] > levelRank[inc.PeakSeverity] {
 				inc.PeakSeverity = d.Severity
@@ -86,18 +86,18 @@ func FoldPublished(evs []*event.Event) []*Incident {
 			tr.PublishedOrdinal, tr.At, tr.Severity, tr.Evidence = d.Ordinal, inc.OpenedAt, d.Severity, d.Evidence
 		case event.IncidentSuppressed:
 			inc = get(d.IncidentID)
-			inc.Rule, inc.Kind, inc.Group, inc.Summary = d.Rule, d.Kind, d.Group, d.Summary
+			inc.Rule, inc.Kind, inc.Group, inc.Summary = d.Rule, d.Kind, LabelsOf(d.Group), d.Summary
 			inc.OpenedAt, inc.Severity, inc.State, inc.SuppressedBy, inc.Evidence = d.OpenedAt.UTC(), d.Severity, StateSuppressed, d.SuppressedBy, d.Evidence
 			if levelRank[d.Severity] > levelRank[inc.PeakSeverity] {
 				inc.PeakSeverity = d.Severity
 			}
 			by := get(d.SuppressedBy)
-			by.Suppressions = append(by.Suppressions, Suppression{IncidentID: d.IncidentID, Rule: d.Rule, Group: d.Group, Severity: d.Severity, At: d.At.UTC()})
+			by.Suppressions = append(by.Suppressions, Suppression{IncidentID: d.IncidentID, Rule: d.Rule, Group: LabelsOf(d.Group), Severity: d.Severity, At: d.At.UTC()})
 			tr.PublishedOrdinal, tr.At, tr.Severity, tr.Evidence = d.Ordinal, d.At.UTC(), d.Severity, d.Evidence
 		case event.IncidentEscalated:
 			inc = get(d.IncidentID)
 			if inc.Rule == "" {
-				inc.Rule, inc.Group = d.Rule, d.Group
+				inc.Rule, inc.Group = d.Rule, LabelsOf(d.Group)
 			}
 			inc.Severity, inc.Evidence = d.To, d.Evidence
 			if levelRank[d.To] > levelRank[inc.PeakSeverity] {
@@ -107,7 +107,7 @@ func FoldPublished(evs []*event.Event) []*Incident {
 		case event.IncidentResolved:
 			inc = get(d.IncidentID)
 			if inc.Rule == "" {
-				inc.Rule, inc.Group, inc.OpenedAt = d.Rule, d.Group, d.OpenedAt.UTC()
+				inc.Rule, inc.Group, inc.OpenedAt = d.Rule, LabelsOf(d.Group), d.OpenedAt.UTC()
 			}
 			at := d.ResolvedAt.UTC()
 			inc.State, inc.ResolvedAt, inc.PeakSeverity, inc.Evidence = StateResolved, &at, d.PeakSeverity, d.Evidence

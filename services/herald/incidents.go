@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -119,10 +118,9 @@ func printIncident(e *env, inc *incident.Incident) {
 	fmt.Fprintf(w, "%s  %s (%s)\n", inc.ID, inc.Rule, inc.Kind)
 	fmt.Fprintf(w, "  summary:   %s\n", inc.Summary)
 	var g []string
-	for k, v := range inc.Group {
-		g = append(g, k+"="+v)
+	for _, l := range inc.Group {
+		g = append(g, l.Name+"="+l.Value)
 	}
-	slices.Sort(g)
 	fmt.Fprintf(w, "  group:     %s\n", strings.Join(g, " "))
 	fmt.Fprintf(w, "  state:     %s, severity %s, peak %s\n", inc.State, inc.Severity, inc.PeakSeverity)
 	fmt.Fprintf(w, "  opened:    %s\n", inc.OpenedAt.Format(time.RFC3339Nano))

@@ -59,7 +59,7 @@ type Filter struct {
 // Match reports whether inc passes the filter.
 func (f Filter) Match(inc *incident.Incident) bool {
 	return (f.State == "" || inc.State == f.State) && (f.Severity == "" || inc.Severity == f.Severity) &&
-		(f.App == "" || inc.Group["app"] == f.App) && (f.Provider == "" || inc.Group["provider"] == f.Provider) &&
+		(f.App == "" || inc.Group.Get("app") == f.App) && (f.Provider == "" || inc.Group.Get("provider") == f.Provider) &&
 		(f.Rule == "" || inc.Rule == f.Rule)
 }
 
@@ -86,7 +86,7 @@ func ParseFilter(q map[string][]string) (Filter, error) {
 }
 
 func summarize(inc *incident.Incident) Summary {
-	return Summary{ID: inc.ID, Rule: inc.Rule, Kind: inc.Kind, Group: inc.Group, State: inc.State, Severity: inc.Severity,
+	return Summary{ID: inc.ID, Rule: inc.Rule, Kind: inc.Kind, Group: inc.Group.Map(), State: inc.State, Severity: inc.Severity,
 		PeakSeverity: inc.PeakSeverity, OpenedAt: inc.OpenedAt, ResolvedAt: inc.ResolvedAt, Summary: inc.Summary,
 		SuppressedBy: inc.SuppressedBy, Transitions: len(inc.Transitions)}
 }
