@@ -79,22 +79,22 @@ func Fast2SMSDefaults() map[string]Classification {
 // TwilioDefaults reads Twilio's error codes.
 func TwilioDefaults() map[string]Classification {
 	return map[string]Classification{
-		"20003": ProviderAuth,       // authentication failed
-		"20005": PaymentRequired,    // account not active (suspended, unpaid)
-		"20429": Transient,          // too many requests
-		"21211": RecipientInvalid,   // invalid To
-		"21408": BadRequest,         // region not enabled
-		"21610": RecipientInvalid,   // recipient unsubscribed (STOP)
-		"21614": RecipientInvalid,   // not a mobile number
-		"21606": BadRequest,         // From not usable
-		"21901": TemplateRejected,   // invalid DLT template id
-		"30003": RecipientInvalid,   // unreachable handset
-		"30004": RecipientInvalid,   // message blocked
-		"30005": RecipientInvalid,   // unknown destination
-		"30006": RecipientInvalid,   // landline or unreachable carrier
-		"30007": TemplateRejected,   // carrier filtering
-		"30008": Unknown,            // unknown error
-		"30022": RecipientThrottled, // US A2P 10DLC rate limit
+		"20003":    ProviderAuth,       // authentication failed
+		"20005":    PaymentRequired,    // account not active (suspended, unpaid)
+		"20429":    Transient,          // too many requests
+		"21211":    RecipientInvalid,   // invalid To
+		"21408":    BadRequest,         // region not enabled
+		"21610":    RecipientInvalid,   // recipient unsubscribed (STOP)
+		"21614":    RecipientInvalid,   // not a mobile number
+		"21606":    BadRequest,         // From not usable
+		"21901":    TemplateRejected,   // invalid DLT template id
+		"30003":    RecipientInvalid,   // unreachable handset
+		"30004":    RecipientInvalid,   // message blocked
+		"30005":    RecipientInvalid,   // unknown destination
+		"30006":    RecipientInvalid,   // landline or unreachable carrier
+		"30007":    TemplateRejected,   // carrier filtering
+		"30008":    Unknown,            // unknown error
+		"30022":    RecipientThrottled, // US A2P 10DLC rate limit
 		"http:429": Transient,
 	}
 }

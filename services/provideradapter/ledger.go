@@ -35,8 +35,8 @@ const (
 
 // attemptRecord is one attempt's ledger entry.
 type attemptRecord struct {
-	State  string        `json:"state"`
-	At     time.Time     `json:"at"`
+	State  string         `json:"state"`
+	At     time.Time      `json:"at"`
 	Result *attemptResult `json:"result,omitempty"`
 }
 
