@@ -155,8 +155,8 @@ func (d *AppDefaults) validate(path string) error {
 	switch {
 	case d.CodeLength < 4 || d.CodeLength > 10:
 		return fmt.Errorf("%scodeLength: %d is not between 4 and 10", path, d.CodeLength)
-	case d.TTL < config.Duration(10*time.Second) || d.TTL > config.Duration(24*time.Hour):
-		return fmt.Errorf("%sttl: %s is not between 10s and 24h", path, d.TTL.D())
+	case d.TTL < config.Duration(time.Second) || d.TTL > config.Duration(24*time.Hour):
+		return fmt.Errorf("%sttl: %s is not between 1s and 24h", path, d.TTL.D())
 	case d.MaxVerifyAttempts < 1 || d.MaxVerifyAttempts > 100:
 		return fmt.Errorf("%smaxVerifyAttempts: %d is not between 1 and 100", path, d.MaxVerifyAttempts)
 	case d.ResendCooldown < 0:
