@@ -34,8 +34,8 @@ type Fast2SMS struct {
 // Fast2SMSRequest is one request the fake received.
 type Fast2SMSRequest struct {
 	Route, Numbers, SenderID, Message, VariablesValues, TemplateID, EntityID, Flash string
-	Authorization, ContentType                                                     string
-	Fields                                                                         url.Values
+	Authorization, ContentType                                                      string
+	Fields                                                                          url.Values
 }
 
 // Code is the OTP the request carried: the first template variable (route

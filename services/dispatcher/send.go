@@ -77,7 +77,7 @@ func (s *otpService) send(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Idempotent-Replayed", "true")
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(rep.Status)
-			_, _ = w.Write(rep.Answer)
+			_, _ = w.Write(append(rep.Answer, '\n'))
 			return
 		}
 		held = c
