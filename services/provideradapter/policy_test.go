@@ -29,7 +29,7 @@ func TestDLTSendDeliversOnTheDLTRouteWithFast2SMSWireFormat(t *testing.T) {
 		len(q.Numbers) != 10 || q.Flash != "0" || q.ContentType != "application/x-www-form-urlencoded" {
 		t.Errorf("request %+v", q)
 	}
-	if vars := strings.Split(q.VariablesValues, "|"); len(vars) != 2 || len(vars[0]) != 6 || vars[1] != "5" {
+	if vars := strings.Split(q.VariablesValues, "|"); len(vars) != 2 || len(vars[0]) != 10 || vars[1] != "5" {
 		t.Errorf("variables_values %q, want code|5", q.VariablesValues)
 	}
 	rid := requestID(t, resp)

@@ -1,10 +1,13 @@
 package provideradapter_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
@@ -79,6 +82,7 @@ otp:
     resendCooldown: 0s
     perPhone: {count: 0}
     perApp: {rate: 0}
+    codeLength: 10 # long codes: a leak check cannot match a phone number or a time by chance
 providers:
   concurrency: 16
   fast2sms: {baseURL: %q, timeout: 300ms, retries: 2, backoff: 20ms%s}
@@ -181,4 +185,20 @@ func (r *rig) waitFor(t *testing.T, requestID string, typ event.Type) []*event.E
 		return false
 	})
 	return es
+}
+
+// count is how many messages EVENTS holds on a subject (without waiting
+// for messages that are not there).
+func (r *rig) count(t *testing.T, subject string) uint64 {
+	t.Helper()
+	ctx := context.Background()
+	s, err := r.Bus.JS.Stream(ctx, streams.Events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Subjects[subject]
 }
