@@ -111,10 +111,18 @@ func (s *otpService) start(ctx context.Context) error {
 
 func (s *otpService) stop(ctx context.Context) error {
 	s.done.stop()
-	if s.outcomes != nil {
-		return s.outcomes.Stop(ctx)
+	if s.outcomes == nil {
+		return nil
 	}
-	return nil
+	if !s.bus.NC.IsConnected() {
+		// bus.Subscription.Stop waits for the client to close the consumer,
+		// which it does not do while it is reconnecting: do not hang the
+		// shutdown on a server that is gone. Nothing unacknowledged is lost:
+		// the server redelivers it (and the attempt ledger makes that safe).
+		s.log.Warn("consumer left without draining: the event log is unreachable")
+		return nil
+	}
+	return s.outcomes.Stop(ctx)
 }
 
 // onCompleted revokes the code of a failed delivery, whoever waited for it
