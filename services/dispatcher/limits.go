@@ -74,6 +74,14 @@ func (l *limiter) allowPhone(ctx context.Context, a *otp.AppSettings, phone stri
 	}
 	keep := max(cooldown, window)
 	key := l.keys.Keyed("phone:" + a.Name + ":" + phone)
+	// Most numbers have no recent send: try to create their history first,
+	// one round trip; read and compare-and-set only when it exists.
+	first, _ := json.Marshal(phoneHistory{Sends: []int64{time.Now().UnixMilli()}})
+	if _, err := l.kv.Create(ctx, key, first, jetstream.KeyTTL(keep)); err == nil {
+		return nil
+	} else if !isConflict(err) {
+		return fmt.Errorf("rate limit: %w", err)
+	}
 	for range 10 {
 		now := time.Now()
 		var h phoneHistory

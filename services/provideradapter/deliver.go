@@ -11,6 +11,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/event"
@@ -57,6 +58,7 @@ type run struct {
 	d       dispatch
 	log     *slog.Logger
 	futures []*bus.Future
+	records []jetstream.PubAckFuture // attempt outcomes in flight
 	err     error
 	// secrets are scrubbed from anything a provider or the network says.
 	secrets *strings.Replacer
@@ -81,6 +83,15 @@ func (r *run) wait(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	for _, f := range r.records {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("record attempt outcome: %w", err)
+		case <-ctx.Done():
+			return fmt.Errorf("record attempt outcome: %w", ctx.Err())
+		}
+	}
 	for _, f := range r.futures {
 		if _, err := f.Wait(ctx, r.a.bus); err != nil {
 			return err
@@ -189,9 +200,11 @@ func (a *adapter) attempts(ctx context.Context, r *run, p sms.Provider, msg sms.
 				a.metrics.calls.WithLabelValues(p.Name(), r.d.Leg.Route, string(res.Class)).Inc()
 				a.metrics.callTime.WithLabelValues(p.Name(), r.d.Leg.Route).Observe(sr.Latency.Seconds())
 			}
-			if err := a.record(ctx, key, rev, res); err != nil {
+			f, err := a.record(key, rev, res)
+			if err != nil {
 				return nil, n, 0, err
 			}
+			r.records = append(r.records, f)
 		}
 		if res.Class == sms.OK && res.ProviderRequestID != "" && p.Name() != sms.Sim {
 			if err := a.saveRef(ctx, p.Name(), res.ProviderRequestID,

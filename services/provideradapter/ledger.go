@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/heraldhq/herald/pkg/sms"
@@ -128,22 +129,19 @@ func (a *adapter) readAttempt(ctx context.Context, key string) (*attemptRecord, 
 	return &rec, nil
 }
 
-// record stores an attempt's outcome. The SMS has left: the record is
-// retried a few times even if the handler's context ends.
-func (a *adapter) record(ctx context.Context, key string, rev uint64, r *attemptResult) error {
+// record sends an attempt's outcome without waiting: the run awaits its
+// acknowledgement together with the events' before the dispatch is
+// acknowledged, which saves a round trip per send. If it is lost (the
+// process dies first), the redelivered dispatch finds the claim without an
+// outcome and treats the attempt as in doubt: never repeated.
+func (a *adapter) record(key string, rev uint64, r *attemptResult) (jetstream.PubAckFuture, error) {
 	b, _ := json.Marshal(attemptRecord{State: attemptDone, At: time.Now().UTC(), Result: r})
-	ctx = context.WithoutCancel(ctx)
-	var err error
-	for i := range 3 {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err = a.kv.Update(cctx, key, b, rev)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		time.Sleep(time.Duration(i+1) * 100 * time.Millisecond)
+	f, err := a.bus.JS.PublishMsgAsync(&nats.Msg{Subject: "$KV." + deliveryBucket + "." + key, Data: b},
+		jetstream.WithExpectLastSequencePerSubject(rev))
+	if err != nil {
+		return nil, fmt.Errorf("record %s: %w", key, err)
 	}
-	return fmt.Errorf("record %s: %w", key, err)
+	return f, nil
 }
 
 // receiptRef lets a delivery receipt find its request.
