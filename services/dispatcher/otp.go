@@ -100,8 +100,11 @@ func (s *otpService) start(ctx context.Context) error {
 	}
 	sub, err := s.bus.Consume(ctx, bus.ConsumerConfig{
 		Stream: streams.Events, Durable: "dispatcher-otp-outcomes",
-		FilterSubjects: []string{"events.otp_delivery_completed"}, Concurrency: 32,
-	}, s.onCompleted)
+		// otp_notification_failed is published exactly for the sends that
+		// failed, just before their otp_delivery_completed: consuming it
+		// rather than every completion keeps successful sends off this path.
+		FilterSubjects: []string{"events.otp_notification_failed"}, Concurrency: 32,
+	}, s.onFailed)
 	if err != nil {
 		return err
 	}
@@ -125,11 +128,10 @@ func (s *otpService) stop(ctx context.Context) error {
 	return s.outcomes.Stop(ctx)
 }
 
-// onCompleted revokes the code of a failed delivery, whoever waited for it
+// onFailed revokes the code of a failed delivery, whoever waited for it
 // (the synchronous send revokes too, before it answers; both are idempotent).
-func (s *otpService) onCompleted(ctx context.Context, e *event.Event) error {
-	d, ok := event.As[event.OTPDeliveryCompleted](e)
-	if !ok || d.Status != "failed" || e.RequestID == "" {
+func (s *otpService) onFailed(ctx context.Context, e *event.Event) error {
+	if _, ok := event.As[event.OTPNotificationFailed](e); !ok || e.RequestID == "" {
 		return nil
 	}
 	return s.revoke(ctx, e.RequestID, "delivery_failed")

@@ -123,9 +123,6 @@ func (s *otpService) issue(ctx context.Context, app *otp.AppSettings, phone stri
 	if err := s.limits.allowApp(app); err != nil {
 		return 0, nil, err
 	}
-	if err := s.limits.allowPhone(ctx, app, phone); err != nil {
-		return 0, nil, err
-	}
 	requestID := event.NewID()
 	code, err := otp.NewCode(app.CodeLength)
 	if err != nil {
@@ -139,8 +136,18 @@ func (s *otpService) issue(ctx context.Context, app *otp.AppSettings, phone stri
 	}
 	rec := codeRecord{App: app.Name, Hash: s.set.Keys.Hash(requestID, code), ExpiresAt: expires,
 		MaxAttempts: app.MaxVerifyAttempts, State: statePending}
-	if err := s.codes.create(ctx, requestID, rec, app.TTL.D()); err != nil {
+	// The phone's limit and the code's hash are written concurrently (one
+	// round trip instead of two): a hash stored for a send the limit then
+	// refuses is never dispatched, its request id never given out, and it
+	// expires with its TTL.
+	limited := make(chan error, 1)
+	go func() { limited <- s.limits.allowPhone(ctx, app, phone) }()
+	stored := s.codes.create(ctx, requestID, rec, app.TTL.D())
+	if err := <-limited; err != nil {
 		return 0, nil, err
+	}
+	if stored != nil {
+		return 0, nil, stored
 	}
 	sealed := s.set.Keys.Seal(requestID, code)
 	plan := app.Plan(s.set.DLTEnabled)
