@@ -139,11 +139,13 @@ func (d *Def) validate() error {
 		if len(d.Subjects) == 0 {
 			return fmt.Errorf("%s: subjects are required", d.Name)
 		}
+		_, err := d.StreamConfig(1)
+		return err
 	case "kv":
-	default:
-		return fmt.Errorf("%s: kind %q is not stream or kv", d.Name, d.Kind)
+		_, err := d.KeyValueConfig(1)
+		return err
 	}
-	return nil
+	return fmt.Errorf("%s: kind %q is not stream or kv", d.Name, d.Kind)
 }
 
 // StreamConfig is the JetStream configuration of a stream definition.

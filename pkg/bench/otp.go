@@ -40,8 +40,8 @@ func DefaultOTPConfig() OTPConfig {
 		SimLatency: time.Millisecond, RawN: 100_000, Progress: io.Discard}
 }
 
-// Latencies summarises one phase.
-type Latencies struct {
+// OTPPhase summarises one phase of the OTP benchmark.
+type OTPPhase struct {
 	OK, Errors    int
 	Elapsed       time.Duration
 	CPU           time.Duration
@@ -50,14 +50,14 @@ type Latencies struct {
 }
 
 // Rate is successful sends per second.
-func (l Latencies) Rate() float64 { return float64(l.OK) / l.Elapsed.Seconds() }
+func (l OTPPhase) Rate() float64 { return float64(l.OK) / l.Elapsed.Seconds() }
 
 // OTPReport is the benchmark's outcome.
 type OTPReport struct {
 	Config    OTPConfig
 	Raw       Result
-	Sustained Latencies
-	Fixed     Latencies
+	Sustained OTPPhase
+	Fixed     OTPPhase
 }
 
 // otpBenchConfig is the platform under test: one DLT app on the simulated
@@ -173,10 +173,10 @@ func (r *recorder) add(d time.Duration, err error) {
 	r.lat = append(r.lat, d)
 }
 
-func (r *recorder) summary(t timer) Latencies {
+func (r *recorder) summary(t timer) OTPPhase {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	l := Latencies{OK: len(r.lat), Errors: r.errs, FirstError: r.first, Elapsed: time.Since(t.wall), CPU: cpuTime() - t.cpu}
+	l := OTPPhase{OK: len(r.lat), Errors: r.errs, FirstError: r.first, Elapsed: time.Since(t.wall), CPU: cpuTime() - t.cpu}
 	if len(r.lat) == 0 {
 		return l
 	}
@@ -187,7 +187,7 @@ func (r *recorder) summary(t timer) Latencies {
 }
 
 // closedLoop runs workers that each send, wait for the answer, and send again.
-func closedLoop(ctx context.Context, send sender, workers int, d time.Duration) (Latencies, error) {
+func closedLoop(ctx context.Context, send sender, workers int, d time.Duration) (OTPPhase, error) {
 	rec := &recorder{}
 	t := start()
 	deadline := t.wall.Add(d)
@@ -211,9 +211,9 @@ func closedLoop(ctx context.Context, send sender, workers int, d time.Duration) 
 
 // openLoop starts one request every 1/rate whatever the latency (so a slow
 // answer does not hide behind a slower request rate) and waits for all.
-func openLoop(ctx context.Context, send sender, rate int, d time.Duration) (Latencies, error) {
+func openLoop(ctx context.Context, send sender, rate int, d time.Duration) (OTPPhase, error) {
 	if rate <= 0 {
-		return Latencies{}, errors.New("rate must be positive")
+		return OTPPhase{}, errors.New("rate must be positive")
 	}
 	rec := &recorder{}
 	t := start()
@@ -257,8 +257,6 @@ func (r OTPReport) Write(w io.Writer) {
 	fmt.Fprintf(w, "\nGoals: ≥ 5,000 OTP/s sustained: %s; p99 ≤ 10 ms at 1,000 OTP/s: %s.\n",
 		verdict(s.Rate() >= 5000), verdict(f.P99 <= 10*time.Millisecond))
 }
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
 
 func verdict(ok bool) string {
 	if ok {

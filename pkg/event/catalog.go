@@ -55,6 +55,10 @@ func definitions() []*Def {
 		define[IncidentResolved](LogIncidents, 1),
 		define[SlackMessagePosted](LogNotifications, 1),
 		define[SlackMessageUpdated](LogNotifications, 1),
+		define[NotificationRouted](LogNotifications, 1),
+		define[NotificationFailed](LogNotifications, 1),
+		define[SubscriptionCreated](LogNotifications, 1),
+		define[SubscriptionRemoved](LogNotifications, 1),
 	}
 }
 

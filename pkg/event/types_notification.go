@@ -11,15 +11,86 @@ type SlackMessagePosted struct {
 	TS         string `json:"ts"`
 	ThreadTS   string `json:"threadTs,omitempty"`
 	Mode       string `json:"mode"`
+	// Destination is the routed destination ("#ops", "C0123…",
+	// "incoming:ops", "console"); Channel is the id Slack answered with.
+	Destination string `json:"destination,omitempty"`
+	// Action is "root" (the incident's message) or "reply" (a transition's
+	// thread reply, or a new message where the sink cannot thread).
+	Action string `json:"action,omitempty"`
+	// State is the transition whose state a root message shows.
+	State     string `json:"state,omitempty"`
+	Broadcast bool   `json:"broadcast,omitempty"`
 }
 
 // SlackMessageUpdated: an incident's root message was edited in place.
 type SlackMessageUpdated struct {
-	IncidentID string `json:"incidentId"`
-	Transition string `json:"transition"`
-	Channel    string `json:"channel"`
-	TS         string `json:"ts"`
+	IncidentID  string `json:"incidentId"`
+	Transition  string `json:"transition"`
+	Channel     string `json:"channel"`
+	TS          string `json:"ts"`
+	Destination string `json:"destination,omitempty"`
+}
+
+// RouteMatch says why a destination receives an incident.
+type RouteMatch struct {
+	Destination string `json:"destination"`
+	By          string `json:"by"`
+}
+
+// NotificationRouted: the notifier decided where an incident transition
+// goes. Written once per transition before anything is sent, it fixes the
+// destinations for good: a restart or a rebuild resumes the same deliveries
+// whatever the routing configuration says by then.
+type NotificationRouted struct {
+	IncidentID   string       `json:"incidentId"`
+	Transition   string       `json:"transition"`
+	Destinations []string     `json:"destinations"`
+	Matches      []RouteMatch `json:"matches,omitempty"`
+}
+
+// NotificationFailed: a post or an edit failed for good (Slack refused it
+// with a code no retry can fix); the transition is not retried there.
+type NotificationFailed struct {
+	IncidentID  string `json:"incidentId"`
+	Transition  string `json:"transition"`
+	Destination string `json:"destination"`
+	Action      string `json:"action"`
+	Mode        string `json:"mode"`
+	Error       string `json:"error"`
+	Status      int    `json:"status,omitempty"`
+	Detail      string `json:"detail,omitempty"`
+}
+
+// SubscriptionMatch selects incidents; empty fields match anything.
+type SubscriptionMatch struct {
+	Severity    string `json:"severity,omitempty"`
+	App         string `json:"app,omitempty"`
+	Provider    string `json:"provider,omitempty"`
+	Route       string `json:"route,omitempty"`
+	Integration string `json:"integration,omitempty"`
+	Rule        string `json:"rule,omitempty"`
+}
+
+// SubscriptionCreated: a channel subscribed to the incidents matching a filter.
+type SubscriptionCreated struct {
+	SubscriptionID string            `json:"subscriptionId"`
+	Channel        string            `json:"channel"`
+	Match          SubscriptionMatch `json:"match"`
+	Via            string            `json:"via"`
+	By             string            `json:"by,omitempty"`
+}
+
+// SubscriptionRemoved: a channel's subscription ended.
+type SubscriptionRemoved struct {
+	SubscriptionID string `json:"subscriptionId"`
+	Channel        string `json:"channel"`
+	Via            string `json:"via"`
+	By             string `json:"by,omitempty"`
 }
 
 func (SlackMessagePosted) EventType() Type  { return "slack_message_posted" }
 func (SlackMessageUpdated) EventType() Type { return "slack_message_updated" }
+func (NotificationRouted) EventType() Type  { return "notification_routed" }
+func (NotificationFailed) EventType() Type  { return "notification_failed" }
+func (SubscriptionCreated) EventType() Type { return "subscription_created" }
+func (SubscriptionRemoved) EventType() Type { return "subscription_removed" }

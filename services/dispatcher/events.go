@@ -136,8 +136,14 @@ func toEvent(cat *event.Catalog, in Input) (*event.Event, error) {
 	if len(in.Data) == 0 || bytes.Equal(in.Data, []byte("null")) {
 		return nil, bad("invalid_envelope", "data is required")
 	}
+	// Store the data compact: the log holds canonical JSON, whatever the
+	// producer's formatting.
+	var data bytes.Buffer
+	if err := json.Compact(&data, in.Data); err != nil {
+		return nil, bad("invalid_json", "data: %v", err)
+	}
 	e := &event.Event{
-		ID: in.ID, Type: def.Type, Source: in.Source, RequestID: in.RequestID, CausationID: in.CausationID, Raw: in.Data,
+		ID: in.ID, Type: def.Type, Source: in.Source, RequestID: in.RequestID, CausationID: in.CausationID, Raw: data.Bytes(),
 	}
 	if e.ID == "" {
 		e.ID = event.NewID()

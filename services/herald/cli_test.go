@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/pkg/bus"
+	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/services/herald/app"
 	"github.com/heraldhq/herald/streams"
@@ -29,6 +31,7 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	for _, args := range [][]string{
 		{"--help"}, {"serve", "--help"}, {"publish", "--help"}, {"tail", "--help"},
 		{"streams", "--help"}, {"streams", "apply", "--help"}, {"streams", "info", "--help"},
+		{"dlq", "--help"}, {"dlq", "list", "--help"}, {"dlq", "show", "--help"}, {"dlq", "purge", "--help"}, {"bench", "bus", "--help"},
 	} {
 		code, out, _ := cli(t, "", args...)
 		if code != exitOK || !strings.Contains(out, "Usage:") {
@@ -154,5 +157,39 @@ func TestStreamsApplyIsIdempotentAndInfoShowsThem(t *testing.T) {
 	}
 	if code, _, _ := cli(t, "", "streams", "info", "--nats", url, "NOPE"); code != exitUsage {
 		t.Errorf("unknown stream: exit %d", code)
+	}
+}
+
+func TestDLQListShowAndPurge(t *testing.T) {
+	srv := heraldtest.Server(t)
+	b := heraldtest.Connect(t, srv)
+	url := srv.ClientURL()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// A raw publication that is not an event, and a consumer that meets it.
+	if _, err := b.JS.Publish(ctx, "events.raw", []byte(`{"junk":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := b.Consume(ctx, bus.ConsumerConfig{Stream: streams.Events, Durable: "guard"}, func(context.Context, *event.Event) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Stop(ctx)
+	heraldtest.Eventually(t, 10*time.Second, "a dead letter", func() bool {
+		return len(heraldtest.Messages(t, b.JS, streams.DLQ)) == 1
+	})
+	code, out, _ := cli(t, "", "dlq", "list", "--nats", url)
+	if code != exitOK || !strings.Contains(out, "guard") || !strings.Contains(out, "EVENTS#1") || !strings.Contains(out, "envelope") {
+		t.Errorf("list: exit %d: %s", code, out)
+	}
+	code, out, _ = cli(t, "", "dlq", "show", "--nats", url, "1", "--data")
+	if code != exitOK || strings.TrimSpace(out) != `{"junk":true}` {
+		t.Errorf("show --data: exit %d: %q", code, out)
+	}
+	if code, out, _ := cli(t, "", "dlq", "purge", "--nats", url, "1"); code != exitOK || !strings.Contains(out, "purged 1") {
+		t.Errorf("purge: exit %d: %s", code, out)
+	}
+	if code, _, errOut := cli(t, "", "dlq", "show", "--nats", url, "1"); code != exitUsage || !strings.Contains(errOut, "no dead letter 1") {
+		t.Errorf("show after purge: exit %d: %s", code, errOut)
 	}
 }

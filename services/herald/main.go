@@ -69,7 +69,7 @@ Exit codes: 0 success, 1 failure (e.g. the server is unavailable),
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w\nrun '%s --help' for usage", err, c.CommandPath())}
 	})
-	root.AddCommand(serveCmd(e), publishCmd(e), tailCmd(e), streamsCmd(e), benchCmd(e))
+	root.AddCommand(serveCmd(e), publishCmd(e), tailCmd(e), streamsCmd(e), dlqCmd(e), benchCmd(e), replayCmd(e))
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK

@@ -170,7 +170,7 @@ func printMsg(e *env, b *bus.Bus, m jetstream.Msg, meta *jetstream.MsgMetadata, 
 	}
 	if r := h.Get(bus.HeaderDLQReason); r != "" {
 		l.DeadLetter = map[string]any{
-			"reason": r, "error": h.Get(bus.HeaderDLQError), "stream": h.Get(bus.HeaderDLQStream),
+			"reason": r, "error": h.Get(bus.HeaderDLQError), "stream": h.Get(bus.HeaderDLQStream), "subject": h.Get(bus.HeaderDLQSubject),
 			"seq": h.Get(bus.HeaderDLQSequence), "consumer": h.Get(bus.HeaderDLQConsumer),
 		}
 	} else if ev, err := event.FromMsg(m.Subject(), h, m.Data()); err != nil {
@@ -199,7 +199,7 @@ func printMsg(e *env, b *bus.Bus, m jetstream.Msg, meta *jetstream.MsgMetadata, 
 		fmt.Fprintf(e.stdout, "  src=%s", l.Source)
 	}
 	if l.DeadLetter != nil {
-		fmt.Fprintf(e.stdout, "  DEAD LETTER %s/%s#%s by %s: %s: %s", l.DeadLetter["stream"], l.Subject, l.DeadLetter["seq"],
+		fmt.Fprintf(e.stdout, "  DEAD LETTER %s/%s#%s by %s: %s: %s", l.DeadLetter["stream"], l.DeadLetter["subject"], l.DeadLetter["seq"],
 			l.DeadLetter["consumer"], l.DeadLetter["reason"], l.DeadLetter["error"])
 	}
 	if l.Invalid != "" {

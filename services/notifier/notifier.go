@@ -1,7 +1,290 @@
-// Package notifier is Herald's notifier service: it projects incident transitions onto Slack.
+// Package notifier is Herald's notifier service: a projection of incident
+// transitions onto Slack. An incident's opening is posted once per
+// destination; its escalations and its resolution edit that message and
+// reply in its thread. Every post and edit is recorded in the NOTIFICATIONS
+// ledger before the next step, and the ledger is read back at start, so a
+// restart or a rebuild never posts twice what was recorded (docs/notifier.md).
 package notifier
 
-import "go.uber.org/fx"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/fx"
+
+	"github.com/heraldhq/herald/pkg/api"
+	"github.com/heraldhq/herald/pkg/bus"
+	"github.com/heraldhq/herald/pkg/config"
+	"github.com/heraldhq/herald/pkg/event"
+	"github.com/heraldhq/herald/pkg/slack"
+	"github.com/heraldhq/herald/streams"
+)
 
 // Module is the notifier service.
-var Module = fx.Module("notifier")
+var Module = fx.Module("notifier",
+	fx.Provide(
+		fromFx,
+		fx.Annotate(func(n *Notifier, c api.Config) []api.Route { return n.Routes(int64(c.MaxBodyBytes)) },
+			fx.ResultTags(`group:"routes,flatten"`)),
+		fx.Annotate(func(n *Notifier) api.Check { return api.Check{Name: "notifier", Func: n.Ready} },
+			fx.ResultTags(`group:"readiness"`)),
+	),
+	fx.Invoke(func(*Notifier) {}),
+)
+
+// Durable is the name of the notifier's consumer of INCIDENTS.
+const Durable = "notifier"
+
+// Deps are what the notifier needs besides its configuration.
+type Deps struct {
+	Bus *bus.Bus
+	Log *slog.Logger
+	// Registry receives the metrics (nil: not exported).
+	Registry prometheus.Registerer
+	// Stdout receives the console sink's lines (nil: os.Stdout).
+	Stdout io.Writer
+	// Now is the clock of slash-command signature checks (nil: time.Now).
+	Now func() time.Time
+}
+
+// Notifier is the running service.
+type Notifier struct {
+	cfg     Config
+	bus     *bus.Bus
+	log     *slog.Logger
+	stdout  io.Writer
+	hc      *http.Client
+	slack   *slack.Client
+	metrics *metrics
+	now     func() time.Time
+
+	mu    sync.Mutex // guards state
+	state *State
+	subMu sync.Mutex // serialises subscription changes
+
+	consoleMu sync.Mutex
+	workersMu sync.Mutex
+	workers   map[string]*worker
+	wg        sync.WaitGroup
+
+	runCtx     context.Context // cancelled when stopping: no new step starts
+	stopRun    context.CancelFunc
+	hardCtx    context.Context // cancelled when the stop runs out of time
+	stopHard   context.CancelFunc
+	sub        *bus.Subscription
+	ready      atomic.Bool
+	stopOnce   sync.Once
+	stopResult error
+}
+
+type fxIn struct {
+	fx.In
+	LC       fx.Lifecycle
+	Bus      *bus.Bus
+	File     *config.File
+	Log      *slog.Logger
+	Registry *prometheus.Registry
+	Stdout   io.Writer `name:"stdout" optional:"true"`
+}
+
+func fromFx(in fxIn) (*Notifier, error) {
+	cfg := DefaultConfig()
+	if err := in.File.Section("notifier", &cfg); err != nil {
+		return nil, err
+	}
+	n, err := New(cfg, Deps{Bus: in.Bus, Log: in.Log, Registry: in.Registry, Stdout: in.Stdout})
+	if err != nil {
+		return nil, err
+	}
+	in.LC.Append(fx.Hook{OnStart: n.Start, OnStop: n.Stop})
+	return n, nil
+}
+
+// New builds the notifier; Start runs it.
+func New(cfg Config, d Deps) (*Notifier, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: notifier.%v", config.ErrInvalid, err)
+	}
+	if len(cfg.Routes) == 0 {
+		cfg.Routes = []Route{{Name: "default", Channels: []string{"console"}}}
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Stdout == nil {
+		d.Stdout = os.Stdout
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 128 // one worker per channel, all to slack.com
+	n := &Notifier{
+		cfg: cfg, bus: d.Bus, log: d.Log.With("component", "notifier"), stdout: d.Stdout, now: d.Now,
+		hc:      &http.Client{Timeout: cfg.Slack.Timeout.D(), Transport: tr},
+		metrics: newMetrics(d.Registry), state: NewState(), workers: map[string]*worker{},
+	}
+	if cfg.Slack.BotToken != "" {
+		n.slack = slack.NewClient(cfg.Slack.APIURL, cfg.Slack.BotToken, n.hc)
+	}
+	n.runCtx, n.stopRun = context.WithCancel(context.Background())
+	n.hardCtx, n.stopHard = context.WithCancel(context.Background())
+	return n, nil
+}
+
+// Start rebuilds the state from the log, resumes every delivery the ledger
+// shows unfinished, and starts consuming INCIDENTS.
+func (n *Notifier) Start(ctx context.Context) error {
+	st, err := Rebuild(ctx, n.bus, n.log)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.state = st
+	lanes := make([]*Lane, 0, len(st.Lanes))
+	for _, l := range st.Lanes {
+		lanes = append(lanes, l)
+	}
+	n.mu.Unlock()
+	for _, l := range lanes {
+		n.kick(l)
+	}
+	n.sub, err = n.bus.Consume(ctx, bus.ConsumerConfig{
+		Stream: streams.Incidents, Durable: Durable, FilterSubjects: []string{"incidents.>"}, Concurrency: 1,
+	}, n.handle)
+	if err != nil {
+		n.stopRun()
+		n.stopHard()
+		n.wg.Wait()
+		return err
+	}
+	n.ready.Store(true)
+	mode := "console"
+	if n.slack != nil {
+		mode = "web_api"
+	}
+	n.log.Info("notifier started", "incidents", len(st.Incidents), "lanes", len(st.Lanes),
+		"subscriptions", len(st.Subscriptions), "slack", mode, "routes", len(n.cfg.Routes))
+	return nil
+}
+
+// Stop stops consuming, lets every step in flight finish and be recorded,
+// and leaves the rest to the next start (the ledger says what is left).
+func (n *Notifier) Stop(ctx context.Context) error {
+	n.stopOnce.Do(func() {
+		n.ready.Store(false)
+		var errs []error
+		if n.sub != nil {
+			errs = append(errs, n.sub.Stop(ctx))
+		}
+		n.stopRun()
+		done := make(chan struct{})
+		go func() { n.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			n.stopHard()
+			<-done
+			errs = append(errs, fmt.Errorf("notifier: stop: %w", ctx.Err()))
+		}
+		n.stopHard()
+		n.stopResult = errors.Join(errs...)
+	})
+	return n.stopResult
+}
+
+// Ready reports whether the notifier has rebuilt its state and consumes.
+func (n *Notifier) Ready(context.Context) error {
+	if !n.ready.Load() {
+		return errors.New("notifier: not started")
+	}
+	return nil
+}
+
+// handle folds an incident transition, decides where it goes (once: the
+// decision is a ledger entry), and hands it to the destinations' workers.
+func (n *Notifier) handle(ctx context.Context, e *event.Event) error {
+	switch e.Data.(type) {
+	case event.IncidentOpened, event.IncidentEscalated, event.IncidentResolved:
+	default:
+		return nil
+	}
+	n.mu.Lock()
+	if t := n.state.Apply(e); t != nil {
+		t.seen = time.Now()
+	}
+	id, ord := incidentOf(e), 0
+	var snap Snapshot
+	if i := n.state.Incidents[id]; i != nil {
+		t := i.Latest()
+		if o, ok := subjectOrdinal(e.Subject); ok {
+			t = i.At(o)
+		}
+		ord, snap = t.Ordinal, t.Snapshot
+	}
+	key := TransitionKey(e.Type, ord)
+	routed := n.state.IsRouted(id, key)
+	var (
+		dests   []string
+		matches []event.RouteMatch
+	)
+	if !routed {
+		dests, matches = route(n.cfg.Routes, n.state.Subscriptions, n.state.Following(id), &snap)
+	}
+	n.mu.Unlock()
+	if !routed {
+		if dests == nil {
+			dests = []string{}
+		}
+		r := event.NotificationRouted{IncidentID: id, Transition: key, Destinations: dests, Matches: matches}
+		stored, err := n.writeOnce(ctx, ledgerEvent(r, ledgerSubject("notification_routed", id, key), e.ID))
+		if err != nil {
+			return err // redelivered after a backoff
+		}
+		n.apply(stored)
+	}
+	n.mu.Lock()
+	lanes := append([]*Lane(nil), n.state.LanesOf(id)...)
+	n.mu.Unlock()
+	for _, l := range lanes {
+		n.kick(l)
+	}
+	return nil
+}
+
+func incidentOf(e *event.Event) string {
+	switch d := e.Data.(type) {
+	case event.IncidentOpened:
+		return d.IncidentID
+	case event.IncidentEscalated:
+		return d.IncidentID
+	case event.IncidentResolved:
+		return d.IncidentID
+	}
+	return ""
+}
+
+// apply folds one of the notifier's own ledger entries into the state.
+func (n *Notifier) apply(e *event.Event) {
+	n.mu.Lock()
+	n.state.Apply(e)
+	n.mu.Unlock()
+}
+
+func asSlack(err error, target **slack.Error) bool { return errors.As(err, target) }
+
+// Snapshot of the state for the HTTP API and the slash command.
+func (n *Notifier) openIncidents() []Snapshot {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.state.Open()
+}

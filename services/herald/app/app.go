@@ -117,6 +117,7 @@ func New(opts Options) (*App, error) {
 		}),
 		fx.Supply(file, core, core.HTTP, core.NATS, core.Streams, opts),
 		fx.Supply(log),
+		fx.Provide(fx.Annotate(func() io.Writer { return stdout(opts) }, fx.ResultTags(`name:"stdout"`))),
 		coreModule,
 	}
 	mods := modules()
@@ -143,6 +144,14 @@ func (a *App) Stop(ctx context.Context) error { return a.fx.Stop(ctx) }
 // Wait returns a channel that receives the signal (SIGINT, SIGTERM) asking
 // the application to stop.
 func (a *App) Wait() <-chan fx.ShutdownSignal { return a.fx.Wait() }
+
+// stdout is where the console Slack sink prints.
+func stdout(opts Options) io.Writer {
+	if opts.Stdout != nil {
+		return opts.Stdout
+	}
+	return os.Stdout
+}
 
 func loadFile(opts Options) (*config.File, error) {
 	if opts.ConfigYAML != "" {

@@ -34,7 +34,7 @@ type Core struct {
 
 // knownSections are herald.yaml's top-level keys.
 func knownSections() []string {
-	return []string{"dataDir", "http", "nats", "log", "streams", "otp", "apps", "providers"}
+	return []string{"dataDir", "http", "nats", "log", "streams", "otp", "apps", "providers", "notifier"}
 }
 
 // loadCore reads the core sections and applies the command line's overrides.

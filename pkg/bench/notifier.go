@@ -1,0 +1,328 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/heraldhq/herald/pkg/bus"
+	"github.com/heraldhq/herald/pkg/event"
+	"github.com/heraldhq/herald/services/notifier"
+)
+
+// Received is one message a Slack (fake) accepted.
+type Received struct {
+	Time    time.Time
+	Channel string
+	Text    string
+	Root    bool // a new top-level message (not an edit or a reply)
+}
+
+// SlackTarget is the Slack the notifier benchmark posts to: a fake on
+// 127.0.0.1 that enforces Slack's per-channel rate limit and reports what
+// it accepted and how often it answered 429.
+type SlackTarget struct {
+	APIURL, Token string
+	Channels      []string // channel ids, one per route
+	Received      func() []Received
+	RateLimited   func() int
+	// Violations counts calls that came before a 429's Retry-After elapsed.
+	Violations func() int
+}
+
+// NotifierConfig sizes the benchmark.
+type NotifierConfig struct {
+	// LatencyIncidents are published one per channel per LatencyInterval,
+	// below the rate limit, to measure latency.
+	LatencyIncidents int
+	LatencyInterval  time.Duration
+	// BurstIncidents are published at once, to measure delivery at the rate limit.
+	BurstIncidents int
+	// Rate is the notifier's per-channel rate limit.
+	Rate  float64
+	Burst int
+}
+
+// DefaultNotifierConfig is the benchmark: 50 channels, latency
+// under the limit, then 1,000 incidents delivered at ~1 message/s/channel.
+func DefaultNotifierConfig() NotifierConfig {
+	return NotifierConfig{LatencyIncidents: 500, LatencyInterval: 1200 * time.Millisecond, BurstIncidents: 1000, Rate: 1, Burst: 3}
+}
+
+// NotifierReport is the benchmark's outcome.
+type NotifierReport struct {
+	Channels int
+	// Latency: publishing incident_opened to INCIDENTS (write included) →
+	// the post received.
+	Latency Latencies
+	// Raw JetStream in the same run: a sync publish and its delivery to a
+	// consumer (the floor of any projection's latency), and a sync
+	// write-once publish (what each ledger entry costs).
+	RawRoundTrip, RawPublishOnce Latencies
+	// Burst delivery.
+	BurstN, Delivered, Lost, Duplicated int
+	BurstElapsed                        time.Duration
+	// Ideal is how long the burst takes at exactly the rate limit.
+	Ideal       time.Duration
+	RateLimited int
+	// RetryAfterViolations over the whole run.
+	RetryAfterViolations int
+	// LedgerWrite: Slack's answer → ledger acknowledged (histogram bounds).
+	LedgerP50, LedgerP99 string
+}
+
+// Latencies are percentiles of a sample.
+type Latencies struct {
+	N                  int
+	P50, P90, P99, Max time.Duration
+}
+
+func percentiles(d []time.Duration) Latencies {
+	if len(d) == 0 {
+		return Latencies{}
+	}
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	at := func(p float64) time.Duration { return s[min(len(s)-1, int(math.Ceil(p*float64(len(s))))-1)] }
+	return Latencies{N: len(s), P50: at(.5), P90: at(.9), P99: at(.99), Max: s[len(s)-1]}
+}
+
+func (l Latencies) String() string {
+	return fmt.Sprintf("n=%d p50 %s  p90 %s  p99 %s  max %s", l.N, ms(l.P50), ms(l.P90), ms(l.P99), ms(l.Max))
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
+
+// Notifier runs the notifier benchmark on b (streams applied, empty) against
+// the Slack target, and reports. progress receives a line per phase.
+func Notifier(ctx context.Context, b *bus.Bus, slack SlackTarget, cfg NotifierConfig, log *slog.Logger, progress io.Writer) (NotifierReport, error) {
+	r := NotifierReport{Channels: len(slack.Channels)}
+	var err error
+	if r.RawRoundTrip, r.RawPublishOnce, err = rawLatency(ctx, b, 300); err != nil {
+		return r, err
+	}
+	fmt.Fprintf(progress, "raw JetStream: publish→consume %s; write-once publish %s\n", r.RawRoundTrip, r.RawPublishOnce)
+
+	ncfg := notifier.DefaultConfig()
+	ncfg.Slack.APIURL, ncfg.Slack.BotToken = slack.APIURL, slack.Token
+	ncfg.RateLimit = notifier.RateConfig{PerSecond: cfg.Rate, Burst: cfg.Burst}
+	for i, ch := range slack.Channels {
+		ncfg.Routes = append(ncfg.Routes, notifier.Route{Name: fmt.Sprintf("r%02d", i),
+			Match: event.SubscriptionMatch{App: appName(i)}, Channels: []string{ch}})
+	}
+	reg := prometheus.NewRegistry()
+	n, err := notifier.New(ncfg, notifier.Deps{Bus: b, Log: log, Registry: reg, Stdout: io.Discard})
+	if err != nil {
+		return r, err
+	}
+	if err := n.Start(ctx); err != nil {
+		return r, err
+	}
+	defer n.Stop(context.WithoutCancel(ctx))
+
+	// Latency: each channel gets one incident per interval, below the limit.
+	published := map[string]time.Time{}
+	channels := len(slack.Channels)
+	step := cfg.LatencyInterval / time.Duration(channels)
+	next := time.Now()
+	for i := range cfg.LatencyIncidents {
+		time.Sleep(time.Until(next))
+		next = next.Add(step)
+		t0 := time.Now()
+		id, err := openIncident(ctx, b, i, appName(i%channels))
+		if err != nil {
+			return r, err
+		}
+		published[id] = t0
+	}
+	if err := waitPosts(ctx, slack, len(published)); err != nil {
+		return r, err
+	}
+	var lat []time.Duration
+	for _, m := range slack.Received() {
+		if t, ok := published[incidentIn(m.Text)]; ok && m.Root {
+			lat = append(lat, m.Time.Sub(t))
+		}
+	}
+	r.Latency = percentiles(lat)
+	fmt.Fprintf(progress, "latency under the rate limit (%d channels, one incident per channel every %s): %s\n",
+		channels, cfg.LatencyInterval, r.Latency)
+	// Let every channel's bucket refill before the burst.
+	time.Sleep(time.Duration(float64(cfg.Burst)/cfg.Rate*float64(time.Second)) + time.Second)
+
+	// Burst: every incident at once; delivered at the rate limit.
+	before := len(slack.Received())
+	limitedBefore := slack.RateLimited()
+	burst := map[string]bool{}
+	start := time.Now()
+	for i := range cfg.BurstIncidents {
+		id, err := openIncident(ctx, b, cfg.LatencyIncidents+i, appName(i%channels))
+		if err != nil {
+			return r, err
+		}
+		burst[id] = true
+	}
+	perChannel := int(math.Ceil(float64(cfg.BurstIncidents) / float64(channels)))
+	r.Ideal = time.Duration(float64(max(perChannel-cfg.Burst, 0)) / cfg.Rate * float64(time.Second))
+	fmt.Fprintf(progress, "burst: %d incidents published in %s; at the rate limit they take ~%s…\n",
+		cfg.BurstIncidents, time.Since(start).Round(time.Millisecond), r.Ideal)
+	wctx, cancel := context.WithTimeout(ctx, 3*r.Ideal+30*time.Second)
+	defer cancel()
+	err = waitPosts(wctx, slack, before+cfg.BurstIncidents)
+	r.BurstElapsed = time.Since(start)
+	time.Sleep(time.Second) // a duplicate would arrive now
+	seen := map[string]int{}
+	for _, m := range slack.Received()[before:] {
+		if m.Root {
+			seen[incidentIn(m.Text)]++
+		}
+	}
+	r.BurstN = cfg.BurstIncidents
+	for id := range burst {
+		switch c := seen[id]; {
+		case c == 0:
+			r.Lost++
+		case c > 1:
+			r.Duplicated += c - 1
+		}
+		if seen[id] > 0 {
+			r.Delivered++
+		}
+	}
+	r.RateLimited = slack.RateLimited() - limitedBefore
+	r.RetryAfterViolations = slack.Violations()
+	r.LedgerP50, r.LedgerP99 = histogramQuantiles(reg, "herald_notifier_ledger_write_seconds")
+	if err != nil {
+		return r, fmt.Errorf("burst: %d of %d delivered: %w", r.Delivered, r.BurstN, err)
+	}
+	return r, nil
+}
+
+func appName(i int) string { return fmt.Sprintf("app%02d", i) }
+
+func openIncident(ctx context.Context, b *bus.Bus, i int, app string) (string, error) {
+	id := fmt.Sprintf("inc-%016x", i)
+	at := time.Now().UTC()
+	e := event.New("bench", event.IncidentOpened{IncidentID: id, Rule: "otp-failure-rate", Kind: "ratio", Severity: "P2",
+		Group: map[string]string{"app": app}, OpenedAt: at, Summary: "bench " + id,
+		Evidence: event.Evidence{Failed: 23, Total: 100, Ratio: .23, Window: "5m0s"}},
+		event.WithID(id+"-0"), event.WithTime(at), event.WithSubject("incidents.incident_opened."+id+".0"))
+	_, err := b.PublishOnce(ctx, e)
+	return id, err
+}
+
+func incidentIn(text string) string {
+	i := strings.Index(text, "bench inc-")
+	if i < 0 {
+		return ""
+	}
+	return text[i+6 : i+6+20]
+}
+
+func waitPosts(ctx context.Context, s SlackTarget, n int) error {
+	for {
+		roots := 0
+		for _, m := range s.Received() {
+			if m.Root {
+				roots++
+			}
+		}
+		if roots >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d posts received: %w", roots, n, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// rawLatency measures, on the same server, a sync publish and its delivery
+// to a consumer, and a sync write-once publish.
+func rawLatency(ctx context.Context, b *bus.Bus, n int) (Latencies, Latencies, error) {
+	const name = "BENCH_RAW_LATENCY"
+	s, err := b.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"benchraw.>"}, Storage: jetstream.FileStorage})
+	if err != nil {
+		return Latencies{}, Latencies{}, err
+	}
+	defer b.JS.DeleteStream(context.WithoutCancel(ctx), name)
+	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"benchraw.rt.>"}})
+	if err != nil {
+		return Latencies{}, Latencies{}, err
+	}
+	got := make(chan time.Time, 1)
+	cc, err := c.Consume(func(jetstream.Msg) { got <- time.Now() })
+	if err != nil {
+		return Latencies{}, Latencies{}, err
+	}
+	defer cc.Stop()
+	body := []byte(strings.Repeat("x", 600))
+	var rt, once []time.Duration
+	for i := range n {
+		t0 := time.Now()
+		if _, err := b.JS.Publish(ctx, fmt.Sprintf("benchraw.rt.%d", i), body); err != nil {
+			return Latencies{}, Latencies{}, err
+		}
+		select {
+		case t := <-got:
+			rt = append(rt, t.Sub(t0))
+		case <-time.After(5 * time.Second):
+			return Latencies{}, Latencies{}, errors.New("raw consumer: no delivery in 5s")
+		}
+		t0 = time.Now()
+		if _, err := b.JS.Publish(ctx, fmt.Sprintf("benchraw.once.%d", i), body, jetstream.WithExpectLastSequencePerSubject(0)); err != nil {
+			return Latencies{}, Latencies{}, err
+		}
+		once = append(once, time.Since(t0))
+		time.Sleep(2 * time.Millisecond) // a steady trickle, as incidents are
+	}
+	return percentiles(rt), percentiles(once), nil
+}
+
+// histogramQuantiles reads the bucket bounds holding the median and the
+// 99th percentile of a histogram.
+func histogramQuantiles(reg *prometheus.Registry, name string) (string, string) {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return "?", "?"
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name || len(mf.GetMetric()) == 0 {
+			continue
+		}
+		h := mf.GetMetric()[0].GetHistogram()
+		total := float64(h.GetSampleCount())
+		q := func(p float64) string {
+			for _, bk := range h.GetBucket() {
+				if float64(bk.GetCumulativeCount()) >= p*total {
+					return fmt.Sprintf("≤ %gms", bk.GetUpperBound()*1000)
+				}
+			}
+			return "> 1s"
+		}
+		return q(.5), q(.99)
+	}
+	return "?", "?"
+}
+
+// Write prints the report as Markdown.
+func (r NotifierReport) Write(w io.Writer) {
+	fmt.Fprintf(w, "| measure | value |\n|---|---|\n")
+	fmt.Fprintf(w, "| raw JetStream: sync publish → ordered consumer | %s |\n", r.RawRoundTrip)
+	fmt.Fprintf(w, "| raw JetStream: sync write-once publish | %s |\n", r.RawPublishOnce)
+	fmt.Fprintf(w, "| publish incident_opened to INCIDENTS → fake Slack has the post (%d channels, under the limit) | %s |\n", r.Channels, r.Latency)
+	fmt.Fprintf(w, "| ledger write after Slack's answer (the duplicate window) | p50 %s, p99 %s |\n", r.LedgerP50, r.LedgerP99)
+	fmt.Fprintf(w, "| burst: %d incidents over %d channels | %d delivered, %d lost, %d duplicated in %s (ideal at the limit: %s); %d answers 429, %d calls before Retry-After |\n",
+		r.BurstN, r.Channels, r.Delivered, r.Lost, r.Duplicated, r.BurstElapsed.Round(10*time.Millisecond), r.Ideal, r.RateLimited,
+		r.RetryAfterViolations)
+}

@@ -1,0 +1,469 @@
+package heraldtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Slack is a fake of Slack on 127.0.0.1: chat.postMessage and chat.update
+// of the Web API with Slack's answers (HTTP 200 and "ok":false for errors,
+// 429 with Retry-After when a channel goes over its rate), incoming webhooks
+// (answer "ok"), and a generic JSON webhook receiver. It records every call
+// and measures whether clients wait for Retry-After before calling again.
+type Slack struct {
+	// APIURL is the Web API base URL to configure (ends with "/").
+	APIURL string
+	// Token is the bot token it accepts.
+	Token string
+
+	srv     *http.Server
+	ln      net.Listener
+	limit   rate.Limit
+	burst   int
+	retryIn int // seconds answered in Retry-After
+
+	mu         sync.Mutex
+	channels   map[string]*fakeChannel // by id
+	names      map[string]string       // name → id
+	calls      []SlackCall
+	violations []string
+	notify     chan struct{}
+	seq        int64
+}
+
+type fakeChannel struct {
+	id, name     string
+	notMember    bool
+	limiter      *rate.Limiter
+	notBefore    time.Time // set by a 429: calls before it violate Retry-After
+	storm        int       // next calls answered 429
+	serverErrors int       // next calls answered 500
+	errors       []string  // next calls answered "ok":false with these codes
+	messages     map[string]bool
+}
+
+// SlackCall is one request the fake received.
+type SlackCall struct {
+	Time time.Time
+	// Method is "chat.postMessage", "chat.update", "incoming_webhook" or "webhook".
+	Method    string
+	Channel   string // the channel id (or the webhook's name)
+	TS        string // the new message's ts, or the edited one's
+	ThreadTS  string
+	Broadcast bool
+	Text      string
+	Blocks    json.RawMessage
+	Body      json.RawMessage // generic webhooks: the whole body
+	// Status and Error describe the answer: 200 and "" when accepted.
+	Status int
+	Error  string
+}
+
+// Accepted reports whether the fake answered the call with success.
+func (c SlackCall) Accepted() bool { return c.Status == http.StatusOK && c.Error == "" }
+
+// SlackOption adjusts the fake.
+type SlackOption func(*Slack)
+
+// WithSlackRate sets each channel's rate limit (default 1 message/s with a
+// burst of 3, as Slack allows "short bursts"); r = 0 disables it.
+func WithSlackRate(r float64, burst int) SlackOption {
+	return func(s *Slack) { s.limit, s.burst = rate.Limit(r), burst }
+}
+
+// WithRetryAfter sets the Retry-After (whole seconds, as Slack sends) of 429s.
+func WithRetryAfter(seconds int) SlackOption { return func(s *Slack) { s.retryIn = seconds } }
+
+// NewSlack starts the fake on a random 127.0.0.1 port; Close stops it.
+func NewSlack(opts ...SlackOption) (*Slack, error) {
+	s := &Slack{Token: "xoxb-herald-test", limit: 1, burst: 3, retryIn: 1,
+		channels: map[string]*fakeChannel{}, names: map[string]string{}, notify: make(chan struct{})}
+	for _, o := range opts {
+		o(s)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/chat.postMessage", s.postMessage)
+	mux.HandleFunc("POST /api/chat.update", s.update)
+	mux.HandleFunc("POST /services/{name}", s.incomingWebhook)
+	mux.HandleFunc("POST /hooks/{name}", s.webhook)
+	s.ln, s.srv = ln, &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.APIURL = "http://" + ln.Addr().String() + "/api/"
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// StartSlack starts the fake for a test and stops it when the test ends.
+func StartSlack(t testing.TB, opts ...SlackOption) *Slack {
+	t.Helper()
+	s, err := NewSlack(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Close stops the fake.
+func (s *Slack) Close() { _ = s.srv.Close() }
+
+// IncomingWebhookURL is the URL of an incoming webhook posting to the
+// channel (or name) given.
+func (s *Slack) IncomingWebhookURL(name string) string {
+	return "http://" + s.ln.Addr().String() + "/services/" + name
+}
+
+// WebhookURL is the URL of a generic JSON webhook receiver.
+func (s *Slack) WebhookURL(name string) string {
+	return "http://" + s.ln.Addr().String() + "/hooks/" + name
+}
+
+// AddChannel creates a channel the bot is a member of.
+func (s *Slack) AddChannel(id, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := &fakeChannel{id: id, name: name, messages: map[string]bool{}}
+	if s.limit > 0 {
+		c.limiter = rate.NewLimiter(s.limit, s.burst)
+	}
+	s.channels[id] = c
+	s.names[name] = id
+}
+
+// NotInChannel makes the bot a non-member of a channel: posts get not_in_channel.
+func (s *Slack) NotInChannel(id string) { s.with(id, func(c *fakeChannel) { c.notMember = true }) }
+
+// Storm answers the channel's next n calls with 429 and Retry-After.
+func (s *Slack) Storm(id string, n int) { s.with(id, func(c *fakeChannel) { c.storm += n }) }
+
+// ServerErrors answers the channel's next n calls with HTTP 500.
+func (s *Slack) ServerErrors(id string, n int) {
+	s.with(id, func(c *fakeChannel) { c.serverErrors += n })
+}
+
+// FailWith answers the channel's next calls with "ok":false and these codes.
+func (s *Slack) FailWith(id string, codes ...string) {
+	s.with(id, func(c *fakeChannel) { c.errors = append(c.errors, codes...) })
+}
+
+// SetToken changes the token the fake accepts (others get invalid_auth).
+func (s *Slack) SetToken(tok string) { s.mu.Lock(); s.Token = tok; s.mu.Unlock() }
+
+func (s *Slack) with(id string, f func(*fakeChannel)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.channels[id]
+	if !ok {
+		panic("fake slack: no channel " + id)
+	}
+	f(c)
+}
+
+// Calls returns every call received so far, in arrival order.
+func (s *Slack) Calls() []SlackCall {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]SlackCall(nil), s.calls...)
+}
+
+// AcceptedCalls returns the calls answered with success, in order.
+func (s *Slack) AcceptedCalls() []SlackCall {
+	var out []SlackCall
+	for _, c := range s.Calls() {
+		if c.Accepted() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// RetryAfterViolations lists the calls that came before the Retry-After of
+// a 429 given to the same channel had elapsed.
+func (s *Slack) RetryAfterViolations() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.violations...)
+}
+
+// Changed returns a channel closed at the next call the fake records.
+func (s *Slack) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.notify
+}
+
+var channelID = regexp.MustCompile(`^[CGD][A-Z0-9]{2,}$`)
+
+type slackRequest struct {
+	Channel        string          `json:"channel"`
+	TS             string          `json:"ts"`
+	ThreadTS       string          `json:"thread_ts"`
+	ReplyBroadcast bool            `json:"reply_broadcast"`
+	Text           string          `json:"text"`
+	Blocks         json.RawMessage `json:"blocks"`
+}
+
+// readRequest reads a Web API request as Slack does: a JSON body with a
+// Bearer token, or a form with the token in the Authorization header or the
+// token field.
+func readRequest(r *http.Request) (slackRequest, string, error) {
+	var req slackRequest
+	token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return req, "", err
+	}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		return req, token, json.Unmarshal(body, &req)
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return req, "", err
+	}
+	if token == "" {
+		token = form.Get("token")
+	}
+	req.Channel, req.TS, req.ThreadTS, req.Text = form.Get("channel"), form.Get("ts"), form.Get("thread_ts"), form.Get("text")
+	req.ReplyBroadcast = form.Get("reply_broadcast") == "true"
+	if b := form.Get("blocks"); b != "" {
+		req.Blocks = json.RawMessage(b)
+	}
+	return req, token, nil
+}
+
+func (s *Slack) postMessage(w http.ResponseWriter, r *http.Request) { s.chat(w, r, "chat.postMessage") }
+func (s *Slack) update(w http.ResponseWriter, r *http.Request)      { s.chat(w, r, "chat.update") }
+
+func (s *Slack) chat(w http.ResponseWriter, r *http.Request, method string) {
+	req, token, err := readRequest(r)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	call := SlackCall{Time: now, Method: method, Channel: req.Channel, TS: req.TS, ThreadTS: req.ThreadTS,
+		Broadcast: req.ReplyBroadcast, Text: req.Text, Blocks: req.Blocks, Status: http.StatusOK}
+	defer func() { s.record(call) }()
+	fail := func(code string) {
+		call.Error = code
+		writeSlackJSON(w, http.StatusOK, map[string]any{"ok": false, "error": code})
+	}
+	switch {
+	case err != nil:
+		fail("invalid_form_data")
+		return
+	case token == "":
+		fail("not_authed")
+		return
+	case token != s.Token:
+		fail("invalid_auth")
+		return
+	}
+	id := req.Channel
+	if !channelID.MatchString(id) {
+		if method == "chat.update" {
+			fail("channel_not_found") // chat.update needs the channel id
+			return
+		}
+		id = s.names[strings.TrimPrefix(id, "#")]
+	}
+	c, ok := s.channels[id]
+	if !ok {
+		fail("channel_not_found")
+		return
+	}
+	call.Channel = id
+	if s.throttled(w, c, now, &call) {
+		return
+	}
+	if c.notMember {
+		fail("not_in_channel")
+		return
+	}
+	if len(c.errors) > 0 {
+		code := c.errors[0]
+		c.errors = c.errors[1:]
+		fail(code)
+		return
+	}
+	if code := checkMessage(req); code != "" {
+		fail(code)
+		return
+	}
+	if method == "chat.update" {
+		if !c.messages[req.TS] {
+			fail("message_not_found")
+			return
+		}
+		writeSlackJSON(w, http.StatusOK, map[string]any{"ok": true, "channel": id, "ts": req.TS, "text": req.Text,
+			"message": map[string]any{"type": "message", "text": req.Text, "edited": map[string]any{"user": "B0HERALD", "ts": s.nextTS(now)}}})
+		return
+	}
+	if req.ThreadTS != "" && !c.messages[req.ThreadTS] {
+		fail("thread_not_found")
+		return
+	}
+	ts := s.nextTS(now)
+	c.messages[ts] = true
+	call.TS = ts
+	writeSlackJSON(w, http.StatusOK, map[string]any{"ok": true, "channel": id, "ts": ts,
+		"message": map[string]any{"type": "message", "subtype": "bot_message", "bot_id": "B0HERALD", "text": req.Text, "ts": ts}})
+}
+
+// throttled applies the channel's scripted 429s and 500s and its rate
+// limit, and records calls that ignored a Retry-After.
+func (s *Slack) throttled(w http.ResponseWriter, c *fakeChannel, now time.Time, call *SlackCall) bool {
+	if now.Before(c.notBefore) {
+		s.violations = append(s.violations, fmt.Sprintf("%s %s at %s, %s before Retry-After elapsed",
+			call.Method, c.id, now.Format("15:04:05.000"), c.notBefore.Sub(now)))
+	}
+	limited := false
+	switch {
+	case c.storm > 0:
+		c.storm--
+		limited = true
+	case c.serverErrors > 0:
+		c.serverErrors--
+		call.Status, call.Error = http.StatusInternalServerError, "http_500"
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = io.WriteString(w, "<html><body>Internal Server Error</body></html>")
+		return true
+	case c.limiter != nil && !c.limiter.AllowN(now, 1):
+		limited = true
+	}
+	if !limited {
+		return false
+	}
+	c.notBefore = now.Add(time.Duration(s.retryIn) * time.Second)
+	call.Status, call.Error = http.StatusTooManyRequests, "ratelimited"
+	w.Header().Set("Retry-After", strconv.Itoa(s.retryIn))
+	writeSlackJSON(w, http.StatusTooManyRequests, map[string]any{"ok": false, "error": "ratelimited"})
+	return true
+}
+
+// checkMessage applies Slack's limits on text and blocks.
+func checkMessage(req slackRequest) string {
+	if req.Text == "" && len(req.Blocks) == 0 {
+		return "no_text"
+	}
+	if len([]rune(req.Text)) > 40000 {
+		return "msg_too_long"
+	}
+	if len(req.Blocks) == 0 {
+		return ""
+	}
+	var blocks []struct {
+		Type   string `json:"type"`
+		Text   *struct{ Type, Text string }
+		Fields []struct{ Type, Text string }
+	}
+	if err := json.Unmarshal(req.Blocks, &blocks); err != nil {
+		return "invalid_blocks_format"
+	}
+	if len(blocks) > 50 {
+		return "invalid_blocks"
+	}
+	for _, b := range blocks {
+		switch b.Type {
+		case "header":
+			if b.Text == nil || b.Text.Type != "plain_text" || len([]rune(b.Text.Text)) > 150 {
+				return "invalid_blocks"
+			}
+		case "section":
+			if b.Text != nil && len([]rune(b.Text.Text)) > 3000 || len(b.Fields) > 10 {
+				return "invalid_blocks"
+			}
+			for _, f := range b.Fields {
+				if len([]rune(f.Text)) > 2000 {
+					return "invalid_blocks"
+				}
+			}
+		case "context", "divider", "actions":
+		default:
+			return "invalid_blocks"
+		}
+	}
+	return ""
+}
+
+func (s *Slack) incomingWebhook(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	var req slackRequest
+	jsonErr := json.Unmarshal(body, &req)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	name := r.PathValue("name")
+	call := SlackCall{Time: now, Method: "incoming_webhook", Channel: name, Text: req.Text, Blocks: req.Blocks, Status: http.StatusOK}
+	defer func() { s.record(call) }()
+	c, ok := s.channels[s.names[name]]
+	if !ok {
+		call.Status, call.Error = http.StatusNotFound, "no_service"
+		http.Error(w, "no_service", http.StatusNotFound)
+		return
+	}
+	if s.throttled(w, c, now, &call) {
+		return
+	}
+	code := checkMessage(req)
+	if jsonErr != nil {
+		code = "invalid_payload"
+	}
+	if code != "" {
+		call.Status, call.Error = http.StatusBadRequest, code
+		http.Error(w, code, http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html")
+	_, _ = io.WriteString(w, "ok")
+}
+
+func (s *Slack) webhook(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	call := SlackCall{Time: time.Now(), Method: "webhook", Channel: r.PathValue("name"), Body: body, Status: http.StatusOK}
+	defer func() { s.record(call) }()
+	var v struct {
+		Text string `json:"text"`
+	}
+	if err := json.Unmarshal(body, &v); err != nil || r.Header.Get("Content-Type") != "application/json" {
+		call.Status, call.Error = http.StatusBadRequest, "not_json"
+		http.Error(w, "not json", http.StatusBadRequest)
+		return
+	}
+	call.Text = v.Text
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Slack) record(c SlackCall) {
+	s.calls = append(s.calls, c)
+	close(s.notify)
+	s.notify = make(chan struct{})
+}
+
+// nextTS returns a message ts: Unix seconds and a unique 6-digit suffix.
+func (s *Slack) nextTS(now time.Time) string {
+	s.seq++
+	return fmt.Sprintf("%d.%06d", now.Unix(), s.seq%1_000_000)
+}
+
+func writeSlackJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

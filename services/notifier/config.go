@@ -1,0 +1,181 @@
+package notifier
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"time"
+
+	"github.com/heraldhq/herald/pkg/config"
+	"github.com/heraldhq/herald/pkg/event"
+	"github.com/heraldhq/herald/pkg/slack"
+)
+
+// Config is herald.yaml's notifier section.
+type Config struct {
+	Slack SlackConfig `yaml:"slack"`
+	// IncomingWebhooks names Slack incoming webhook URLs; route to one with
+	// "incoming:<name>". They cannot edit or thread (Slack answers only "ok").
+	IncomingWebhooks map[string]string `yaml:"incomingWebhooks"`
+	// Webhooks names generic JSON webhooks; route to one with "webhook:<name>".
+	Webhooks map[string]WebhookConfig `yaml:"webhooks"`
+	// Routes send incidents to destinations. None configured: every
+	// incident goes to the console.
+	Routes    []Route     `yaml:"routes"`
+	RateLimit RateConfig  `yaml:"rateLimit"`
+	Retry     RetryConfig `yaml:"retry"`
+}
+
+// SlackConfig configures the Web API and slash commands.
+type SlackConfig struct {
+	// APIURL is the Web API base URL (a fake's in tests).
+	APIURL string `yaml:"apiURL" env:"HERALD_SLACK_API_URL"`
+	// BotToken (xoxb-…) enables the Web API: post, edit, thread. Without
+	// it, Slack channel destinations print to the console instead.
+	BotToken string `yaml:"botToken" env:"HERALD_SLACK_BOT_TOKEN"`
+	// SigningSecret verifies slash commands; without it they are refused.
+	SigningSecret string          `yaml:"signingSecret" env:"HERALD_SLACK_SIGNING_SECRET"`
+	Timeout       config.Duration `yaml:"timeout"`
+}
+
+// WebhookConfig is a generic JSON webhook.
+type WebhookConfig struct {
+	URL     string            `yaml:"url"`
+	Headers map[string]string `yaml:"headers"`
+}
+
+// Route sends the incidents its match selects to its channels.
+type Route struct {
+	Name     string                  `yaml:"name"`
+	Match    event.SubscriptionMatch `yaml:"match"`
+	Channels []string                `yaml:"channels"`
+}
+
+// RateConfig is each destination's rate limit.
+type RateConfig struct {
+	PerSecond float64 `yaml:"perSecond"`
+	Burst     int     `yaml:"burst"`
+}
+
+// RetryConfig is the backoff of transient failures (5xx, network).
+type RetryConfig struct {
+	Initial config.Duration `yaml:"initial"`
+	Max     config.Duration `yaml:"max"`
+}
+
+// DefaultConfig posts nowhere but the console, at Slack's pace of about one
+// message per second per channel with a burst of 3.
+func DefaultConfig() Config {
+	return Config{
+		Slack:     SlackConfig{APIURL: slack.DefaultAPIURL, Timeout: config.Duration(10 * time.Second)},
+		RateLimit: RateConfig{PerSecond: 1, Burst: 3},
+		Retry:     RetryConfig{Initial: config.Duration(500 * time.Millisecond), Max: config.Duration(30 * time.Second)},
+	}
+}
+
+// Destination forms: a Slack channel (#name or id), a named incoming or
+// generic webhook, or the console.
+var (
+	destPattern    = regexp.MustCompile(`^(console|#[a-z0-9][a-z0-9_-]{0,79}|[CGD][A-Z0-9]{2,20}|(incoming|webhook):[a-z0-9][a-z0-9_-]{0,62})$`)
+	channelPattern = regexp.MustCompile(`^(console|#[a-z0-9][a-z0-9_-]{0,79}|[CGD][A-Z0-9]{2,20})$`)
+	namePattern    = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	severityExpr   = regexp.MustCompile(`^(>=|<=|>|<|=)?P[1-3]$`)
+)
+
+// Validate checks the section; errors name the key.
+func (c *Config) Validate() error {
+	if c.Slack.APIURL != "" {
+		if err := checkURL(c.Slack.APIURL); err != nil {
+			return fmt.Errorf("slack.apiURL: %w", err)
+		}
+	}
+	if c.Slack.Timeout <= 0 {
+		return errors.New("slack.timeout: must be positive")
+	}
+	for name, u := range c.IncomingWebhooks {
+		if !namePattern.MatchString(name) {
+			return fmt.Errorf("incomingWebhooks.%s: names are lower-case letters, digits, - and _", name)
+		}
+		if err := checkURL(u); err != nil {
+			return fmt.Errorf("incomingWebhooks.%s: %w", name, err)
+		}
+	}
+	for name, w := range c.Webhooks {
+		if !namePattern.MatchString(name) {
+			return fmt.Errorf("webhooks.%s: names are lower-case letters, digits, - and _", name)
+		}
+		if err := checkURL(w.URL); err != nil {
+			return fmt.Errorf("webhooks.%s.url: %w", name, err)
+		}
+	}
+	names := map[string]bool{}
+	for i, r := range c.Routes {
+		key := fmt.Sprintf("routes[%d]", i)
+		if !namePattern.MatchString(r.Name) {
+			return fmt.Errorf("%s.name: %q: a route needs a name of lower-case letters, digits, - and _", key, r.Name)
+		}
+		if names[r.Name] {
+			return fmt.Errorf("%s.name: %q is used twice", key, r.Name)
+		}
+		names[r.Name] = true
+		if err := CheckMatch(r.Match); err != nil {
+			return fmt.Errorf("%s.match.%w", key, err)
+		}
+		if len(r.Channels) == 0 {
+			return fmt.Errorf("%s.channels: at least one destination is needed", key)
+		}
+		for j, ch := range r.Channels {
+			if err := c.checkDestination(ch); err != nil {
+				return fmt.Errorf("%s.channels[%d]: %w", key, j, err)
+			}
+		}
+	}
+	if c.RateLimit.PerSecond <= 0 || c.RateLimit.Burst < 1 {
+		return errors.New("rateLimit: perSecond must be positive and burst at least 1")
+	}
+	if c.Retry.Initial <= 0 || c.Retry.Max < c.Retry.Initial {
+		return errors.New("retry: initial must be positive and max at least initial")
+	}
+	return nil
+}
+
+func (c *Config) checkDestination(d string) error {
+	if !destPattern.MatchString(d) {
+		return fmt.Errorf("%q is not a destination: #channel-name, a channel id (C0123…), incoming:<name>, webhook:<name> or console", d)
+	}
+	switch {
+	case len(d) > 9 && d[:9] == "incoming:":
+		if _, ok := c.IncomingWebhooks[d[9:]]; !ok {
+			return fmt.Errorf("%q: no incomingWebhooks.%s is configured", d, d[9:])
+		}
+	case len(d) > 8 && d[:8] == "webhook:":
+		if _, ok := c.Webhooks[d[8:]]; !ok {
+			return fmt.Errorf("%q: no webhooks.%s is configured", d, d[8:])
+		}
+	}
+	return nil
+}
+
+// CheckMatch validates a route's or a subscription's filter; the error
+// starts with the field's name.
+func CheckMatch(m event.SubscriptionMatch) error {
+	if m.Severity != "" && !severityExpr.MatchString(m.Severity) {
+		return fmt.Errorf("severity: %q is not P1, P2, P3 or a comparison such as >=P2", m.Severity)
+	}
+	for _, f := range []struct{ name, v string }{{"app", m.App}, {"provider", m.Provider}, {"route", m.Route},
+		{"integration", m.Integration}, {"rule", m.Rule}} {
+		if len(f.v) > 64 {
+			return fmt.Errorf("%s: longer than 64 characters", f.name)
+		}
+	}
+	return nil
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http(s) URL", s)
+	}
+	return nil
+}

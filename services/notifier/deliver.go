@@ -1,0 +1,318 @@
+package notifier
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"golang.org/x/time/rate"
+
+	"github.com/heraldhq/herald/pkg/event"
+	"github.com/heraldhq/herald/pkg/slack"
+)
+
+// Delivery runs one worker per destination, so that a destination that is
+// rate limited or down never delays another. A worker serves its lanes (one
+// per incident) in turn, one step at a time: a lane waiting out a backoff
+// does not hold up the other incidents of its destination, and a 429 pauses
+// the whole destination, because Slack's limit is per channel.
+
+type worker struct {
+	n       *Notifier
+	dest    string
+	sink    Sink
+	limiter *rate.Limiter
+
+	mu     sync.Mutex
+	ready  []*Lane
+	queued map[*Lane]bool
+	sched  map[*Lane]*laneSched
+	wake   chan struct{}
+	pause  time.Time // Retry-After of the last 429
+}
+
+// laneSched is a lane's retry state; it is not part of the projection.
+type laneSched struct {
+	notBefore time.Time
+	bo        *backoff.ExponentialBackOff
+	timer     bool
+}
+
+// worker returns the destination's worker, starting it on first use.
+func (n *Notifier) worker(dst string) *worker {
+	n.workersMu.Lock()
+	defer n.workersMu.Unlock()
+	if w, ok := n.workers[dst]; ok {
+		return w
+	}
+	sink := n.sinkFor(dst)
+	lim := rate.NewLimiter(rate.Limit(n.cfg.RateLimit.PerSecond), n.cfg.RateLimit.Burst)
+	if sink.Mode() == ModeConsole {
+		lim = rate.NewLimiter(rate.Inf, 1)
+	}
+	w := &worker{n: n, dest: dst, sink: sink, limiter: lim, queued: map[*Lane]bool{}, sched: map[*Lane]*laneSched{},
+		wake: make(chan struct{}, 1)}
+	n.workers[dst] = w
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		w.run()
+	}()
+	return w
+}
+
+// kick schedules a lane: its worker will look for its next step.
+func (n *Notifier) kick(l *Lane) { n.worker(l.Dest).enqueue(l, false) }
+
+func (w *worker) enqueue(l *Lane, front bool) {
+	w.mu.Lock()
+	if !w.queued[l] {
+		w.queued[l] = true
+		if front {
+			w.ready = append([]*Lane{l}, w.ready...)
+		} else {
+			w.ready = append(w.ready, l)
+		}
+	}
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *worker) pop() *Lane {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.ready) == 0 {
+		return nil
+	}
+	l := w.ready[0]
+	w.ready = w.ready[1:]
+	delete(w.queued, l)
+	return l
+}
+
+func (w *worker) schedOf(l *Lane) *laneSched {
+	s, ok := w.sched[l]
+	if !ok {
+		s = &laneSched{bo: backoff.NewExponentialBackOff()}
+		s.bo.InitialInterval, s.bo.MaxInterval = w.n.cfg.Retry.Initial.D(), w.n.cfg.Retry.Max.D()
+		w.sched[l] = s
+	}
+	return s
+}
+
+func (w *worker) run() {
+	ctx := w.n.runCtx
+	for {
+		l := w.pop()
+		if l == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-w.wake:
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		w.mu.Lock()
+		s := w.schedOf(l)
+		wait := time.Until(s.notBefore)
+		if wait > 0 && !s.timer {
+			s.timer = true
+			time.AfterFunc(wait, func() {
+				w.mu.Lock()
+				s.timer = false
+				w.mu.Unlock()
+				w.enqueue(l, false)
+			})
+		}
+		w.mu.Unlock()
+		if wait > 0 {
+			continue
+		}
+		if !w.step(ctx, l, s) {
+			return
+		}
+	}
+}
+
+// step sends a lane's next step, if any, and records the outcome. It
+// returns false when the notifier is stopping.
+func (w *worker) step(ctx context.Context, l *Lane, s *laneSched) bool {
+	n := w.n
+	n.mu.Lock()
+	st := n.state.Next(l, w.sink.Caps())
+	n.mu.Unlock()
+	if st == nil {
+		w.mu.Lock()
+		if !s.timer && s.notBefore.IsZero() {
+			delete(w.sched, l) // idle: its retry state is not needed any more
+		}
+		w.mu.Unlock()
+		return true
+	}
+	if !w.waitTurn(ctx) {
+		return false
+	}
+	// Transitions that arrived while it waited coalesce into this step.
+	n.mu.Lock()
+	if latest := n.state.Next(l, w.sink.Caps()); latest != nil {
+		st = latest
+	}
+	n.mu.Unlock()
+	// The call is not cut short by a stop, even one out of time (the HTTP
+	// client's timeout bounds it): an answer that arrives must be recorded,
+	// or the step would be sent again after a restart.
+	sent, err := w.sink.Send(context.WithoutCancel(ctx), l, st)
+	answered := time.Now()
+	kind := slack.KindOf(err)
+	switch {
+	case err == nil:
+		n.metrics.calls.WithLabelValues(w.sink.Mode(), st.Kind, "ok").Inc()
+		if !n.recordSent(l, st, sent, w.sink.Mode(), answered) {
+			return false
+		}
+		n.observeDelivery(st)
+		w.resetBackoff(s)
+	case kind == slack.RateLimited:
+		n.metrics.calls.WithLabelValues(w.sink.Mode(), st.Kind, "rate_limited").Inc()
+		ra := retryAfter(err)
+		n.log.Warn("rate limited; waiting for Retry-After", "destination", w.dest, "retryAfter", ra.String())
+		w.mu.Lock()
+		w.pause = time.Now().Add(ra)
+		w.mu.Unlock()
+		w.enqueue(l, true)
+		return true
+	case kind == slack.Transient:
+		n.metrics.calls.WithLabelValues(w.sink.Mode(), st.Kind, "transient").Inc()
+		w.mu.Lock()
+		d := s.bo.NextBackOff()
+		s.notBefore = time.Now().Add(d)
+		w.mu.Unlock()
+		n.log.Warn("delivery failed; will retry", "destination", w.dest, "incident", l.Incident, "step", st.Kind,
+			"transition", st.Key, "in", d.String(), "error", err)
+	default:
+		n.metrics.calls.WithLabelValues(w.sink.Mode(), st.Kind, "permanent").Inc()
+		if !n.recordFailed(l, st, w.sink.Mode(), err) {
+			return false
+		}
+		w.resetBackoff(s)
+	}
+	w.enqueue(l, false)
+	return true
+}
+
+func (w *worker) resetBackoff(s *laneSched) {
+	w.mu.Lock()
+	s.bo.Reset()
+	s.notBefore = time.Time{}
+	w.mu.Unlock()
+}
+
+// waitTurn waits out a 429's Retry-After and the destination's rate limit.
+func (w *worker) waitTurn(ctx context.Context) bool {
+	w.mu.Lock()
+	until := w.pause
+	w.mu.Unlock()
+	if d := time.Until(until); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+	}
+	return w.limiter.Wait(ctx) == nil
+}
+
+func retryAfter(err error) time.Duration {
+	var e *slack.Error
+	if asSlack(err, &e) && e.RetryAfter > 0 {
+		return e.RetryAfter
+	}
+	return slack.DefaultRetryAfter
+}
+
+// recordSent writes the ledger entry of a step Slack accepted, at once:
+// the time between Slack's answer and this acknowledgement is the only
+// window in which a crash makes the step be sent again.
+func (n *Notifier) recordSent(l *Lane, st *Step, sent Sent, mode string, answered time.Time) bool {
+	var (
+		data event.Data
+		subj string
+	)
+	switch st.Kind {
+	case StepUpdate:
+		data = event.SlackMessageUpdated{IncidentID: l.Incident, Transition: st.Key, Channel: orDest(sent.Channel, l),
+			TS: sent.TS, Destination: l.Dest}
+		subj = ledgerSubject("slack_message_updated", l.Incident, st.Key, l.Dest, StepUpdate)
+	default:
+		p := event.SlackMessagePosted{IncidentID: l.Incident, Transition: st.Key, Channel: orDest(sent.Channel, l),
+			TS: sent.TS, Mode: mode, Destination: l.Dest, Action: st.Kind, Broadcast: sent.Broadcast}
+		if st.Kind == StepRoot {
+			p.State = st.Snap.Transition
+		} else if l.RootTS != "" && capsOf(mode).Thread {
+			p.ThreadTS = l.RootTS
+		}
+		data = p
+		subj = ledgerSubject("slack_message_posted", l.Incident, st.Key, l.Dest, st.Kind)
+	}
+	stored, err := n.writeOnce(n.hardCtx, ledgerEvent(data, subj, st.Cause))
+	n.metrics.ledger.Observe(time.Since(answered).Seconds())
+	if err != nil {
+		n.log.Error("ledger entry NOT written after a successful send: this step will be sent again after a restart",
+			"incident", l.Incident, "destination", l.Dest, "step", st.Kind, "transition", st.Key, "error", err)
+		return false
+	}
+	n.apply(stored)
+	return true
+}
+
+func orDest(channel string, l *Lane) string {
+	if channel != "" {
+		return channel
+	}
+	if l.RootChannel != "" {
+		return l.RootChannel
+	}
+	return l.Dest
+}
+
+// recordFailed writes a notification_failed entry: the step is not retried.
+func (n *Notifier) recordFailed(l *Lane, st *Step, mode string, cause error) bool {
+	f := event.NotificationFailed{IncidentID: l.Incident, Transition: st.Key, Destination: l.Dest, Action: st.Kind,
+		Mode: mode, Error: "unknown", Detail: slack.Truncate(cause.Error(), 1024)}
+	var e *slack.Error
+	if asSlack(cause, &e) {
+		f.Error, f.Status = e.Code, e.Status
+	}
+	n.metrics.failures.WithLabelValues(mode, f.Error).Inc()
+	n.log.Error("delivery failed for good", "incident", l.Incident, "destination", l.Dest, "step", st.Kind,
+		"transition", st.Key, "error", f.Error, "detail", f.Detail)
+	subj := ledgerSubject("notification_failed", l.Incident, st.Key, l.Dest, st.Kind)
+	stored, err := n.writeOnce(n.hardCtx, ledgerEvent(f, subj, st.Cause))
+	if err != nil {
+		n.log.Error("notification_failed not written", "subject", subj, "error", err)
+		return false
+	}
+	n.apply(stored)
+	return true
+}
+
+func (n *Notifier) observeDelivery(st *Step) {
+	var seen time.Time
+	n.mu.Lock()
+	if i := n.state.Incidents[st.Snap.IncidentID]; i != nil {
+		seen = i.At(st.Snap.Ordinal).seen
+	}
+	n.mu.Unlock()
+	if !seen.IsZero() {
+		n.metrics.delivery.WithLabelValues(st.Kind).Observe(time.Since(seen).Seconds())
+	}
+}

@@ -1,0 +1,233 @@
+package notifier_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/heraldhq/herald/pkg/bus"
+	"github.com/heraldhq/herald/pkg/event"
+	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/services/notifier"
+	"github.com/heraldhq/herald/streams"
+)
+
+var onset = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
+func evidence(failed, total int) event.Evidence {
+	return event.Evidence{Failed: failed, Total: total, Ratio: float64(failed) / float64(max(total, 1)), Window: "5m0s",
+		Samples: []string{"req-1", "req-2"}, FirstSeq: 100, LastSeq: 199}
+}
+
+// incident publishes an incident's transitions as the incident projection
+// does: each on incidents.<type>.<id>.<ordinal>, written once, with a
+// deterministic id.
+type incident struct {
+	t     testing.TB
+	b     *bus.Bus
+	id    string
+	group map[string]string
+	sev   string
+	peak  string
+	ord   int
+}
+
+func newIncident(t testing.TB, b *bus.Bus, id, sev string, group map[string]string) *incident {
+	return &incident{t: t, b: b, id: id, group: group, sev: sev, peak: sev}
+}
+
+func (i *incident) publish(d event.Data, at time.Time) {
+	i.t.Helper()
+	subj := fmt.Sprintf("incidents.%s.%s.%d", d.EventType(), i.id, i.ord)
+	e := event.New("incident", d, event.WithID(fmt.Sprintf("%s-%d", i.id, i.ord)), event.WithSubject(subj), event.WithTime(at))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := i.b.PublishOnce(ctx, e); err != nil {
+		i.t.Fatal(err)
+	}
+	i.ord++
+}
+
+func (i *incident) open() *incident {
+	i.publish(event.IncidentOpened{IncidentID: i.id, Rule: "otp-failure-rate", Kind: "ratio", Severity: i.sev,
+		Group: i.group, OpenedAt: onset, Summary: i.group["app"] + ": 23% of OTP sends failing",
+		Runbook: "https://herald.dev/runbooks/otp-dlt-outage", Evidence: evidence(23, 100)}, onset)
+	return i
+}
+
+func (i *incident) escalate(to string) *incident {
+	at := onset.Add(time.Duration(i.ord) * 6 * time.Minute)
+	i.publish(event.IncidentEscalated{IncidentID: i.id, Rule: "otp-failure-rate", Group: i.group, From: i.sev, To: to,
+		At: at, Evidence: evidence(61, 100)}, at)
+	i.sev = to
+	if to < i.peak { // "P1" < "P2": more severe
+		i.peak = to
+	}
+	return i
+}
+
+func (i *incident) resolve() *incident {
+	at := onset.Add(20 * time.Minute)
+	i.publish(event.IncidentResolved{IncidentID: i.id, Rule: "otp-failure-rate", Group: i.group, OpenedAt: onset,
+		ResolvedAt: at, PeakSeverity: i.peak, Evidence: evidence(0, 100)}, at)
+	return i
+}
+
+// start runs a notifier on b with the YAML-free configuration given.
+func start(t testing.TB, b *bus.Bus, cfg notifier.Config, out io.Writer) *notifier.Notifier {
+	t.Helper()
+	n, err := notifier.New(cfg, notifier.Deps{Bus: b, Log: heraldtest.Logger(t), Registry: prometheus.NewRegistry(), Stdout: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stop(t, n) })
+	return n
+}
+
+func stop(t testing.TB, n *notifier.Notifier) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := n.Stop(ctx); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+}
+
+// webAPIConfig routes everything to channel to the fake's Web API, fast.
+func webAPIConfig(s *heraldtest.Slack, channels ...string) notifier.Config {
+	cfg := notifier.DefaultConfig()
+	cfg.Slack.APIURL, cfg.Slack.BotToken = s.APIURL, s.Token
+	cfg.Routes = []notifier.Route{{Name: "all", Channels: channels}}
+	cfg.RateLimit = notifier.RateConfig{PerSecond: 50, Burst: 5}
+	cfg.Retry.Initial = cfgDuration(50 * time.Millisecond)
+	cfg.Retry.Max = cfgDuration(200 * time.Millisecond)
+	return cfg
+}
+
+// waitCalls waits until the fake has accepted n calls and returns them.
+func waitCalls(t testing.TB, s *heraldtest.Slack, n int, within time.Duration) []heraldtest.SlackCall {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		changed := s.Changed()
+		if got := s.AcceptedCalls(); len(got) >= n {
+			return got
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("waited %s for %d accepted calls; got %s", within, n, describe(s.Calls()))
+		}
+	}
+}
+
+// quiet asserts that the fake receives nothing more for d.
+func quiet(t testing.TB, s *heraldtest.Slack, d time.Duration) {
+	t.Helper()
+	before := len(s.Calls())
+	time.Sleep(d)
+	if calls := s.Calls(); len(calls) != before {
+		t.Fatalf("unexpected calls: %s", describe(calls[before:]))
+	}
+}
+
+func describe(calls []heraldtest.SlackCall) string {
+	var b strings.Builder
+	for _, c := range calls {
+		fmt.Fprintf(&b, "\n  %s %s ch=%s ts=%s thread=%s bc=%v status=%d err=%s text=%.80q",
+			c.Time.Format("15:04:05.000"), c.Method, c.Channel, c.TS, c.ThreadTS, c.Broadcast, c.Status, c.Error, c.Text)
+	}
+	return b.String()
+}
+
+// ledger reads the NOTIFICATIONS entries of one type.
+func ledger[T event.Data](t testing.TB, b *bus.Bus) []T {
+	t.Helper()
+	var zero T
+	var out []T
+	for _, e := range heraldtest.Events(t, b, streams.Notifications, "notifications."+string(zero.EventType())+".>") {
+		out = append(out, e.Data.(T))
+	}
+	return out
+}
+
+// count is the number of NOTIFICATIONS messages on subjects matching filter.
+func count(t testing.TB, b *bus.Bus, filter string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := b.JS.Stream(ctx, streams.Notifications)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, c := range info.State.Subjects {
+		n += int(c)
+	}
+	return n
+}
+
+// syncBuffer is a bytes.Buffer safe for the console sink's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func blocksText(t testing.TB, raw json.RawMessage) string {
+	t.Helper()
+	var blocks []struct {
+		Text *struct {
+			Text string `json:"text"`
+		} `json:"text"`
+		Fields []struct {
+			Text string `json:"text"`
+		} `json:"fields"`
+		Elements []struct {
+			Text string `json:"text"`
+		} `json:"elements"`
+	}
+	if err := json.Unmarshal(raw, &blocks); err != nil {
+		t.Fatalf("blocks: %v", err)
+	}
+	var b strings.Builder
+	for _, bl := range blocks {
+		if bl.Text != nil {
+			b.WriteString(bl.Text.Text + "\n")
+		}
+		for _, f := range bl.Fields {
+			b.WriteString(f.Text + "\n")
+		}
+		for _, e := range bl.Elements {
+			b.WriteString(e.Text + "\n")
+		}
+	}
+	return b.String()
+}

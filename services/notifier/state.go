@@ -1,0 +1,422 @@
+package notifier
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/pkg/event"
+)
+
+// Incident statuses.
+const (
+	StatusOpen     = "open"
+	StatusResolved = "resolved"
+)
+
+// Snapshot is an incident's state right after one of its transitions: what
+// a message about that transition shows.
+type Snapshot struct {
+	IncidentID string            `json:"incidentId"`
+	Rule       string            `json:"rule"`
+	Kind       string            `json:"kind,omitempty"`
+	Summary    string            `json:"summary,omitempty"`
+	Runbook    string            `json:"runbook,omitempty"`
+	Group      map[string]string `json:"group"`
+	Severity   string            `json:"severity"`
+	Peak       string            `json:"peakSeverity"`
+	Status     string            `json:"status"`
+	OpenedAt   time.Time         `json:"openedAt,omitzero"`
+	ResolvedAt time.Time         `json:"resolvedAt,omitzero"`
+	// Transition is this snapshot's transition: its key, ordinal, time and,
+	// for an escalation, the severities it went from and to.
+	Transition string         `json:"transition"`
+	Ordinal    int            `json:"ordinal"`
+	At         time.Time      `json:"at"`
+	From       string         `json:"from,omitempty"`
+	To         string         `json:"to,omitempty"`
+	Evidence   event.Evidence `json:"evidence"`
+}
+
+// Transition is one incident transition as the notifier knows it.
+type Transition struct {
+	Snapshot
+	EventID string
+	Seq     uint64
+	// seen is when the live notifier first handled it (zero when rebuilt).
+	seen time.Time
+}
+
+// Incident is the notifier's view of one incident: its transitions, in
+// ordinal order.
+type Incident struct {
+	ID          string
+	Transitions []*Transition
+}
+
+// Latest is the incident's latest transition.
+func (i *Incident) Latest() *Transition { return i.Transitions[len(i.Transitions)-1] }
+
+// At is the latest transition whose ordinal is at most ord.
+func (i *Incident) At(ord int) *Transition {
+	var t *Transition
+	for _, x := range i.Transitions {
+		if x.Ordinal > ord {
+			break
+		}
+		t = x
+	}
+	if t == nil {
+		t = i.Transitions[0]
+	}
+	return t
+}
+
+func (i *Incident) has(ord int) bool {
+	for _, x := range i.Transitions {
+		if x.Ordinal == ord {
+			return true
+		}
+	}
+	return false
+}
+
+// Lane is one incident in one destination: its root message and how far
+// its updates and replies have gone. Lanes are folded from the ledger.
+type Lane struct {
+	Incident string `json:"incidentId"`
+	Dest     string `json:"destination"`
+	// Join is the ordinal of the transition that brought the incident here.
+	Join    int    `json:"join"`
+	JoinKey string `json:"joinTransition"`
+	// Target is the latest transition routed here.
+	Target int `json:"target"`
+	// Rooted: the root message exists (RootTS is empty for sinks without one).
+	Rooted      bool   `json:"rooted"`
+	RootTS      string `json:"rootTs,omitempty"`
+	RootChannel string `json:"rootChannel,omitempty"`
+	Mode        string `json:"mode,omitempty"`
+	// Rendered is the ordinal whose state the root shows (-1: none).
+	Rendered int `json:"rendered"`
+	// Replied is the last ordinal replied to (or given up on).
+	Replied      int `json:"replied"`
+	RootFailedAt int `json:"rootFailedAt"`
+	Failures     int `json:"failures"`
+}
+
+// Subscription is an active channel subscription.
+type Subscription struct {
+	ID      string                  `json:"id"`
+	Channel string                  `json:"channel"`
+	Match   event.SubscriptionMatch `json:"match"`
+	Filter  string                  `json:"filter"`
+	Via     string                  `json:"via"`
+	By      string                  `json:"by,omitempty"`
+	Created time.Time               `json:"createdAt"`
+}
+
+type laneKey struct{ incident, dest string }
+
+// State is the notifier's projection of INCIDENTS (what should be said)
+// and NOTIFICATIONS (what was said, where it goes, who subscribed). The
+// same fold runs live, at start and in `herald replay --projection slack`.
+// It is not safe for concurrent use; the notifier guards it.
+type State struct {
+	Incidents     map[string]*Incident
+	Lanes         map[laneKey]*Lane
+	byIncident    map[string][]*Lane
+	Routed        map[string]map[string]bool // incident → transition keys
+	Subscriptions map[string]*Subscription
+	// Counts of ledger entries folded.
+	Posted, Updated, Failed int
+}
+
+// NewState returns an empty projection.
+func NewState() *State {
+	return &State{
+		Incidents: map[string]*Incident{}, Lanes: map[laneKey]*Lane{}, byIncident: map[string][]*Lane{},
+		Routed: map[string]map[string]bool{}, Subscriptions: map[string]*Subscription{},
+	}
+}
+
+// TransitionKey names an incident transition: "opened", "escalated-<n>",
+// "resolved-<n>" with n its ordinal within the incident.
+func TransitionKey(typ event.Type, ord int) string {
+	switch typ {
+	case "incident_opened":
+		return "opened"
+	case "incident_escalated":
+		return "escalated-" + strconv.Itoa(ord)
+	}
+	return "resolved-" + strconv.Itoa(ord)
+}
+
+// Ordinal reads a transition key's ordinal ("opened" is 0).
+func Ordinal(key string) int {
+	_, n, ok := strings.Cut(key, "-")
+	if !ok {
+		return 0
+	}
+	v, _ := strconv.Atoi(n)
+	return v
+}
+
+// subjectOrdinal reads the ordinal of incidents.<type>.<id>.<ordinal>.
+func subjectOrdinal(subject string) (int, bool) {
+	toks := strings.Split(subject, ".")
+	if len(toks) != 4 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(toks[3])
+	return n, err == nil && n >= 0
+}
+
+// Apply folds one event of INCIDENTS or NOTIFICATIONS; other events are
+// ignored. It returns the incident's transition when e is one (nil otherwise).
+func (s *State) Apply(e *event.Event) *Transition {
+	switch d := e.Data.(type) {
+	case event.IncidentOpened, event.IncidentEscalated, event.IncidentResolved:
+		return s.applyIncident(e)
+	case event.NotificationRouted:
+		s.applyRouted(d)
+	case event.SlackMessagePosted:
+		s.Posted++
+		l := s.lane(d.IncidentID, dest(d.Destination, d.Channel), d.Transition)
+		if d.Action == "reply" {
+			l.Replied = max(l.Replied, Ordinal(d.Transition))
+			break
+		}
+		l.Rooted, l.RootTS, l.RootChannel, l.Mode = true, d.TS, d.Channel, d.Mode
+		state := d.State
+		if state == "" {
+			state = d.Transition
+		}
+		l.Rendered = max(l.Rendered, Ordinal(state))
+		if !capsOf(d.Mode).Edit {
+			// A sink that cannot edit told the story so far in that message.
+			l.Replied = max(l.Replied, Ordinal(state))
+		}
+	case event.SlackMessageUpdated:
+		s.Updated++
+		l := s.lane(d.IncidentID, dest(d.Destination, d.Channel), d.Transition)
+		l.Rendered = max(l.Rendered, Ordinal(d.Transition))
+	case event.NotificationFailed:
+		s.Failed++
+		l := s.lane(d.IncidentID, d.Destination, d.Transition)
+		l.Failures++
+		ord := Ordinal(d.Transition)
+		switch d.Action {
+		case "root":
+			l.RootFailedAt = max(l.RootFailedAt, ord)
+			l.Replied = max(l.Replied, ord)
+		case "update":
+			l.Rendered = max(l.Rendered, ord)
+		case "reply":
+			l.Replied = max(l.Replied, ord)
+		}
+	case event.SubscriptionCreated:
+		s.Subscriptions[d.SubscriptionID] = &Subscription{ID: d.SubscriptionID, Channel: d.Channel, Match: d.Match,
+			Filter: FilterString(d.Match), Via: d.Via, By: d.By, Created: e.Time}
+	case event.SubscriptionRemoved:
+		delete(s.Subscriptions, d.SubscriptionID)
+	}
+	return nil
+}
+
+func dest(destination, channel string) string {
+	if destination != "" {
+		return destination
+	}
+	return channel
+}
+
+func (s *State) applyIncident(e *event.Event) *Transition {
+	var (
+		id   string
+		snap Snapshot
+	)
+	inc := func(id string) *Incident { return s.Incidents[id] }
+	prev := func(id string) *Snapshot {
+		if i := inc(id); i != nil {
+			return &i.Latest().Snapshot
+		}
+		return nil
+	}
+	switch d := e.Data.(type) {
+	case event.IncidentOpened:
+		id = d.IncidentID
+		snap = Snapshot{IncidentID: id, Rule: d.Rule, Kind: d.Kind, Summary: d.Summary, Runbook: d.Runbook,
+			Group: d.Group, Severity: d.Severity, Peak: d.Severity, Status: StatusOpen, OpenedAt: d.OpenedAt,
+			At: d.OpenedAt, Evidence: d.Evidence}
+	case event.IncidentEscalated:
+		id = d.IncidentID
+		if p := prev(id); p != nil {
+			snap = *p
+		} else {
+			snap = Snapshot{IncidentID: id, Rule: d.Rule, Group: d.Group, Peak: d.To}
+		}
+		snap.Status, snap.Severity, snap.From, snap.To, snap.At, snap.Evidence = StatusOpen, d.To, d.From, d.To, d.At, d.Evidence
+		if severityRank(d.To) > severityRank(snap.Peak) {
+			snap.Peak = d.To
+		}
+	case event.IncidentResolved:
+		id = d.IncidentID
+		if p := prev(id); p != nil {
+			snap = *p
+		} else {
+			snap = Snapshot{IncidentID: id, Rule: d.Rule, Group: d.Group, Severity: d.PeakSeverity}
+		}
+		snap.Status, snap.OpenedAt, snap.ResolvedAt, snap.At, snap.Peak, snap.Evidence =
+			StatusResolved, d.OpenedAt, d.ResolvedAt, d.ResolvedAt, d.PeakSeverity, d.Evidence
+		snap.From, snap.To = "", ""
+	}
+	i := inc(id)
+	ord, ok := subjectOrdinal(e.Subject)
+	if !ok {
+		// Not on the incidents.<type>.<id>.<ordinal> convention: next in line.
+		ord = 0
+		if i != nil {
+			ord = i.Latest().Ordinal + 1
+		}
+	}
+	if i != nil && i.has(ord) {
+		return nil // already folded (a redelivery, or read at start and delivered again)
+	}
+	snap.Ordinal, snap.Transition = ord, TransitionKey(e.Type, ord)
+	t := &Transition{Snapshot: snap, EventID: e.ID, Seq: e.Sequence}
+	if i == nil {
+		i = &Incident{ID: id}
+		s.Incidents[id] = i
+	}
+	i.Transitions = append(i.Transitions, t)
+	sort.SliceStable(i.Transitions, func(a, b int) bool { return i.Transitions[a].Ordinal < i.Transitions[b].Ordinal })
+	return t
+}
+
+func (s *State) applyRouted(d event.NotificationRouted) {
+	if s.Routed[d.IncidentID] == nil {
+		s.Routed[d.IncidentID] = map[string]bool{}
+	}
+	s.Routed[d.IncidentID][d.Transition] = true
+	ord := Ordinal(d.Transition)
+	for _, dst := range d.Destinations {
+		l := s.lane(d.IncidentID, dst, d.Transition)
+		l.Target = max(l.Target, ord)
+	}
+}
+
+// lane returns the lane of an incident in a destination, creating it as
+// joining at the transition given.
+func (s *State) lane(incident, dst, key string) *Lane {
+	k := laneKey{incident, dst}
+	if l, ok := s.Lanes[k]; ok {
+		return l
+	}
+	ord := Ordinal(key)
+	l := &Lane{Incident: incident, Dest: dst, Join: ord, JoinKey: key, Target: ord, Rendered: -1, Replied: ord, RootFailedAt: -1}
+	s.Lanes[k] = l
+	s.byIncident[incident] = append(s.byIncident[incident], l)
+	return l
+}
+
+// IsRouted reports whether a transition's destinations are decided.
+func (s *State) IsRouted(incident, key string) bool { return s.Routed[incident][key] }
+
+// LanesOf returns an incident's lanes.
+func (s *State) LanesOf(incident string) []*Lane { return s.byIncident[incident] }
+
+// Following lists the destinations that already receive an incident.
+func (s *State) Following(incident string) []string {
+	var out []string
+	for _, l := range s.byIncident[incident] {
+		out = append(out, l.Dest)
+	}
+	return out
+}
+
+// Open returns the open incidents' latest states, oldest first.
+func (s *State) Open() []Snapshot {
+	var out []Snapshot
+	for _, i := range s.Incidents {
+		if t := i.Latest(); t.Status == StatusOpen {
+			out = append(out, t.Snapshot)
+		}
+	}
+	sort.Slice(out, func(a, b int) bool {
+		if !out[a].OpenedAt.Equal(out[b].OpenedAt) {
+			return out[a].OpenedAt.Before(out[b].OpenedAt)
+		}
+		return out[a].IncidentID < out[b].IncidentID
+	})
+	return out
+}
+
+// Caps are what a sink can do with a message it posted.
+type Caps struct{ Edit, Thread bool }
+
+func capsOf(mode string) Caps {
+	if mode == ModeWebAPI {
+		return Caps{Edit: true, Thread: true}
+	}
+	return Caps{}
+}
+
+// Step kinds.
+const (
+	StepRoot   = "root"
+	StepUpdate = "update"
+	StepReply  = "reply"
+)
+
+// Step is the next thing to send for a lane.
+type Step struct {
+	Kind string
+	// Key is the transition the ledger records the step under; Snap is the
+	// state the message shows.
+	Key  string
+	Snap Snapshot
+	// Cause is the incident event the step comes from.
+	Cause string
+}
+
+// Next returns a lane's next step, or nil when it is up to date. Order per
+// lane: the root message first; then (where the sink can edit) one edit to
+// the latest routed state, however many transitions arrived meanwhile; then
+// one reply per transition, oldest first. A resolve is the last transition,
+// so it is never coalesced away.
+func (s *State) Next(l *Lane, sinkCaps Caps) *Step {
+	i := s.Incidents[l.Incident]
+	if i == nil {
+		return nil
+	}
+	caps := sinkCaps
+	if l.Rooted {
+		caps = capsOf(l.Mode)
+		if l.RootTS == "" {
+			caps = Caps{}
+		}
+	}
+	if !l.Rooted {
+		if l.Target <= l.RootFailedAt {
+			return nil
+		}
+		t := i.At(l.Target)
+		if !caps.Edit && l.RootFailedAt < 0 {
+			t = i.At(l.Join) // one message per transition: the first tells the opening
+		}
+		return &Step{Kind: StepRoot, Key: l.JoinKey, Snap: t.Snapshot, Cause: t.EventID}
+	}
+	if caps.Edit && l.Rendered < l.Target {
+		t := i.At(l.Target)
+		if t.Ordinal > l.Rendered {
+			return &Step{Kind: StepUpdate, Key: t.Transition, Snap: t.Snapshot, Cause: t.EventID}
+		}
+	}
+	for _, t := range i.Transitions {
+		if t.Ordinal > l.Replied && t.Ordinal <= l.Target {
+			return &Step{Kind: StepReply, Key: t.Transition, Snap: t.Snapshot, Cause: t.EventID}
+		}
+	}
+	return nil
+}
