@@ -37,6 +37,12 @@ func WithDataDir(dir string) AppOption { return func(o *app.Options) { o.DataDir
 // WithNATS connects to an external server instead of embedding one.
 func WithNATS(url string) AppOption { return func(o *app.Options) { o.NATSURL = url } }
 
+// WithLogOutput sends the platform's log lines, as herald serve writes them
+// (JSON, sanitised), to w instead of the test log.
+func WithLogOutput(w io.Writer) AppOption {
+	return func(o *app.Options) { o.Logger, o.LogOutput = nil, w }
+}
+
 // WithStdout captures the console sink's output.
 func WithStdout(w io.Writer) AppOption { return func(o *app.Options) { o.Stdout = w } }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/services/herald/app"
 	"github.com/heraldhq/herald/streams"
 )
 
@@ -136,12 +137,16 @@ func TestPublishToAnUnreachableServerExitsWith1(t *testing.T) {
 func TestStreamsApplyIsIdempotentAndInfoShowsThem(t *testing.T) {
 	srv := heraldtest.Server(t)
 	url := srv.ClientURL()
+	defs, err := streams.Load(streams.DefaultConfig(), app.ServiceStreamDefs()...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	code, out, errOut := cli(t, "", "streams", "apply", "--nats", url)
-	if code != exitOK || strings.Count(out, "created") != 4 {
+	if code != exitOK || strings.Count(out, "created") != len(defs) {
 		t.Fatalf("first apply: exit %d, %q %q", code, out, errOut)
 	}
 	code, out, _ = cli(t, "", "streams", "apply", "--nats", url)
-	if code != exitOK || strings.Count(out, "unchanged") != 4 {
+	if code != exitOK || strings.Count(out, "unchanged") != len(defs) {
 		t.Fatalf("second apply: exit %d, %q", code, out)
 	}
 	code, out, _ = cli(t, "", "streams", "info", "--nats", url)

@@ -143,7 +143,7 @@ func storedIDs(t *testing.T, dataDir string) map[string]int {
 	t.Helper()
 	b := heraldtest.Connect(t, heraldtest.Server(t, heraldtest.WithStoreDir(filepath.Join(dataDir, "jetstream"))))
 	ids := map[string]int{}
-	for _, m := range heraldtest.Messages(t, b.JS, streams.Events) {
+	for _, m := range heraldtest.Messages(t, b.JS, streams.Events, "events.integration_call_completed") {
 		ids[m.Headers().Get("ce-id")]++
 	}
 	return ids
