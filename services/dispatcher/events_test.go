@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
@@ -148,5 +149,13 @@ func TestPostEventsAnswers503WithTheIDsWhenTheLogIsDown(t *testing.T) {
 	}
 	if r := a.Do(t, "GET", "/readyz", nil); r.Status != http.StatusServiceUnavailable {
 		t.Errorf("readyz while the log is down: %d %s", r.Status, r.Body)
+	}
+	// Stopping does not hang on the missing server, and says what it could not do.
+	start := time.Now()
+	if err := a.StopErr(); err == nil || !strings.Contains(err.Error(), "without draining") {
+		t.Errorf("stop with the log down: %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("stop took %s", d)
 	}
 }

@@ -117,14 +117,6 @@ func (s *otpService) stop(ctx context.Context) error {
 	if s.outcomes == nil {
 		return nil
 	}
-	if !s.bus.NC.IsConnected() {
-		// bus.Subscription.Stop waits for the client to close the consumer,
-		// which it does not do while it is reconnecting: do not hang the
-		// shutdown on a server that is gone. Nothing unacknowledged is lost:
-		// the server redelivers it (and the attempt ledger makes that safe).
-		s.log.Warn("consumer left without draining: the event log is unreachable")
-		return nil
-	}
 	return s.outcomes.Stop(ctx)
 }
 

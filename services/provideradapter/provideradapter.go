@@ -122,13 +122,5 @@ func (a *adapter) stop(ctx context.Context) error {
 	if a.sub == nil {
 		return nil
 	}
-	if !a.bus.NC.IsConnected() {
-		// bus.Subscription.Stop waits for the client to close the consumer,
-		// which it does not do while it is reconnecting: do not hang the
-		// shutdown on a server that is gone. Nothing unacknowledged is lost:
-		// the server redelivers it (and the attempt ledger makes that safe).
-		a.log.Warn("consumer left without draining: the event log is unreachable")
-		return nil
-	}
 	return a.sub.Stop(ctx)
 }
