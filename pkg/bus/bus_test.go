@@ -347,3 +347,38 @@ func assertSettled(t *testing.T, b *bus.Bus, durable string) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestStopReturnsWhenTheServerIsGone(t *testing.T) {
+	srv := heraldtest.Server(t)
+	b := heraldtest.Connect(t, srv)
+	if _, err := b.Publish(ctx(t), event.New("test", event.OTPVerified{App: "shop", Attempts: 1})); err != nil {
+		t.Fatal(err)
+	}
+	inHandler, release := make(chan struct{}), make(chan struct{})
+	sub, err := b.Consume(ctx(t), bus.ConsumerConfig{Stream: streams.Events, Durable: "orphan"},
+		func(context.Context, *event.Event) error {
+			close(inHandler)
+			<-release
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-inHandler
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	time.AfterFunc(100*time.Millisecond, func() { close(release) })
+	stopCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- sub.Stop(stopCtx) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop hangs when the server is unreachable")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Stop took %s", d)
+	}
+}

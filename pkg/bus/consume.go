@@ -81,13 +81,15 @@ func (c *ConsumerConfig) defaults() {
 
 // Subscription is a running consumer.
 type Subscription struct {
-	cfg    ConsumerConfig
-	cc     jetstream.ConsumeContext
-	work   chan jetstream.Msg
-	abort  chan struct{} // closed when a stop runs out of time
-	wg     sync.WaitGroup
-	cancel context.CancelFunc
-	once   sync.Once
+	b       *Bus
+	cfg     ConsumerConfig
+	cc      jetstream.ConsumeContext
+	work    chan jetstream.Msg
+	abort   chan struct{} // closed when a stop runs out of time: drop what is queued
+	aborted sync.Once
+	wg      sync.WaitGroup
+	cancel  context.CancelFunc
+	once    sync.Once
 }
 
 // Consume creates (or updates) the durable consumer and runs h on every
@@ -111,7 +113,7 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Subs
 		return nil, fmt.Errorf("consumer %s on %s: %w", cfg.Durable, cfg.Stream, err)
 	}
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s := &Subscription{cfg: cfg, cancel: cancel, abort: make(chan struct{})}
+	s := &Subscription{b: b, cfg: cfg, cancel: cancel, abort: make(chan struct{})}
 	p := &processor{b: b, cfg: &s.cfg, h: h, ctx: hctx, tm: map[event.Type]*typeMetrics{}}
 	for _, d := range b.Catalog.Defs() {
 		p.tm[d.Type] = newTypeMetrics(b.metrics, cfg.Durable, string(d.Type))
@@ -126,8 +128,16 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Subs
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			for m := range s.work {
-				p.process(m)
+			for {
+				select {
+				case m, ok := <-s.work:
+					if !ok {
+						return
+					}
+					p.process(m)
+				case <-s.abort:
+					return // what is left is not acknowledged: the server redelivers it
+				}
 			}
 		}()
 	}
@@ -158,29 +168,48 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Subs
 func (s *Subscription) Stop(ctx context.Context) error {
 	var err error
 	s.once.Do(func() {
+		if !s.b.NC.IsConnected() {
+			// Nothing can be acknowledged and the drain cannot complete
+			// while the server is unreachable: give up what is held, the
+			// server redelivers it.
+			s.stopNow()
+			s.cc.Stop()
+			err = fmt.Errorf("consumer %s: stopped without draining: nats connection is %s", s.cfg.Durable, s.b.NC.Status())
+			return
+		}
 		s.cc.Drain()
 		select {
 		case <-s.cc.Closed():
+			// No delivery callback runs any more: the queue can be closed,
+			// and the workers finish what it holds.
+			close(s.work)
 		case <-ctx.Done():
 			err = fmt.Errorf("consumer %s: drain: %w", s.cfg.Durable, ctx.Err())
-			close(s.abort)
-			s.cancel()
+			// Out of time (or the server is gone and the drain cannot
+			// complete): stop delivering and let the workers go; a callback
+			// still running sees abort and returns.
+			s.stopNow()
 			s.cc.Stop()
-			<-s.cc.Closed()
 		}
-		// No delivery callback runs any more: the channel can be closed.
-		close(s.work)
 		done := make(chan struct{})
 		go func() { s.wg.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-ctx.Done():
-			s.cancel()
+			// Handlers see their context cancelled; what they have not
+			// acknowledged is redelivered. Do not wait for one that ignores it.
+			s.stopNow()
 			err = errors.Join(err, fmt.Errorf("consumer %s: handlers still running: %w", s.cfg.Durable, ctx.Err()))
 		}
 		s.cancel()
 	})
 	return err
+}
+
+// stopNow makes workers and the delivery callback give up what they hold.
+func (s *Subscription) stopNow() {
+	s.aborted.Do(func() { close(s.abort) })
+	s.cancel()
 }
 
 // processor runs one message through decode, handler and outcome.

@@ -91,8 +91,12 @@ func (f *File) Section(key string, into any) error {
 			return fmt.Errorf("%w: %s: section %s: %v", ErrInvalid, f.source, key, err)
 		}
 	}
-	if err := env.Parse(into); err != nil {
-		return fmt.Errorf("%w: environment override of section %s: %v", ErrInvalid, key, err)
+	// Environment variables override struct sections; a section that is a
+	// map (apps: name → settings) has no fixed keys to name in a tag.
+	if rv := reflect.ValueOf(into); rv.Kind() == reflect.Pointer && rv.Elem().Kind() == reflect.Struct {
+		if err := env.Parse(into); err != nil {
+			return fmt.Errorf("%w: environment override of section %s: %v", ErrInvalid, key, err)
+		}
 	}
 	if v, ok := into.(Validator); ok {
 		if err := v.Validate(); err != nil {

@@ -48,6 +48,7 @@ func definitions() []*Def {
 		define[OTPDLTActivationStatus](LogEvents, 1),
 		define[OTPCutoverStatus](LogEvents, 1),
 		define[OTPConfigHealth](LogEvents, 1),
+		define[OTPDeliveryReceipt](LogEvents, 1),
 		define[IntegrationCallCompleted](LogEvents, 1),
 		define[ClockTick](LogEvents, 1),
 		define[IncidentRulesLoaded](LogEvents, 1),

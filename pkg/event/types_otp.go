@@ -26,6 +26,8 @@ type OTPDLTDispatch struct {
 	TemplateID     string    `json:"templateId,omitempty"`
 	DeliveryPolicy string    `json:"deliveryPolicy"`
 	Deadline       time.Time `json:"deadline"`
+	// Leg is the position of this provider+route in the app's route plan.
+	Leg int `json:"leg,omitempty"`
 }
 
 // OTPDLTFallback: delivery moves off DLT (or never used it): globally
@@ -41,6 +43,7 @@ type OTPDLTFallback struct {
 	Reason         string    `json:"reason"`
 	DeliveryPolicy string    `json:"deliveryPolicy"`
 	Deadline       time.Time `json:"deadline"`
+	Leg            int       `json:"leg,omitempty"`
 }
 
 // DLTPayloadReady: the provider payload was built (the code variable redacted).

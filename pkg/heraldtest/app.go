@@ -41,6 +41,12 @@ func WithDataDir(dir string) AppOption { return func(o *app.Options) { o.DataDir
 // WithNATS connects to an external server instead of embedding one.
 func WithNATS(url string) AppOption { return func(o *app.Options) { o.NATSURL = url } }
 
+// WithLogOutput sends the platform's log lines, as herald serve writes them
+// (JSON, sanitised), to w instead of the test log.
+func WithLogOutput(w io.Writer) AppOption {
+	return func(o *app.Options) { o.Logger, o.LogOutput = nil, w }
+}
+
 // WithStdout captures the console sink's output.
 func WithStdout(w io.Writer) AppOption { return func(o *app.Options) { o.Stdout = w } }
 
@@ -80,18 +86,24 @@ func (a *App) start(t testing.TB) {
 	a.NATSURL = built.Bus.ClientURL()
 }
 
-// Stop stops the platform cleanly (as SIGTERM does).
+// Stop stops the platform cleanly (as SIGTERM does); an error fails the test.
 func (a *App) Stop(t testing.TB) {
 	t.Helper()
+	if err := a.StopErr(); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+}
+
+// StopErr stops the platform and returns what went wrong, for tests where
+// something is expected to (the event log is gone, say).
+func (a *App) StopErr() error {
 	if a.stopped {
-		return
+		return nil
 	}
 	a.stopped = true
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := a.App.Stop(ctx); err != nil {
-		t.Errorf("stop: %v", err)
-	}
+	return a.App.Stop(ctx)
 }
 
 // Restart stops the platform and starts it again on the same data directory.

@@ -304,6 +304,9 @@ func compileRule(i int, c Rule, cat *event.Catalog) (*rule, error) {
 					if err := checkField(d, p.field, p.op >= opLt && p.op <= opGe); err != nil {
 						return fail(fmt.Sprintf("%s[%d]", field, k), "%v", err)
 					}
+					if err := checkEnum(d, p); err != nil {
+						return fail(fmt.Sprintf("%s[%d]", field, k), "%v", err)
+					}
 				}
 				return nil
 			}
@@ -433,6 +436,23 @@ func checkField(d *event.Def, name string, numeric bool) error {
 		names = append(names, f.Name)
 	}
 	return fmt.Errorf("%q is not a field of %s (fields: %s)", name, d.Type, strings.Join(names, ", "))
+}
+
+// checkEnum reports a value the field's schema cannot hold (a typo such as
+// status = faild would otherwise never match).
+func checkEnum(d *event.Def, p *pred) error {
+	for _, f := range d.Fields {
+		if f.Name != p.field || !strings.HasPrefix(f.Type, "enum: ") {
+			continue
+		}
+		allowed := strings.Split(strings.TrimPrefix(f.Type, "enum: "), ", ")
+		for _, v := range p.strs {
+			if !slices.Contains(allowed, v) {
+				return fmt.Errorf("%s.%s is never %q (values: %s)", d.Type, p.field, v, strings.Join(allowed, ", "))
+			}
+		}
+	}
+	return nil
 }
 
 // index records which fields of which types each role of r needs.

@@ -214,6 +214,8 @@ func TestRulesAreValidatedNamingTheRuleAndField(t *testing.T) {
 		{`rules: [{name: r8, kind: count, match: {types: [otp_dlt_hard_failure]}, window: 7m, resolution: 2m, severities: [{level: P2, atLeast: 1}]}]`,
 			`rule r8: resolution: 2m0s must be at least 1s and divide the window 7m0s`},
 		{"rules:\n  - name: r9\n    kind: count\n    windw: 5m\n", `line 4: field windw not found`},
+		{`rules: [{name: r10, kind: ratio, match: {types: [otp_delivery_completed]}, failed: {where: ["status = faild"]}, window: 5m, severities: [{level: P1, above: 0.5}]}]`,
+			`rule r10: failed.where[0]: otp_delivery_completed.status is never "faild" (values: delivered, failed)`},
 		{`rules: [{name: Bad Name, kind: count}]`, `rule Bad Name: name: "Bad Name" must be lower-case`},
 	}
 	cat := catalog(t)

@@ -73,8 +73,13 @@ func Sanitize(_ []string, a slog.Attr) slog.Attr {
 }
 
 // MaskPhone keeps a number's country prefix and last four digits:
-// +919876543210 → +91******3210. Short values keep only their last two.
+// +919876543210 → +91******3210. Short values keep only their last two. A
+// value that is already masked (has a '*') is returned as it is, so that
+// masking twice does not lose the country code.
 func MaskPhone(p string) string {
+	if strings.Contains(p, "*") {
+		return p
+	}
 	digits := 0
 	for _, c := range p {
 		if c >= '0' && c <= '9' {

@@ -1,5 +1,6 @@
 // Package dispatcher is the producers' entry point: it accepts their typed
-// events (POST /v1/events) and publishes them to the raw log.
+// events (POST /v1/events) and publishes them to the raw log, and it issues
+// and verifies OTPs (POST /v1/otp/send, POST /v1/otp/verify, GET /platform/otp).
 package dispatcher
 
 import (
@@ -13,15 +14,16 @@ import (
 
 // Module is the dispatcher service.
 var Module = fx.Module("dispatcher",
+	fx.Provide(newOTPService),
 	fx.Provide(fx.Annotate(routes, fx.ResultTags(`group:"routes,flatten"`))),
 )
 
-func routes(b *bus.Bus, cfg api.Config) []api.Route {
+func routes(b *bus.Bus, cfg api.Config, o *otpService) []api.Route {
 	events := &eventsHandler{bus: b, maxBody: int64(cfg.MaxBodyBytes)}
 	types := &typesHandler{cat: b.Catalog}
-	return []api.Route{
+	return append([]api.Route{
 		{Pattern: "POST /v1/events", Handler: events},
 		{Pattern: "GET /v1/event-types", Handler: http.HandlerFunc(types.list)},
 		{Pattern: "GET /v1/event-types/{type}", Handler: http.HandlerFunc(types.schema)},
-	}
+	}, o.routes()...)
 }

@@ -25,7 +25,7 @@ func benchCmd(e *env) *cobra.Command {
 		Long: `Benchmarks run on a fresh embedded server in a temporary directory and
 compare Herald with raw JetStream measured in the same run.`,
 	}
-	cmd.AddCommand(benchBusCmd(e), benchIncidentsCmd(e))
+	cmd.AddCommand(benchBusCmd(e), benchOTPCmd(e), benchIncidentsCmd(e))
 	return cmd
 }
 
@@ -81,6 +81,45 @@ func benchBusCmd(e *env) *cobra.Command {
 	cmd.Flags().IntVar(&n, "events", 200_000, "events per round")
 	cmd.Flags().IntVar(&rounds, "rounds", 3, "rounds (medians are reported)")
 	cmd.Flags().StringVar(&sync, "sync", "default", "fsync policy: default, always, or a duration")
+	return cmd
+}
+
+func benchOTPCmd(e *env) *cobra.Command {
+	cfg := bench.DefaultOTPConfig()
+	cmd := &cobra.Command{
+		Use:   "otp",
+		Short: "POST /v1/otp/send against the simulated provider, the whole platform in this process",
+		Long: `Starts the whole platform in this process (embedded JetStream in a temporary
+directory, dispatcher, provider adapter on the simulated provider, HTTP on
+127.0.0.1) and sends OTPs through real HTTP: first the raw JetStream async
+publish rate on the same server (the reference), then the sustained rate with
+--workers synchronous clients, then the latency at a fixed --rate (open loop).
+Every request uses a new phone number, so per-phone limits stay on.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.Workers < 1 || cfg.Rate < 1 || cfg.Duration < time.Second || cfg.RateDuration < time.Second || cfg.RawN < 1000 {
+				return usagef("--workers and --rate must be positive, durations at least 1s, --raw at least 1000")
+			}
+			cfg.Progress = e.stderr
+			ctx, cancel := context.WithTimeout(cmd.Context(), time.Hour)
+			defer cancel()
+			fmt.Fprintf(e.stderr, "benchmarking OTP sends: %s with %d clients, then %d/s for %s…\n",
+				cfg.Duration, cfg.Workers, cfg.Rate, cfg.RateDuration)
+			r, err := bench.RunOTP(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			r.Write(e.stdout)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.DurationVar(&cfg.Duration, "duration", cfg.Duration, "length of the sustained phase")
+	f.IntVar(&cfg.Workers, "workers", cfg.Workers, "concurrent synchronous clients in the sustained phase")
+	f.IntVar(&cfg.Rate, "rate", cfg.Rate, "requests per second of the fixed-rate phase")
+	f.DurationVar(&cfg.RateDuration, "rate-duration", cfg.RateDuration, "length of the fixed-rate phase")
+	f.DurationVar(&cfg.SimLatency, "sim-latency", cfg.SimLatency, "the simulated provider's answer time")
+	f.IntVar(&cfg.RawN, "raw", cfg.RawN, "events of the raw JetStream reference")
 	return cmd
 }
 

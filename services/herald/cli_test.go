@@ -13,6 +13,7 @@ import (
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/services/herald/app"
 	"github.com/heraldhq/herald/streams"
 )
 
@@ -138,7 +139,7 @@ func TestPublishToAnUnreachableServerExitsWith1(t *testing.T) {
 func TestStreamsApplyIsIdempotentAndInfoShowsThem(t *testing.T) {
 	srv := heraldtest.Server(t)
 	url := srv.ClientURL()
-	defs, err := streams.Load(streams.DefaultConfig(), extraStreamDefs()...)
+	defs, err := streams.Load(streams.DefaultConfig(), app.ServiceStreamDefs()...)
 	if err != nil {
 		t.Fatal(err)
 	}

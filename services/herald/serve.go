@@ -51,15 +51,17 @@ that can (the incident rules) apply it without losing state.`,
 			if err != nil {
 				return err
 			}
+			// SIGHUP reloads (below); caught from now on, so that one sent as
+			// soon as the process reports it is running never kills it.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
 			startCtx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 			defer cancel()
 			if err := a.Start(startCtx); err != nil {
 				return fmt.Errorf("start: %w", err)
 			}
 			a.Log.Info("herald is running", "http", a.HTTP.URL(), "nats", a.Bus.ClientURL(), "targets", ts)
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
 		wait:
 			for {
 				select {

@@ -145,10 +145,7 @@ func storedIDs(t *testing.T, dataDir string) map[string]int {
 	t.Helper()
 	b := heraldtest.Connect(t, heraldtest.Server(t, heraldtest.WithStoreDir(filepath.Join(dataDir, "jetstream"))))
 	ids := map[string]int{}
-	for _, m := range heraldtest.Messages(t, b.JS, streams.Events) {
-		if m.Headers().Get("ce-source") == "herald.incident" {
-			continue
-		}
+	for _, m := range heraldtest.Messages(t, b.JS, streams.Events, "events.integration_call_completed") {
 		ids[m.Headers().Get("ce-id")]++
 	}
 	return ids

@@ -117,6 +117,9 @@ func New(opts Options) (*App, error) {
 		fx.WithLogger(func() fxevent.Logger {
 			l := &fxevent.SlogLogger{Logger: log.With("component", "fx")}
 			l.UseLogLevel(slog.LevelDebug)
+			// Start-up errors are returned to the caller, which reports them
+			// once; fx's own error lines would repeat them with a stack.
+			l.UseErrorLevel(slog.LevelDebug)
 			return l
 		}),
 		fx.Supply(file, core, core.HTTP, core.NATS, core.Streams, opts),
@@ -135,9 +138,24 @@ func New(opts Options) (*App, error) {
 		fx.Invoke(fx.Annotate(func(rs []config.Reloader) { a.reloaders = rs }, fx.ParamTags(`group:"reloaders"`))))
 	a.fx = fx.New(options...)
 	if err := a.fx.Err(); err != nil {
-		return nil, err
+		return nil, configCause(err)
 	}
 	return a, nil
+}
+
+// configCause strips fx's dependency-graph wrapping from a configuration
+// error, so the user reads the key at fault, not the constructor chain.
+func configCause(err error) error {
+	if !errors.Is(err, config.ErrInvalid) {
+		return err
+	}
+	for {
+		next := errors.Unwrap(err)
+		if next == nil || next == config.ErrInvalid || !errors.Is(next, config.ErrInvalid) {
+			return err
+		}
+		err = next
+	}
 }
 
 // Start starts every component, the bus first and the HTTP server last.

@@ -17,7 +17,10 @@ import (
 	"github.com/heraldhq/herald/pkg/config"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/logging"
+	"github.com/heraldhq/herald/pkg/otp"
+	"github.com/heraldhq/herald/services/dispatcher"
 	"github.com/heraldhq/herald/services/incident"
+	"github.com/heraldhq/herald/services/provideradapter"
 	"github.com/heraldhq/herald/streams"
 )
 
@@ -32,7 +35,7 @@ type Core struct {
 
 // knownSections are herald.yaml's top-level keys.
 func knownSections() []string {
-	return []string{"dataDir", "http", "nats", "log", "streams", "incident", "notifier"}
+	return []string{"dataDir", "http", "nats", "log", "streams", "otp", "apps", "providers", "incident", "notifier"}
 }
 
 // loadCore reads the core sections and applies the command line's overrides.
@@ -84,7 +87,9 @@ func newLogger(c Core, out io.Writer) *slog.Logger {
 
 // ServiceStreamDefs lists the stream and key-value definitions services add
 // to the core ones (streams/*.yaml); serve and the CLI apply the same set.
-func ServiceStreamDefs() []fs.FS { return []fs.FS{incident.StreamDefs} }
+func ServiceStreamDefs() []fs.FS {
+	return []fs.FS{dispatcher.StreamDefs(), provideradapter.StreamDefs(), incident.StreamDefs}
+}
 
 var coreModule = fx.Module("core",
 	fx.Provide(
@@ -94,6 +99,8 @@ var coreModule = fx.Module("core",
 		newBus,
 		fx.Annotate(busReadiness, fx.ResultTags(`group:"readiness"`)),
 		fx.Annotate(newHTTP, fx.ParamTags(``, ``, ``, ``, `group:"routes"`, `group:"readiness"`)),
+		// The otp, apps and providers sections, shared by the dispatcher and the provider adapter.
+		func(f *config.File, c Core) (*otp.Settings, error) { return otp.Load(f, c.DataDir) },
 	),
 )
 

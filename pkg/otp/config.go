@@ -1,0 +1,365 @@
+// Package otp holds what the dispatcher and the provider adapter share about
+// one-time passwords: configuration (the otp, apps and providers sections of
+// herald.yaml), the delivery policy and its route plan, the start-up health
+// checks of DLT template metadata, and the secrets (code generation, keyed
+// hash, AES-GCM sealing and their keys).
+package otp
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/pkg/config"
+	"github.com/heraldhq/herald/pkg/sms"
+)
+
+// Delivery policies (the runbook's deliveryPolicy).
+const (
+	DLTWithFallback = "dlt_with_fallback"
+	DLTOnly         = "dlt_only"
+	QuickOnly       = "quick_only"
+)
+
+// Config is herald.yaml's otp section.
+type Config struct {
+	// DLTEnabled is the global DLT switch; the environment variable
+	// OTP_DLT_ENABLED overrides it (read by Load, which records the source).
+	DLTEnabled *bool `yaml:"dltEnabled"`
+	// SealKey (AES-256, base64) seals codes from dispatcher to adapter;
+	// HashKey (base64, ≥ 32 bytes) keys the stored HMAC. Empty: a key file
+	// generated under the data dir (otp-keys.json, mode 0600).
+	SealKey string `yaml:"sealKey" env:"OTP_SEAL_KEY"`
+	HashKey string `yaml:"hashKey" env:"OTP_HASH_KEY"`
+	// SyncTimeout bounds how long POST /v1/otp/send waits for delivery.
+	SyncTimeout config.Duration `yaml:"syncTimeout" env:"OTP_SYNC_TIMEOUT"`
+	// DeliveryTimeout bounds one send from dispatch to completion: retries
+	// and fallbacks stop there (or at the code's expiry, if sooner).
+	DeliveryTimeout config.Duration `yaml:"deliveryTimeout" env:"OTP_DELIVERY_TIMEOUT"`
+	// IdempotencyTTL is how long an Idempotency-Key's answer is kept.
+	IdempotencyTTL config.Duration `yaml:"idempotencyTTL"`
+	// Defaults apply to every app that does not set its own value.
+	Defaults AppDefaults `yaml:"defaults"`
+}
+
+// AppDefaults are the per-app settings that have platform defaults.
+type AppDefaults struct {
+	CodeLength        int             `yaml:"codeLength"`
+	TTL               config.Duration `yaml:"ttl"`
+	MaxVerifyAttempts int             `yaml:"maxVerifyAttempts"`
+	ResendCooldown    config.Duration `yaml:"resendCooldown"`
+	PerPhone          PhoneLimit      `yaml:"perPhone"`
+	PerApp            AppLimit        `yaml:"perApp"`
+}
+
+// PhoneLimit allows Count sends to one phone per Window (Count 0: no limit).
+type PhoneLimit struct {
+	Count  int             `yaml:"count"`
+	Window config.Duration `yaml:"window"`
+}
+
+// AppLimit is a token bucket over an app's sends (Rate 0: no limit).
+type AppLimit struct {
+	Rate  float64 `yaml:"rate"` // sends per second
+	Burst int     `yaml:"burst"`
+}
+
+// App is one producer application (tenant).
+type App struct {
+	// DeliveryPolicy: dlt_with_fallback, dlt_only or quick_only.
+	DeliveryPolicy string `yaml:"deliveryPolicy"`
+	// LegacyRouteEnabled says whether the quick route may be used while DLT
+	// is on. It follows from the policy (true unless dlt_only); setting it to
+	// anything else is an error rather than a silent second policy.
+	LegacyRouteEnabled *bool `yaml:"legacyRouteEnabled"`
+	// Providers in order of preference (names of the providers section).
+	Providers []string `yaml:"providers"`
+	DLT       DLT      `yaml:"dlt"`
+	// QuickText is the non-DLT message; {code}, {minutes} and {app} are
+	// replaced. It must contain {code}.
+	QuickText string `yaml:"quickText"`
+	// Name is shown to users in messages ({app}); default the app key.
+	Name string `yaml:"name"`
+
+	CodeLength        int              `yaml:"codeLength"`
+	TTL               *config.Duration `yaml:"ttl"`
+	MaxVerifyAttempts int              `yaml:"maxVerifyAttempts"`
+	ResendCooldown    *config.Duration `yaml:"resendCooldown"`
+	PerPhone          *PhoneLimit      `yaml:"perPhone"`
+	PerApp            *AppLimit        `yaml:"perApp"`
+}
+
+// DLT is an app's registered DLT template metadata.
+type DLT struct {
+	// Route: dlt (Fast2SMS message id + variables, the default) or
+	// dlt_manual (filled text + TRAI template id + entity id).
+	Route      string `yaml:"route"`
+	SenderID   string `yaml:"senderId"`
+	EntityID   string `yaml:"entityId"`   // principal entity id
+	TemplateID string `yaml:"templateId"` // TRAI template id (19 digits)
+	MessageID  string `yaml:"messageId"`  // Fast2SMS's own id of the template
+	// Text is the registered template, {#var#} (or typed {#numeric#},
+	// {#alphanumeric#}, {#url#}) marking each variable.
+	Text      string     `yaml:"text"`
+	Variables []Variable `yaml:"variables"`
+}
+
+// Variable is one template variable, in template order.
+type Variable struct {
+	// Value: {code}, {minutes}, {app}, or literal text.
+	Value string `yaml:"value"`
+	// Tag is the variable's DLT type: numeric, alphanumeric, url or var.
+	Tag string `yaml:"tag"`
+}
+
+// DefaultConfig is the otp section's defaults.
+func DefaultConfig() Config {
+	return Config{
+		SyncTimeout:     config.Duration(10 * time.Second),
+		DeliveryTimeout: config.Duration(20 * time.Second),
+		IdempotencyTTL:  config.Duration(24 * time.Hour),
+		Defaults: AppDefaults{
+			CodeLength:        6,
+			TTL:               config.Duration(5 * time.Minute),
+			MaxVerifyAttempts: 5,
+			ResendCooldown:    config.Duration(30 * time.Second),
+			PerPhone:          PhoneLimit{Count: 5, Window: config.Duration(15 * time.Minute)},
+			PerApp:            AppLimit{Rate: 200, Burst: 400},
+		},
+	}
+}
+
+// Validate checks the otp section.
+func (c *Config) Validate() error {
+	switch {
+	case c.SyncTimeout <= 0:
+		return errors.New("syncTimeout: must be positive")
+	case c.DeliveryTimeout <= 0:
+		return errors.New("deliveryTimeout: must be positive")
+	case c.IdempotencyTTL < config.Duration(time.Minute):
+		return errors.New("idempotencyTTL: must be at least 1m")
+	}
+	return c.Defaults.validate("defaults")
+}
+
+func (d *AppDefaults) validate(path string) error {
+	if path != "" {
+		path += "."
+	}
+	switch {
+	case d.CodeLength < 4 || d.CodeLength > 10:
+		return fmt.Errorf("%scodeLength: %d is not between 4 and 10", path, d.CodeLength)
+	case d.TTL < config.Duration(time.Second) || d.TTL > config.Duration(24*time.Hour):
+		return fmt.Errorf("%sttl: %s is not between 1s and 24h", path, d.TTL.D())
+	case d.MaxVerifyAttempts < 1 || d.MaxVerifyAttempts > 100:
+		return fmt.Errorf("%smaxVerifyAttempts: %d is not between 1 and 100", path, d.MaxVerifyAttempts)
+	case d.ResendCooldown < 0:
+		return fmt.Errorf("%sresendCooldown: must not be negative", path)
+	case d.PerPhone.Count < 0:
+		return fmt.Errorf("%sperPhone.count: must not be negative", path)
+	case d.PerPhone.Count > 0 && d.PerPhone.Window <= 0:
+		return fmt.Errorf("%sperPhone.window: must be positive when count is set", path)
+	case d.PerPhone.Count > 1000:
+		return fmt.Errorf("%sperPhone.count: %d is above 1000", path, d.PerPhone.Count)
+	case d.PerApp.Rate < 0:
+		return fmt.Errorf("%sperApp.rate: must not be negative", path)
+	case d.PerApp.Rate > 0 && d.PerApp.Burst < 1:
+		return fmt.Errorf("%sperApp.burst: must be at least 1 when rate is set", path)
+	}
+	return nil
+}
+
+// AppSettings is an app with its defaults resolved.
+type AppSettings struct {
+	Name               string
+	DisplayName        string
+	DeliveryPolicy     string
+	LegacyRouteEnabled bool
+	Providers          []string
+	DLT                DLT
+	QuickText          string
+	AppDefaults
+}
+
+// Apps is herald.yaml's apps section.
+type Apps map[string]App
+
+var appNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// Settings is everything the OTP services read from configuration.
+type Settings struct {
+	OTP        Config
+	Apps       map[string]*AppSettings
+	Providers  sms.Config
+	DLTEnabled bool
+	// DLTSource is where DLTEnabled came from: default, config or env.
+	DLTSource string
+	Keys      *Keys
+	// Demo is true when no app is configured and the demo app runs on the
+	// simulated provider.
+	Demo bool
+}
+
+// App returns an app's settings.
+func (s *Settings) App(name string) (*AppSettings, bool) {
+	a, ok := s.Apps[name]
+	return a, ok
+}
+
+// AppNames lists the apps in name order.
+func (s *Settings) AppNames() []string {
+	names := make([]string, 0, len(s.Apps))
+	for n := range s.Apps {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// DemoApp is the app served when no app is configured.
+const DemoApp = "demo"
+
+// Load reads the otp, apps and providers sections, applies the environment
+// (OTP_DLT_ENABLED among others), validates them together and loads or
+// creates the keys under dataDir.
+func Load(f *config.File, dataDir string) (*Settings, error) {
+	s := &Settings{OTP: DefaultConfig(), Providers: sms.DefaultConfig(), DLTSource: "default", DLTEnabled: true}
+	if err := f.Section("otp", &s.OTP); err != nil {
+		return nil, err
+	}
+	if s.OTP.DLTEnabled != nil {
+		s.DLTEnabled, s.DLTSource = *s.OTP.DLTEnabled, "config"
+	}
+	if v, ok := os.LookupEnv("OTP_DLT_ENABLED"); ok {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return nil, fmt.Errorf("%w: environment OTP_DLT_ENABLED: %q is not true or false", config.ErrInvalid, v)
+		}
+		s.DLTEnabled, s.DLTSource = b, "env"
+	}
+	if err := f.Section("providers", &s.Providers); err != nil {
+		return nil, err
+	}
+	var apps Apps
+	if err := f.Section("apps", &apps); err != nil {
+		return nil, err
+	}
+	if len(apps) == 0 {
+		apps, s.Demo = demoApps(), true
+	}
+	s.Apps = map[string]*AppSettings{}
+	for name, a := range apps {
+		as, err := resolveApp(name, a, s.OTP.Defaults, &s.Providers)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: apps.%s.%v", config.ErrInvalid, f.Source(), name, err)
+		}
+		s.Apps[name] = as
+	}
+	keys, err := LoadKeys(s.OTP.SealKey, s.OTP.HashKey, dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: otp keys: %v", config.ErrInvalid, err)
+	}
+	s.Keys = keys
+	return s, nil
+}
+
+func demoApps() Apps {
+	return Apps{DemoApp: {
+		DeliveryPolicy: DLTWithFallback,
+		Providers:      []string{"sim"},
+		DLT: DLT{
+			SenderID: "HERALD", EntityID: "1701000000000000001", TemplateID: "1707000000000000001",
+			MessageID: "100001", Text: "{#numeric#} is your Herald demo code. It expires in {#numeric#} minutes.",
+			Variables: []Variable{{Value: "{code}", Tag: "numeric"}, {Value: "{minutes}", Tag: "numeric"}},
+		},
+		QuickText: "{code} is your {app} code. It expires in {minutes} minutes.",
+	}}
+}
+
+func resolveApp(name string, a App, def AppDefaults, providers *sms.Config) (*AppSettings, error) {
+	if !appNamePattern.MatchString(name) {
+		return nil, fmt.Errorf("name: %q must be lower-case letters, digits, '-' or '_' (up to 63)", name)
+	}
+	s := &AppSettings{Name: name, DisplayName: a.Name, DeliveryPolicy: a.DeliveryPolicy, Providers: a.Providers,
+		DLT: a.DLT, QuickText: a.QuickText, AppDefaults: def}
+	if s.DisplayName == "" {
+		s.DisplayName = name
+	}
+	switch a.DeliveryPolicy {
+	case DLTWithFallback, QuickOnly:
+		s.LegacyRouteEnabled = true
+	case DLTOnly:
+	case "":
+		return nil, fmt.Errorf("deliveryPolicy: required (dlt_with_fallback, dlt_only or quick_only)")
+	default:
+		return nil, fmt.Errorf("deliveryPolicy: %q is not dlt_with_fallback, dlt_only or quick_only", a.DeliveryPolicy)
+	}
+	if a.LegacyRouteEnabled != nil && *a.LegacyRouteEnabled != s.LegacyRouteEnabled {
+		return nil, fmt.Errorf("legacyRouteEnabled: %v contradicts deliveryPolicy %s (dlt_only has no legacy route; the others have one)",
+			*a.LegacyRouteEnabled, a.DeliveryPolicy)
+	}
+	if len(s.Providers) == 0 {
+		return nil, errors.New("providers: at least one provider is required (fast2sms, twilio, sim)")
+	}
+	for i, p := range s.Providers {
+		if !slices.Contains(sms.Names(), p) {
+			return nil, fmt.Errorf("providers[%d]: %q is not a provider (%s)", i, p, strings.Join(sms.Names(), ", "))
+		}
+		if slices.Index(s.Providers, p) != i {
+			return nil, fmt.Errorf("providers[%d]: %q is listed twice", i, p)
+		}
+		if err := providers.Usable(p); err != nil {
+			return nil, fmt.Errorf("providers[%d]: %v", i, err)
+		}
+	}
+	if a.DeliveryPolicy != QuickOnly && !supportsDLT(s.Providers[0]) {
+		return nil, fmt.Errorf("providers[0]: %s has no DLT route; a %s app needs fast2sms or sim first", s.Providers[0], a.DeliveryPolicy)
+	}
+	switch s.DLT.Route {
+	case "":
+		s.DLT.Route = sms.RouteDLT
+	case sms.RouteDLT, sms.RouteDLTManual:
+	default:
+		return nil, fmt.Errorf("dlt.route: %q is not dlt or dlt_manual", s.DLT.Route)
+	}
+	for i, v := range s.DLT.Variables {
+		switch v.Tag {
+		case "numeric", "alphanumeric", "url", "var":
+		default:
+			return nil, fmt.Errorf("dlt.variables[%d].tag: %q is not numeric, alphanumeric, url or var", i, v.Tag)
+		}
+	}
+	if s.QuickText == "" {
+		s.QuickText = "{code} is your {app} code. It expires in {minutes} minutes."
+	}
+	if !strings.Contains(s.QuickText, "{code}") {
+		return nil, errors.New("quickText: must contain {code}")
+	}
+	if a.CodeLength != 0 {
+		s.CodeLength = a.CodeLength
+	}
+	if a.TTL != nil {
+		s.TTL = *a.TTL
+	}
+	if a.MaxVerifyAttempts != 0 {
+		s.MaxVerifyAttempts = a.MaxVerifyAttempts
+	}
+	if a.ResendCooldown != nil {
+		s.ResendCooldown = *a.ResendCooldown
+	}
+	if a.PerPhone != nil {
+		s.PerPhone = *a.PerPhone
+	}
+	if a.PerApp != nil {
+		s.PerApp = *a.PerApp
+	}
+	return s, s.AppDefaults.validate("")
+}
+
+func supportsDLT(provider string) bool { return provider == sms.Fast2SMS || provider == sms.Sim }

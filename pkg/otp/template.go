@@ -1,0 +1,179 @@
+package otp
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/heraldhq/herald/pkg/event"
+	"github.com/heraldhq/herald/pkg/sms"
+)
+
+// CodeMark stands for the code wherever a payload is recorded.
+const CodeMark = "[code]"
+
+// placeholder matches a DLT template variable: {#var#} or a typed one.
+var placeholder = regexp.MustCompile(`\{#(var|numeric|alphanumeric|url)#\}`)
+
+// maxVariableLen is DLT's limit on one variable's value.
+const maxVariableLen = 30
+
+// Minutes is the code's validity in whole minutes (at least 1), as messages say it.
+func (a *AppSettings) Minutes() int { return max(1, int(math.Ceil(a.TTL.D().Minutes()))) }
+
+func (a *AppSettings) value(v string, code string) string {
+	switch v {
+	case "{code}":
+		return code
+	case "{minutes}":
+		return strconv.Itoa(a.Minutes())
+	case "{app}":
+		return a.DisplayName
+	}
+	return v
+}
+
+// Variables are the DLT template's values in template order.
+func (a *AppSettings) Variables(code string) []string {
+	out := make([]string, len(a.DLT.Variables))
+	for i, v := range a.DLT.Variables {
+		out[i] = a.value(v.Value, code)
+	}
+	return out
+}
+
+// FilledText is the registered template with its variables filled in
+// (the dlt_manual route's message).
+func (a *AppSettings) FilledText(code string) string {
+	vals := a.Variables(code)
+	i := 0
+	return placeholder.ReplaceAllStringFunc(a.DLT.Text, func(m string) string {
+		if i >= len(vals) {
+			return m
+		}
+		i++
+		return vals[i-1]
+	})
+}
+
+// QuickMessage is the non-DLT message.
+func (a *AppSettings) QuickMessage(code string) string {
+	return strings.NewReplacer("{code}", code, "{minutes}", strconv.Itoa(a.Minutes()), "{app}", a.DisplayName).Replace(a.QuickText)
+}
+
+// Message builds what a leg sends: the provider's message for its route.
+func (a *AppSettings) Message(leg Leg, phone, code string) sms.Message {
+	m := sms.Message{To: phone, Route: leg.Route, SenderID: a.DLT.SenderID}
+	switch leg.Route {
+	case sms.RouteDLT:
+		m.MessageID, m.Variables = a.DLT.MessageID, a.Variables(code)
+		m.TemplateID, m.EntityID = a.DLT.TemplateID, a.DLT.EntityID
+		m.Text = a.FilledText(code)
+	case sms.RouteDLTManual:
+		m.Text, m.TemplateID, m.EntityID = a.FilledText(code), a.DLT.TemplateID, a.DLT.EntityID
+	default:
+		m.Text = a.QuickMessage(code)
+	}
+	return m
+}
+
+// Payload is dlt_payload_ready for a leg: what was built, the code redacted.
+func (a *AppSettings) Payload(leg Leg) event.DLTPayloadReady {
+	p := event.DLTPayloadReady{App: a.Name, Provider: leg.Provider, Route: leg.Route, Variables: []string{}}
+	if leg.IsDLT() {
+		p.SenderID, p.EntityID, p.TemplateID = a.DLT.SenderID, a.DLT.EntityID, a.DLT.TemplateID
+		if leg.Route == sms.RouteDLT {
+			p.MessageID = a.DLT.MessageID
+		}
+		p.Variables = a.Variables(CodeMark)
+	}
+	return p
+}
+
+// Health checks the template metadata of every app that may use DLT:
+// missing ids, variable count and order against the registered text, a
+// non-numeric value for a numeric tag, a value over 30 characters.
+func (s *Settings) Health() []event.ConfigProblem {
+	problems := []event.ConfigProblem{}
+	for _, name := range s.AppNames() {
+		problems = append(problems, s.Apps[name].health()...)
+	}
+	return problems
+}
+
+func (a *AppSettings) health() []event.ConfigProblem {
+	if a.DeliveryPolicy == QuickOnly {
+		return nil
+	}
+	var out []event.ConfigProblem
+	add := func(field, format string, args ...any) {
+		out = append(out, event.ConfigProblem{App: a.Name, Field: "apps." + a.Name + ".dlt." + field, Problem: fmt.Sprintf(format, args...)})
+	}
+	d := a.DLT
+	if d.SenderID == "" {
+		add("senderId", "missing")
+	} else if len(d.SenderID) != 6 {
+		add("senderId", "%q is not a 6-character DLT header", d.SenderID)
+	}
+	if d.EntityID == "" {
+		add("entityId", "missing")
+	} else if !isDigits(d.EntityID) {
+		add("entityId", "%q is not numeric", d.EntityID)
+	}
+	if d.TemplateID == "" {
+		add("templateId", "missing")
+	} else if !isDigits(d.TemplateID) || len(d.TemplateID) != 19 {
+		add("templateId", "%q is not a 19-digit TRAI template id", d.TemplateID)
+	}
+	if d.Route == sms.RouteDLT {
+		if d.MessageID == "" {
+			add("messageId", "missing (route dlt sends Fast2SMS's message id)")
+		} else if !isDigits(d.MessageID) {
+			add("messageId", "%q is not a numeric Fast2SMS message id", d.MessageID)
+		}
+	}
+	codes := 0
+	for i, v := range d.Variables {
+		val := a.value(v.Value, strings.Repeat("0", a.CodeLength))
+		if v.Value == "{code}" {
+			codes++
+		}
+		if v.Tag == "numeric" && !isDigits(val) {
+			add(fmt.Sprintf("variables[%d]", i), "value %q is not numeric but the tag is numeric", val)
+		}
+		if len(val) > maxVariableLen {
+			add(fmt.Sprintf("variables[%d]", i), "value is %d characters; DLT allows %d", len(val), maxVariableLen)
+		}
+	}
+	if codes != 1 {
+		add("variables", "the code ({code}) appears %d times; it must appear once", codes)
+	}
+	if d.Text == "" {
+		add("text", "missing: the registered template text is needed for dlt_manual and to check the variables")
+		return out
+	}
+	marks := placeholder.FindAllStringSubmatch(d.Text, -1)
+	if len(marks) != len(d.Variables) {
+		add("variables", "%d variables configured but the template has %d", len(d.Variables), len(marks))
+	}
+	for i := range min(len(marks), len(d.Variables)) {
+		if t := marks[i][1]; t != "var" && d.Variables[i].Tag != "var" && t != d.Variables[i].Tag {
+			add(fmt.Sprintf("variables[%d]", i), "tag %s is out of order: the template's variable %d is {#%s#}", d.Variables[i].Tag, i+1, t)
+		}
+	}
+	return out
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}

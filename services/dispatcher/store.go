@@ -1,0 +1,109 @@
+package dispatcher
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+//go:embed kv/*.yaml
+var kvFiles embed.FS
+
+// StreamDefs are the dispatcher's key-value buckets (streams/ format).
+func StreamDefs() fs.FS {
+	sub, err := fs.Sub(kvFiles, "kv")
+	if err != nil {
+		panic(err) // the embedded folder exists at build time
+	}
+	return sub
+}
+
+// Bucket names.
+const (
+	codesBucket       = "OTP_CODES"
+	limitsBucket      = "OTP_LIMITS"
+	idempotencyBucket = "OTP_IDEMPOTENCY"
+)
+
+// Code states.
+const (
+	statePending = "pending"
+	stateUsed    = "used"
+	stateRevoked = "revoked"
+)
+
+// codeRecord is what is stored of an issued OTP: never the code.
+type codeRecord struct {
+	App         string    `json:"app"`
+	Hash        []byte    `json:"hash"`
+	ExpiresAt   time.Time `json:"expiresAt"`
+	Attempts    int       `json:"attempts"`
+	MaxAttempts int       `json:"maxAttempts"`
+	State       string    `json:"state"`
+	Reason      string    `json:"reason,omitempty"`
+}
+
+// codeStore keeps code records in JetStream KV with optimistic concurrency.
+type codeStore struct{ kv jetstream.KeyValue }
+
+// errNotFound: no record for this request id (never issued, or long expired).
+var errNotFound = errors.New("no such OTP")
+
+func (s *codeStore) create(ctx context.Context, requestID string, r codeRecord, ttl time.Duration) error {
+	b, _ := json.Marshal(r)
+	if _, err := s.kv.Create(ctx, requestID, b, jetstream.KeyTTL(ttl+time.Hour)); err != nil {
+		return fmt.Errorf("store otp: %w", err)
+	}
+	return nil
+}
+
+func (s *codeStore) get(ctx context.Context, requestID string) (codeRecord, uint64, error) {
+	var r codeRecord
+	e, err := s.kv.Get(ctx, requestID)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return r, 0, errNotFound
+	}
+	if err != nil {
+		return r, 0, fmt.Errorf("read otp: %w", err)
+	}
+	if err := json.Unmarshal(e.Value(), &r); err != nil {
+		return r, 0, fmt.Errorf("read otp: %w", err)
+	}
+	return r, e.Revision(), nil
+}
+
+// update applies f to the record until it wins the compare-and-set (f sees
+// the latest state each time); f returning false writes nothing.
+func (s *codeStore) update(ctx context.Context, requestID string, f func(*codeRecord) bool) (codeRecord, bool, error) {
+	for range 10 {
+		r, rev, err := s.get(ctx, requestID)
+		if err != nil {
+			return r, false, err
+		}
+		if !f(&r) {
+			return r, false, nil
+		}
+		b, _ := json.Marshal(r)
+		_, err = s.kv.Update(ctx, requestID, b, rev)
+		if err == nil {
+			return r, true, nil
+		}
+		if !isConflict(err) {
+			return r, false, fmt.Errorf("update otp: %w", err)
+		}
+	}
+	return codeRecord{}, false, errors.New("update otp: too much contention")
+}
+
+// isConflict reports a lost compare-and-set.
+func isConflict(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrKeyExists) || (errors.As(err, &apiErr) &&
+		(apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant))
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/pkg/event"
+	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/streams"
+)
+
+// TestAdapterKilledDuringTheProviderCallSendsExactlyOneSMS runs the provider
+// adapter as its own process (herald serve --target provider-adapter),
+// SIGKILLs it while Fast2SMS holds the answer to its call, and starts another
+// adapter: the dispatch is redelivered, and Fast2SMS must still have received
+// exactly one SMS.
+func TestAdapterKilledDuringTheProviderCallSendsExactlyOneSMS(t *testing.T) {
+	srv := heraldtest.Server(t)
+	f2s := heraldtest.NewFast2SMS(t)
+	t.Setenv("FAST2SMS_API_KEY", f2s.APIKey)
+	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
+	cfg := fmt.Sprintf(`
+otp:
+  sealKey: %q
+  hashKey: %q
+  deliveryTimeout: 2s
+  defaults: {resendCooldown: 0s}
+providers:
+  fast2sms: {baseURL: %q, timeout: 1s, retries: 2, backoff: 50ms}
+apps:
+  bank:
+    deliveryPolicy: dlt_with_fallback
+    providers: [fast2sms]
+    dlt:
+      senderId: BANKOT
+      entityId: "1701100000000000001"
+      templateId: "1707100000000000001"
+      messageId: "161001"
+      text: "{#numeric#} is your Bank OTP. - BANKOT"
+      variables: [{value: "{code}", tag: numeric}]
+`, key, key, f2s.URL)
+	cfgFile := filepath.Join(t.TempDir(), "herald.yaml")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dispatcher := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"), heraldtest.WithNATS(srv.ClientURL()),
+		heraldtest.WithConfig(cfg))
+	adapter := startServe(t, t.TempDir(), "--target", "provider-adapter", "--nats", srv.ClientURL(), "--config", cfgFile)
+
+	hold := f2s.HoldNext()
+	resp := dispatcher.Do(t, "POST", "/v1/otp/send?mode=async", map[string]string{"app": "bank", "phone": "+919812345678"})
+	if resp.Status != http.StatusAccepted {
+		t.Fatalf("send: %d %s", resp.Status, resp.Body)
+	}
+	rid := resp.JSON(t)["requestId"].(string)
+	select {
+	case <-hold.Arrived:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the adapter never called Fast2SMS\n%s", adapter.log())
+	}
+	if err := adapter.cmd.Process.Kill(); err != nil { // SIGKILL: no drain, no ack
+		t.Fatal(err)
+	}
+	<-adapter.done
+	hold.Release() // the answer goes nowhere: its caller is dead
+
+	heraldtest.StartApp(t, heraldtest.WithTargets("provider-adapter"), heraldtest.WithNATS(srv.ClientURL()),
+		heraldtest.WithConfig(cfg))
+	var completed *event.OTPDeliveryCompleted
+	heraldtest.Eventually(t, 30*time.Second, "the redelivered dispatch to complete", func() bool {
+		for _, e := range heraldtest.Events(t, dispatcher.Bus, streams.Events, "events.otp_delivery_completed") {
+			if d, ok := event.As[event.OTPDeliveryCompleted](e); ok && e.RequestID == rid {
+				completed = &d
+				return true
+			}
+		}
+		return false
+	})
+	if n := len(f2s.Requests()); n != 1 {
+		t.Fatalf("Fast2SMS received %d SMS, want exactly 1", n)
+	}
+	// Whether the SMS left is unknown to Herald: it says so, and does not
+	// fall back to another route (a second SMS).
+	if completed.Status != "failed" || completed.Reason != "outcome_unknown" {
+		t.Errorf("completed %+v", completed)
+	}
+	// The dispatcher's outcome consumer revokes the code of an async send.
+	heraldtest.Eventually(t, 10*time.Second, "the code to be revoked", func() bool {
+		return len(heraldtest.Events(t, dispatcher.Bus, streams.Events, "events.otp_revoked")) == 1
+	})
+	if v := dispatcher.Do(t, "POST", "/v1/otp/verify", map[string]string{"requestId": rid,
+		"code": f2s.Requests()[0].Code()}); v.Status != http.StatusGone {
+		t.Errorf("verify after a failed delivery: %d %s", v.Status, v.Body)
+	}
+}

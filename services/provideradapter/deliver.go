@@ -1,0 +1,358 @@
+package provideradapter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/heraldhq/herald/pkg/bus"
+	"github.com/heraldhq/herald/pkg/event"
+	"github.com/heraldhq/herald/pkg/logging"
+	"github.com/heraldhq/herald/pkg/otp"
+	"github.com/heraldhq/herald/pkg/sms"
+)
+
+// dispatch is one leg to run: otp_dlt_dispatch or otp_dlt_fallback.
+type dispatch struct {
+	ID, RequestID  string
+	App            string
+	Phone          string
+	Sealed         string
+	Leg            otp.Leg
+	Index          int
+	DeliveryPolicy string
+	Deadline       time.Time
+	cause          *event.Event
+}
+
+func toDispatch(e *event.Event) (dispatch, bool) {
+	d := dispatch{ID: e.ID, RequestID: e.RequestID, cause: e}
+	switch v := e.Data.(type) {
+	case event.OTPDLTDispatch:
+		d.App, d.Phone, d.Sealed, d.Leg, d.Index = v.App, v.Phone, v.SealedCode, otp.Leg{Provider: v.Provider, Route: v.Route}, v.Leg
+		d.DeliveryPolicy, d.Deadline = v.DeliveryPolicy, v.Deadline
+	case event.OTPDLTFallback:
+		d.App, d.Phone, d.Sealed, d.Leg, d.Index = v.App, v.Phone, v.SealedCode, otp.Leg{Provider: v.Provider, Route: v.Route}, v.Leg
+		d.DeliveryPolicy, d.Deadline = v.DeliveryPolicy, v.Deadline
+	default:
+		return d, false
+	}
+	if d.RequestID == "" {
+		d.RequestID = e.ID
+	}
+	return d, true
+}
+
+// run collects a leg's events; they are published in order as they happen
+// and all awaited before the dispatch is acknowledged.
+type run struct {
+	a       *adapter
+	d       dispatch
+	log     *slog.Logger
+	futures []*bus.Future
+	records []jetstream.PubAckFuture // attempt outcomes in flight
+	err     error
+	// secrets are scrubbed from anything a provider or the network says.
+	secrets *strings.Replacer
+}
+
+func (r *run) emit(id string, data event.Data) {
+	if r.err != nil {
+		return
+	}
+	e := event.New(source, data, event.WithID(id), event.WithCausation(r.d.cause), event.WithRequestID(r.d.RequestID))
+	f, err := r.a.bus.PublishAsync(e)
+	if err != nil {
+		r.err = err
+		return
+	}
+	r.futures = append(r.futures, f)
+}
+
+func (r *run) wait(ctx context.Context) error {
+	if r.err != nil {
+		return r.err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for _, f := range r.records {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("record attempt outcome: %w", err)
+		case <-ctx.Done():
+			return fmt.Errorf("record attempt outcome: %w", ctx.Err())
+		}
+	}
+	for _, f := range r.futures {
+		if _, err := f.Wait(ctx, r.a.bus); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// handle runs one dispatch leg. Returning an error asks for redelivery; the
+// attempt ledger makes the redelivery call no provider twice.
+func (a *adapter) handle(ctx context.Context, e *event.Event) error {
+	d, ok := toDispatch(e)
+	if !ok {
+		return bus.Permanent(fmt.Errorf("not a dispatch event: %s", e.Type))
+	}
+	r := &run{a: a, d: d, log: a.log.With("requestId", d.RequestID, "app", d.App, "provider", d.Leg.Provider, "route", d.Leg.Route)}
+	app, ok := a.set.App(d.App)
+	if !ok {
+		r.fail(nil, d.Leg, 0, sms.BadRequest, "unknown_app")
+		return r.wait(ctx)
+	}
+	code, err := a.set.Keys.Open(d.RequestID, d.Sealed)
+	if err != nil {
+		r.log.Error("sealed code does not open: are the dispatcher and adapter sharing OTP_SEAL_KEY?", "error", err)
+		r.fail(app, d.Leg, 0, sms.BadRequest, "seal_invalid")
+		return r.wait(ctx)
+	}
+	r.secrets = strings.NewReplacer(code, otp.CodeMark, d.Phone, logging.MaskPhone(d.Phone))
+	provider, ok := a.providers[d.Leg.Provider]
+	if !ok {
+		r.fail(app, d.Leg, 0, sms.BadRequest, "unknown_provider")
+		return r.wait(ctx)
+	}
+	payload := app.Payload(d.Leg)
+	r.emit(d.ID+".payload", payload)
+	r.log.Info("provider payload ready", "event", "dlt_payload_ready", "senderId", payload.SenderID,
+		"entityId", payload.EntityID, "templateId", payload.TemplateID, "messageId", payload.MessageID, "variables", payload.Variables)
+
+	res, attempts, outcome, err := a.attempts(ctx, r, provider, app.Message(d.Leg, d.Phone, code))
+	if err != nil {
+		return err
+	}
+	switch {
+	case res.Class == sms.OK:
+		r.deliver(app, res, attempts)
+	case outcome == inDoubt:
+		r.fail(app, d.Leg, attempts, res.Class, "outcome_unknown")
+	default:
+		r.fallBackOrFail(app, res, attempts)
+	}
+	return r.wait(ctx)
+}
+
+// attempts calls the provider, retrying transient failures with backoff
+// inside the delivery deadline; it stops at the first answer that is not
+// transient, an in-doubt attempt, or an open circuit.
+func (a *adapter) attempts(ctx context.Context, r *run, p sms.Provider, msg sms.Message) (*attemptResult, int, claimState, error) {
+	common := a.set.Providers.Common(p.Name())
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval, bo.MaxInterval = common.Backoff.D(), 5*common.Backoff.D()
+	bo.Reset()
+	inFlight := common.Timeout.D() + 2*time.Second
+	var res *attemptResult
+	for n := 1; n <= 1+common.Retries; n++ {
+		key := attemptKey(r.d.ID, n)
+		var state claimState
+		var rev uint64
+		var err error
+		if time.Now().After(r.d.Deadline) {
+			// Too late to call: only a previous delivery's outcome counts.
+			rec, err := a.peek(ctx, key)
+			if err != nil {
+				return nil, n - 1, 0, err
+			}
+			if rec == nil {
+				if res == nil {
+					res = &attemptResult{Class: sms.Transient, Error: "delivery deadline passed before the call", NotCalled: true}
+				}
+				return res, n - 1, claimed, nil
+			}
+			if rec.State != attemptDone || rec.Result == nil {
+				state = inDoubt
+			} else {
+				state, res = replayed, rec.Result
+			}
+		} else if state, rev, res, err = a.claim(ctx, key, inFlight); err != nil {
+			return nil, n - 1, 0, err
+		}
+		switch state {
+		case busy:
+			return nil, n, busy, errors.New("attempt " + strconv.Itoa(n) + " is in progress in another worker")
+		case inDoubt:
+			res = &attemptResult{Class: sms.Unknown, Error: "outcome unknown: the adapter stopped during this call; it is not repeated"}
+			r.response(n, res)
+			return res, n, inDoubt, nil
+		case claimed:
+			callCtx, cancel := context.WithDeadline(ctx, r.d.Deadline.Add(common.Timeout.D()))
+			sr, open := a.breakers.call(p, r.d.Leg.Route, func() sms.Result { return p.Send(callCtx, msg) })
+			cancel()
+			res = fromResult(sr)
+			res.CircuitOpen, res.NotCalled = open, open
+			if r.secrets != nil {
+				res.Error = r.secrets.Replace(res.Error)
+			}
+			if !open {
+				a.metrics.calls.WithLabelValues(p.Name(), r.d.Leg.Route, string(res.Class)).Inc()
+				a.metrics.callTime.WithLabelValues(p.Name(), r.d.Leg.Route).Observe(sr.Latency.Seconds())
+			}
+			f, err := a.record(key, rev, res)
+			if err != nil {
+				return nil, n, 0, err
+			}
+			r.records = append(r.records, f)
+		}
+		if res.Class == sms.OK && res.ProviderRequestID != "" && p.Name() != sms.Sim {
+			if err := a.saveRef(ctx, p.Name(), res.ProviderRequestID,
+				receiptRef{RequestID: r.d.RequestID, App: r.d.App, Route: r.d.Leg.Route}); err != nil {
+				r.log.Warn("receipt reference not saved", "error", err)
+			}
+		}
+		if !res.NotCalled {
+			r.response(n, res)
+		}
+		if res.Class != sms.Transient || res.CircuitOpen || n == 1+common.Retries {
+			return res, n, state, nil
+		}
+		wait := bo.NextBackOff()
+		if wait == backoff.Stop || time.Now().Add(wait).After(r.d.Deadline) {
+			return res, n, state, nil
+		}
+		if state == claimed {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil, n, 0, ctx.Err()
+			}
+		}
+	}
+	return res, 1 + common.Retries, claimed, nil
+}
+
+// response records one provider answer.
+func (r *run) response(n int, res *attemptResult) {
+	pr := event.ProviderResponse{App: r.d.App, Provider: r.d.Leg.Provider, Route: r.d.Leg.Route, StatusCode: res.StatusCode,
+		ProviderCode: res.ProviderCode, Classification: string(res.Class), Attempt: n, LatencyMs: res.LatencyMs,
+		ProviderRequestID: res.ProviderRequestID, Error: truncate(res.Error, 1024)}
+	id := attemptKey(r.d.ID, n) + ".response"
+	if res.Class == sms.OK {
+		r.emit(id, event.ProviderResponseReceived(pr))
+		r.log.Info("provider accepted the sms", "event", "provider_response_received", "statusCode", pr.StatusCode,
+			"providerCode", pr.ProviderCode, "classification", pr.Classification, "attempt", n, "latencyMs", pr.LatencyMs)
+		return
+	}
+	r.emit(id, event.ProviderResponseFailed(pr))
+	r.log.Warn("provider call failed", "event", "provider_response_failed", "statusCode", pr.StatusCode,
+		"providerCode", pr.ProviderCode, "classification", pr.Classification, "attempt", n, "latencyMs", pr.LatencyMs, "error", pr.Error)
+}
+
+func (r *run) deliver(app *otp.AppSettings, res *attemptResult, attempts int) {
+	c := event.OTPDeliveryCompleted{App: app.Name, Status: "delivered", DeliveryMode: r.d.Leg.Route, Provider: r.d.Leg.Provider,
+		Attempts: attempts, LatencyMs: r.sinceRequest(), Classification: string(sms.OK)}
+	r.emit(r.d.RequestID+".completed", c)
+	r.a.metrics.deliveries.WithLabelValues(app.Name, c.Status, c.DeliveryMode).Inc()
+	r.log.Info("otp delivered", "event", "otp_delivery_completed", "status", c.Status, "deliveryMode", c.DeliveryMode,
+		"attempts", attempts, "latencyMs", c.LatencyMs, "deliveryPolicy", app.DeliveryPolicy, "providerRequestId", res.ProviderRequestID)
+}
+
+// reasonFor names a failed leg for otp_dlt_fallback and otp_dlt_hard_failure.
+func reasonFor(res *attemptResult) string {
+	switch {
+	case res.CircuitOpen:
+		return "circuit_open"
+	case res.NotCalled:
+		return "deadline_exceeded"
+	case res.Class == sms.Transient:
+		return "transient_exhausted"
+	}
+	return string(res.Class)
+}
+
+// fallBackOrFail applies the policy to a failed leg: move to the next leg
+// of the app's plan if there is one and time is left (dlt_with_fallback,
+// quick_only across providers), else fail the send. A rejected DLT template
+// is a hard failure whatever follows: it is never retried on that template.
+func (r *run) fallBackOrFail(app *otp.AppSettings, res *attemptResult, attempts int) {
+	reason := reasonFor(res)
+	hard := false
+	if r.d.Leg.IsDLT() && res.Class == sms.TemplateRejected {
+		r.hardFailure(app, res, reason)
+		hard = true
+	}
+	next, idx, ok := r.next(app)
+	if ok && time.Now().Before(r.d.Deadline) {
+		fb := event.OTPDLTFallback{App: app.Name, Phone: r.d.Phone, SealedCode: r.d.Sealed, Provider: next.Provider, Route: next.Route,
+			FromProvider: r.d.Leg.Provider, FromRoute: r.d.Leg.Route, Reason: reason, DeliveryPolicy: app.DeliveryPolicy,
+			Deadline: r.d.Deadline, Leg: idx}
+		r.emit(r.d.RequestID+".leg"+strconv.Itoa(idx), fb)
+		r.log.Warn("otp falls back", "event", "otp_dlt_fallback", "reason", reason, "toProvider", next.Provider, "toRoute", next.Route,
+			"deliveryPolicy", app.DeliveryPolicy, "classification", string(res.Class))
+		return
+	}
+	if r.d.Leg.IsDLT() && !hard {
+		r.hardFailure(app, res, reason)
+	}
+	r.fail(app, r.d.Leg, attempts, res.Class, reason)
+}
+
+// next is the leg after this one in the app's plan, if the plan has one.
+func (r *run) next(app *otp.AppSettings) (otp.Leg, int, bool) {
+	plan := app.Plan(r.a.set.DLTEnabled)
+	for i, l := range plan {
+		if l == r.d.Leg && i+1 < len(plan) {
+			return plan[i+1], i + 1, true
+		}
+	}
+	return otp.Leg{}, 0, false
+}
+
+func (r *run) hardFailure(app *otp.AppSettings, res *attemptResult, reason string) {
+	h := event.OTPDLTHardFailure{App: app.Name, Provider: r.d.Leg.Provider, Route: r.d.Leg.Route, Reason: reason,
+		Classification: string(res.Class), StatusCode: res.StatusCode, DeliveryPolicy: app.DeliveryPolicy}
+	r.emit(r.d.ID+".hard_failure", h)
+	r.log.Error("dlt hard failure", "event", "otp_dlt_hard_failure", "reason", reason, "classification", h.Classification,
+		"statusCode", h.StatusCode, "deliveryPolicy", app.DeliveryPolicy)
+}
+
+// fail ends the send: otp_notification_failed and otp_delivery_completed
+// (status failed); the dispatcher revokes the code.
+func (r *run) fail(app *otp.AppSettings, leg otp.Leg, attempts int, cls sms.Classification, reason string) {
+	name, policy := r.d.App, r.d.DeliveryPolicy
+	if app != nil {
+		name, policy = app.Name, app.DeliveryPolicy
+	}
+	class := string(cls)
+	r.emit(r.d.RequestID+".notification_failed", event.OTPNotificationFailed{App: name, Channel: "sms", Provider: leg.Provider,
+		Reason: reason, Classification: class})
+	c := event.OTPDeliveryCompleted{App: name, Status: "failed", DeliveryMode: leg.Route, Provider: leg.Provider, Attempts: attempts,
+		LatencyMs: r.sinceRequest(), Reason: reason, Classification: class}
+	r.emit(r.d.RequestID+".completed", c)
+	r.a.metrics.deliveries.WithLabelValues(name, c.Status, c.DeliveryMode).Inc()
+	r.log.Warn("otp notification failed", "event", "otp_notification_failed", "channel", "sms", "reason", reason, "classification", class)
+	r.log.Warn("otp delivery failed", "event", "otp_delivery_completed", "status", c.Status, "deliveryMode", c.DeliveryMode,
+		"reason", reason, "classification", class, "attempts", attempts, "deliveryPolicy", policy)
+}
+
+// sinceRequest is the time since the send was requested: the request id
+// is a UUIDv7, whose first bits are its creation time.
+func (r *run) sinceRequest() float64 {
+	start := r.d.cause.Time
+	if u, err := uuid.Parse(r.d.RequestID); err == nil && u.Version() == 7 {
+		sec, nsec := u.Time().UnixTime()
+		start = time.Unix(sec, nsec)
+	}
+	return max(float64(time.Since(start).Microseconds())/1000, 0)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "…"
+}
