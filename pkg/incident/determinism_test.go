@@ -145,3 +145,60 @@ func firstDiff(a, b []string) string {
 	}
 	return "(one is a prefix of the other)"
 }
+
+func TestReloadKeepsIncidentsAcrossRuleChanges(t *testing.T) {
+	cat := catalog(t)
+	loaded := func(doc string) ev {
+		rs, err := ParseRules("test", []byte(doc), cat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(event.IncidentRulesLoaded{Fingerprint: rs.Fingerprint, Source: rs.Source, Rules: rs.Names(), Document: rs.Document})
+		return ev{typ: "incident_rules_loaded", data: string(b)}
+	}
+	rule := func(min int, levels string) string {
+		return fmt.Sprintf(`
+rules:
+  - name: otp-failure-rate
+    kind: ratio
+    match: {types: [otp_delivery_completed]}
+    failed: {where: ["status = failed"]}
+    groupBy: [app]
+    window: 1m
+    resolution: 5s
+    minVolume: %d
+    severities: [%s]
+`, min, levels)
+	}
+	f := &fold{t: t, e: NewEngine(Options{Catalog: cat}), cat: cat}
+	r1 := loaded(rule(4, "{level: P1, above: 0.5}, {level: P3, above: 0}"))
+	f.apply(r1)
+	f.apply(sends(0, 8, 8, "shop")[:4]...) // all failing, 7.5 s apart: P1 at the 4th
+	// Same window, another minimum volume: the incident goes on.
+	r2 := loaded(rule(2, "{level: P1, above: 0.5}, {level: P3, above: 0}"))
+	r2.at = 30 * time.Second
+	f.apply(r2)
+	// P1 removed: the incident steps down to P3 at the reload.
+	r3 := loaded(rule(2, "{level: P3, above: 0}"))
+	r3.at = 40 * time.Second
+	f.apply(r3)
+	// The rule removed: its incident resolves at the reload.
+	r4 := loaded(`
+rules:
+  - name: other
+    kind: count
+    match: {types: [otp_dlt_hard_failure]}
+    window: 5m
+    severities: [{level: P2, atLeast: 1}]
+`)
+	r4.at = 50 * time.Second
+	f.apply(r4)
+	f.expect(
+		`opened otp-failure-rate {"app":"shop"} P1 +22.5s`,
+		`escalated otp-failure-rate {"app":"shop"} P1->P3 +40s`,
+		`resolved otp-failure-rate {"app":"shop"} peak=P1 +50s`,
+	)
+	if len(f.e.Incidents()) != 1 {
+		t.Errorf("%d incidents, want 1 across the reloads", len(f.e.Incidents()))
+	}
+}

@@ -469,18 +469,32 @@ func (e *Engine) eval(g *group, t int64) {
 			break
 		}
 	}
+	// Times default to now when a level changed without a reach or a clear
+	// of its own in this evaluation (a rule reloaded with other levels).
+	orNow := func(x int64) int64 {
+		if x == 0 {
+			return t
+		}
+		return x
+	}
 	switch {
 	case level == g.level:
 	case g.inc == nil && level > 0:
-		e.openIncident(g, level, upAt, t)
+		onset := upAt
+		for i := range r.sev {
+			if a := g.sev[i].ActiveAt; g.sev[i].Active && a != 0 && (onset == 0 || a < onset) {
+				onset = a
+			}
+		}
+		e.openIncident(g, level, orNow(onset), t)
 	case g.inc != nil && level > 0:
 		at := downAt
 		if level > g.level {
 			at = g.sev[r.rankIndex(level)].ActiveAt
 		}
-		e.escalate(g, level, at, t)
+		e.escalate(g, level, orNow(at), t)
 	case g.inc != nil:
-		e.resolve(g.inc, downAt, t, g)
+		e.resolve(g.inc, orNow(downAt), t, g)
 	}
 	e.schedule(g, t)
 }
