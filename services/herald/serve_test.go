@@ -138,9 +138,7 @@ func postEvent(client *http.Client, url string, i int) (string, error) {
 	return ans.Events[0].ID, nil
 }
 
-// storedIDs reads the event ids in EVENTS of a stopped platform's data dir,
-// leaving out the facts the incident projection records for itself (its
-// rules in force, clock ticks).
+// storedIDs reads the event ids in EVENTS of a stopped platform's data dir.
 func storedIDs(t *testing.T, dataDir string) map[string]int {
 	t.Helper()
 	b := heraldtest.Connect(t, heraldtest.Server(t, heraldtest.WithStoreDir(filepath.Join(dataDir, "jetstream"))))
