@@ -50,9 +50,12 @@ func definitions() []*Def {
 		define[OTPConfigHealth](LogEvents, 1),
 		define[OTPDeliveryReceipt](LogEvents, 1),
 		define[IntegrationCallCompleted](LogEvents, 1),
+		define[ClockTick](LogEvents, 1),
+		define[IncidentRulesLoaded](LogEvents, 1),
 		define[IncidentOpened](LogIncidents, 1),
 		define[IncidentEscalated](LogIncidents, 1),
 		define[IncidentResolved](LogIncidents, 1),
+		define[IncidentSuppressed](LogIncidents, 1),
 		define[SlackMessagePosted](LogNotifications, 1),
 		define[SlackMessageUpdated](LogNotifications, 1),
 		define[NotificationRouted](LogNotifications, 1),
@@ -255,6 +258,16 @@ func (c *Catalog) Decode(e *Event) error {
 		return fmt.Errorf("%w: %s: %v", ErrMalformed, e.Type, err)
 	}
 	return nil
+}
+
+// Validate checks data against the schema of an event type without decoding
+// it: for readers that only pick a few fields out of the JSON.
+func (c *Catalog) Validate(t Type, raw []byte) error {
+	d, err := c.Def(t)
+	if err != nil {
+		return err
+	}
+	return d.validate(raw)
 }
 
 func (d *Def) validate(raw []byte) error {

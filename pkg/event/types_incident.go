@@ -27,6 +27,7 @@ type IncidentOpened struct {
 	Summary    string            `json:"summary"`
 	Runbook    string            `json:"runbook,omitempty"`
 	Evidence   Evidence          `json:"evidence"`
+	Ordinal    int               `json:"ordinal,omitempty"`
 }
 
 // IncidentEscalated: the severity of an open incident changed (up or down).
@@ -38,6 +39,7 @@ type IncidentEscalated struct {
 	To         string            `json:"to"`
 	At         time.Time         `json:"at"`
 	Evidence   Evidence          `json:"evidence"`
+	Ordinal    int               `json:"ordinal,omitempty"`
 }
 
 // IncidentResolved: the condition was clear long enough to close the incident.
@@ -49,8 +51,29 @@ type IncidentResolved struct {
 	ResolvedAt   time.Time         `json:"resolvedAt"`
 	PeakSeverity string            `json:"peakSeverity"`
 	Evidence     Evidence          `json:"evidence"`
+	Ordinal      int               `json:"ordinal,omitempty"`
+	// Suppressed lists the other rules' incidents this one inhibited.
+	Suppressed []string `json:"suppressed,omitempty"`
 }
 
-func (IncidentOpened) EventType() Type    { return "incident_opened" }
-func (IncidentEscalated) EventType() Type { return "incident_escalated" }
-func (IncidentResolved) EventType() Type  { return "incident_resolved" }
+// IncidentSuppressed: a rule's incident would have opened, but an open
+// incident of an inhibiting rule on the same group key suppressed it.
+type IncidentSuppressed struct {
+	IncidentID       string            `json:"incidentId"`
+	Rule             string            `json:"rule"`
+	Kind             string            `json:"kind"`
+	Severity         string            `json:"severity"`
+	Group            map[string]string `json:"group"`
+	OpenedAt         time.Time         `json:"openedAt"`
+	Summary          string            `json:"summary,omitempty"`
+	SuppressedBy     string            `json:"suppressedBy"`
+	SuppressedByRule string            `json:"suppressedByRule"`
+	At               time.Time         `json:"at"`
+	Evidence         Evidence          `json:"evidence"`
+	Ordinal          int               `json:"ordinal"`
+}
+
+func (IncidentOpened) EventType() Type     { return "incident_opened" }
+func (IncidentEscalated) EventType() Type  { return "incident_escalated" }
+func (IncidentResolved) EventType() Type   { return "incident_resolved" }
+func (IncidentSuppressed) EventType() Type { return "incident_suppressed" }

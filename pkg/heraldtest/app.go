@@ -28,6 +28,10 @@ type AppOption func(*app.Options)
 // WithConfig sets herald.yaml's content.
 func WithConfig(yaml string) AppOption { return func(o *app.Options) { o.ConfigYAML = yaml } }
 
+// WithConfigFile reads herald.yaml from a file (so that a test can change it
+// and reload).
+func WithConfigFile(path string) AppOption { return func(o *app.Options) { o.ConfigFile = path } }
+
 // WithTargets runs only these services.
 func WithTargets(targets ...string) AppOption { return func(o *app.Options) { o.Targets = targets } }
 

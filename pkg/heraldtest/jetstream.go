@@ -16,6 +16,7 @@ import (
 
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/event"
+	"github.com/heraldhq/herald/services/herald/app"
 	"github.com/heraldhq/herald/streams"
 )
 
@@ -74,7 +75,7 @@ func Connect(t testing.TB, s *server.Server) *bus.Bus {
 		defer cancel()
 		_ = b.Close(ctx)
 	})
-	defs, err := streams.Load(streams.DefaultConfig())
+	defs, err := streams.Load(streams.DefaultConfig(), app.ServiceStreamDefs()...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,6 +13,8 @@ import (
 	"github.com/heraldhq/herald/pkg/bench"
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/event"
+	"github.com/heraldhq/herald/pkg/incident"
+	incidentsvc "github.com/heraldhq/herald/services/incident"
 	"github.com/heraldhq/herald/streams"
 )
 
@@ -21,7 +25,7 @@ func benchCmd(e *env) *cobra.Command {
 		Long: `Benchmarks run on a fresh embedded server in a temporary directory and
 compare Herald with raw JetStream measured in the same run.`,
 	}
-	cmd.AddCommand(benchBusCmd(e), benchOTPCmd(e))
+	cmd.AddCommand(benchBusCmd(e), benchOTPCmd(e), benchIncidentsCmd(e))
 	return cmd
 }
 
@@ -116,5 +120,140 @@ Every request uses a new phone number, so per-phone limits stay on.`,
 	f.DurationVar(&cfg.RateDuration, "rate-duration", cfg.RateDuration, "length of the fixed-rate phase")
 	f.DurationVar(&cfg.SimLatency, "sim-latency", cfg.SimLatency, "the simulated provider's answer time")
 	f.IntVar(&cfg.RawN, "raw", cfg.RawN, "events of the raw JetStream reference")
+	return cmd
+}
+
+func benchIncidentsCmd(e *env) *cobra.Command {
+	var (
+		n, rounds, groups, trials int
+		sync                      string
+	)
+	cmd := &cobra.Command{
+		Use:   "incidents",
+		Short: "Incident projection: rebuild rate against a raw ordered consumer, memory, live detection latency",
+		Long: `Three measurements of the incident projection with the default rules:
+
+1. memory: a projection with --groups active groups (each with events in its
+   window, a pending severity and an open incident), live heap and process RSS;
+2. rebuild: --events events written to EVENTS, then folded from the start into
+   a fresh projection, against a raw OrderedConsumer reading the same stream
+   (medians of --rounds interleaved rounds, one embedded server);
+3. latency: a live incident service on a fresh server; from the moment a P1
+   condition becomes true to incident_opened arriving from INCIDENTS, when the
+   completing event is published and when only the wall clock completes it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if n < 1000 || rounds < 1 || groups < 0 || trials < 0 {
+				return usagef("--events must be at least 1000, --rounds at least 1")
+			}
+			cfg := bus.Config{Listen: "127.0.0.1:0", Sync: sync}
+			if err := cfg.Validate(); err != nil {
+				return usagef("--sync: %v", err)
+			}
+			cat, err := event.NewCatalog()
+			if err != nil {
+				return err
+			}
+			rules, err := incident.DefaultRules(cat)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Hour)
+			defer cancel()
+			var report bench.IncidentReport
+			if groups > 0 {
+				fmt.Fprintf(e.stderr, "memory: building %d active groups…\n", groups)
+				m, eng := bench.ActiveGroups(cat, rules, groups)
+				report.Memory = m
+				runtime.KeepAlive(eng)
+				eng = nil
+				runtime.GC()
+				debug.FreeOSMemory()
+			}
+			open := func(name string) (*bus.Bus, func(), error) {
+				dir, err := os.MkdirTemp("", "herald-bench")
+				if err != nil {
+					return nil, nil, err
+				}
+				b, err := bus.Open(ctx, cfg, dir, name, cat, nil, nil)
+				if err != nil {
+					os.RemoveAll(dir)
+					return nil, nil, err
+				}
+				done := func() { _ = b.Shutdown(context.Background()); os.RemoveAll(dir) }
+				defs, err := streams.Load(streams.DefaultConfig(), extraStreamDefs()...)
+				if err == nil {
+					_, err = streams.Apply(ctx, b.JS, defs, 1)
+				}
+				if err != nil {
+					done()
+					return nil, nil, err
+				}
+				return b, done, nil
+			}
+			b, done, err := open("herald-bench")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "rebuild: writing %d events…\n", n)
+			last, err := bench.IncidentLog(ctx, b, n, time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC), e.stderr)
+			if err != nil {
+				done()
+				return err
+			}
+			report.Events = last
+			report.Rebuild.Name = "rebuild"
+			for i := range rounds {
+				raw, err := bench.RawReplay(ctx, b, last)
+				if err != nil {
+					done()
+					return err
+				}
+				reb, eng, transitions, err := bench.IncidentRebuild(ctx, b, rules)
+				if err != nil {
+					done()
+					return err
+				}
+				report.Rebuild.Raw, report.Rebuild.Typed = append(report.Rebuild.Raw, raw), append(report.Rebuild.Typed, reb)
+				report.Transitions, report.Incidents, report.Invalid = transitions, len(eng.Incidents()), eng.Invalid()
+				fmt.Fprintf(e.stderr, "round %d/%d: raw %.0f ev/s, rebuild %.0f ev/s (%.0f %%)\n", i+1, rounds, raw.Rate(), reb.Rate(), reb.Rate()/raw.Rate()*100)
+			}
+			done()
+			if trials > 0 {
+				fmt.Fprintf(e.stderr, "latency: %d trials…\n", trials)
+				lb, ldone, err := open("herald-bench-latency")
+				if err != nil {
+					return err
+				}
+				defer ldone()
+				lr, err := incident.ParseRules("latency rules", []byte(bench.LatencyRules), cat)
+				if err != nil {
+					return err
+				}
+				off := false
+				icfg := incidentsvc.DefaultConfig()
+				icfg.DefaultRules, icfg.Rules = &off, lr.List()
+				s, err := incidentsvc.New(icfg, lb, nil, nil)
+				if err != nil {
+					return err
+				}
+				if err := s.Start(ctx); err != nil {
+					return err
+				}
+				defer s.Stop(context.Background())
+				if report.Latency, err = bench.MeasureLatency(ctx, lb, trials); err != nil {
+					return err
+				}
+			}
+			report.Write(e.stdout)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&n, "events", 1_000_000, "events in EVENTS to rebuild from")
+	f.IntVar(&rounds, "rounds", 3, "rounds (medians are reported)")
+	f.IntVar(&groups, "groups", 100_000, "active groups for the memory measurement (0 to skip)")
+	f.IntVar(&trials, "latency-trials", 20, "live detection trials of each kind (0 to skip)")
+	f.StringVar(&sync, "sync", "default", "fsync policy: default, always, or a duration")
 	return cmd
 }

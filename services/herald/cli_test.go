@@ -31,6 +31,8 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	for _, args := range [][]string{
 		{"--help"}, {"serve", "--help"}, {"publish", "--help"}, {"tail", "--help"},
 		{"streams", "--help"}, {"streams", "apply", "--help"}, {"streams", "info", "--help"},
+		{"rules", "check", "--help"}, {"incidents", "list", "--help"}, {"incidents", "show", "--help"},
+		{"incidents", "rebuild", "--help"}, {"replay", "--help"}, {"bench", "incidents", "--help"},
 		{"dlq", "--help"}, {"dlq", "list", "--help"}, {"dlq", "show", "--help"}, {"dlq", "purge", "--help"}, {"bench", "bus", "--help"},
 	} {
 		code, out, _ := cli(t, "", args...)

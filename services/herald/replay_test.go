@@ -61,7 +61,8 @@ notifier:
 	if after := len(s.Calls()); after != before {
 		t.Errorf("replay made %d Slack calls", after-before)
 	}
-	for _, args := range [][]string{{"replay"}, {"replay", "--projection", "incidents-typo"}} {
+	// (Without --projection, replay back-tests incidents: see incidents_test.go.)
+	for _, args := range [][]string{{"replay", "--projection", ""}, {"replay", "--projection", "incidents-typo"}} {
 		if code, _, errOut := cli(t, "", args...); code != exitUsage || !strings.Contains(errOut, "--projection") {
 			t.Errorf("%v: exit %d, %s", args, code, errOut)
 		}

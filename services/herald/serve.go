@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,7 +31,8 @@ cluster instead of embedding one.
 Configuration comes from --config (default ./herald.yaml if it exists), then
 environment variables, then these flags. SIGINT or SIGTERM stops the HTTP server,
 drains the consumers (every message in hand is handled and acknowledged) and
-closes the event log cleanly.`,
+closes the event log cleanly. SIGHUP re-reads the configuration file; services
+that can (the incident rules) apply it without losing state.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ts, err := app.ParseTargets(targets)
@@ -48,17 +51,33 @@ closes the event log cleanly.`,
 			if err != nil {
 				return err
 			}
+			// SIGHUP reloads (below); caught from now on, so that one sent as
+			// soon as the process reports it is running never kills it.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
 			startCtx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 			defer cancel()
 			if err := a.Start(startCtx); err != nil {
 				return fmt.Errorf("start: %w", err)
 			}
 			a.Log.Info("herald is running", "http", a.HTTP.URL(), "nats", a.Bus.ClientURL(), "targets", ts)
-			select {
-			case sig := <-a.Wait():
-				a.Log.Info("stopping", "signal", sig.Signal.String())
-			case <-cmd.Context().Done():
-				a.Log.Info("stopping", "signal", "interrupt")
+		wait:
+			for {
+				select {
+				case <-hup:
+					if err := a.Reload(cmd.Context()); err != nil {
+						a.Log.Error("reload failed; the previous configuration stays in force", "error", err)
+					} else {
+						a.Log.Info("configuration reloaded", "signal", "hangup")
+					}
+				case sig := <-a.Wait():
+					a.Log.Info("stopping", "signal", sig.Signal.String())
+					break wait
+				case <-cmd.Context().Done():
+					a.Log.Info("stopping", "signal", "interrupt")
+					break wait
+				}
 			}
 			stopCtx, cancelStop := context.WithTimeout(context.Background(), stopIn)
 			defer cancelStop()

@@ -68,6 +68,9 @@ type App struct {
 	Bus  *bus.Bus
 	HTTP *api.Server
 	Log  *slog.Logger
+
+	opts      Options
+	reloaders []config.Reloader
 }
 
 // ParseTargets reads a --target list: comma-separated service names, or "all".
@@ -109,7 +112,7 @@ func New(opts Options) (*App, error) {
 		}
 		log = newLogger(core, out)
 	}
-	a := &App{Log: log}
+	a := &App{Log: log, opts: opts}
 	options := []fx.Option{
 		fx.WithLogger(func() fxevent.Logger {
 			l := &fxevent.SlogLogger{Logger: log.With("component", "fx")}
@@ -131,7 +134,8 @@ func New(opts Options) (*App, error) {
 	// Built last, the HTTP server starts after every service and stops
 	// before them: no request arrives before the consumers run, and none is
 	// left waiting on a consumer that already stopped.
-	options = append(options, fx.Populate(&a.Bus, &a.HTTP))
+	options = append(options, fx.Populate(&a.Bus, &a.HTTP),
+		fx.Invoke(fx.Annotate(func(rs []config.Reloader) { a.reloaders = rs }, fx.ParamTags(`group:"reloaders"`))))
 	a.fx = fx.New(options...)
 	if err := a.fx.Err(); err != nil {
 		return nil, configCause(err)
@@ -159,6 +163,23 @@ func (a *App) Start(ctx context.Context) error { return a.fx.Start(ctx) }
 
 // Stop stops accepting requests, drains the consumers and closes the bus.
 func (a *App) Stop(ctx context.Context) error { return a.fx.Stop(ctx) }
+
+// Reload re-reads the configuration file and hands it to every service that
+// can apply a new configuration while running (herald serve does it on
+// SIGHUP). A service that finds its section invalid keeps its old one.
+func (a *App) Reload(ctx context.Context) error {
+	file, err := loadFile(a.opts)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, r := range a.reloaders {
+		if err := r.Reload(ctx, file); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", r.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // Wait returns a channel that receives the signal (SIGINT, SIGTERM) asking
 // the application to stop.

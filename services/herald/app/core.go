@@ -19,6 +19,7 @@ import (
 	"github.com/heraldhq/herald/pkg/logging"
 	"github.com/heraldhq/herald/pkg/otp"
 	"github.com/heraldhq/herald/services/dispatcher"
+	"github.com/heraldhq/herald/services/incident"
 	"github.com/heraldhq/herald/services/provideradapter"
 	"github.com/heraldhq/herald/streams"
 )
@@ -34,7 +35,7 @@ type Core struct {
 
 // knownSections are herald.yaml's top-level keys.
 func knownSections() []string {
-	return []string{"dataDir", "http", "nats", "log", "streams", "otp", "apps", "providers", "notifier"}
+	return []string{"dataDir", "http", "nats", "log", "streams", "otp", "apps", "providers", "incident", "notifier"}
 }
 
 // loadCore reads the core sections and applies the command line's overrides.
@@ -87,7 +88,7 @@ func newLogger(c Core, out io.Writer) *slog.Logger {
 // ServiceStreamDefs lists the stream and key-value definitions services add
 // to the core ones (streams/*.yaml); serve and the CLI apply the same set.
 func ServiceStreamDefs() []fs.FS {
-	return []fs.FS{dispatcher.StreamDefs(), provideradapter.StreamDefs()}
+	return []fs.FS{dispatcher.StreamDefs(), provideradapter.StreamDefs(), incident.StreamDefs}
 }
 
 var coreModule = fx.Module("core",

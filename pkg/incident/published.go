@@ -1,0 +1,140 @@
+package incident
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/heraldhq/herald/pkg/bus"
+	"github.com/heraldhq/herald/pkg/event"
+	"github.com/heraldhq/herald/streams"
+)
+
+// ReadPublished reads every incident transition in INCIDENTS.
+func ReadPublished(ctx context.Context, b *bus.Bus) ([]*event.Event, error) {
+	s, err := b.JS.Stream(ctx, streams.Incidents)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", streams.Incidents, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", streams.Incidents, err)
+	}
+	if info.State.Msgs == 0 {
+		return nil, nil
+	}
+	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", streams.Incidents, err)
+	}
+	var out []*event.Event
+	for {
+		m, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", streams.Incidents, err)
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			return nil, err
+		}
+		e, err := event.FromMsg(m.Subject(), m.Headers(), m.Data())
+		if err == nil {
+			err = b.Catalog.Decode(e)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s seq %d: %w", streams.Incidents, meta.Sequence.Stream, err)
+		}
+		e.Stream, e.Sequence = meta.Stream, meta.Sequence.Stream
+		out = append(out, e)
+		if meta.NumPending == 0 || meta.Sequence.Stream >= info.State.LastSeq {
+			return out, nil
+		}
+	}
+}
+
+// FoldPublished rebuilds incidents from their published transitions (as in
+// INCIDENTS): what consumers of the stream know, newest onset first.
+func FoldPublished(evs []*event.Event) []*Incident {
+	byID := map[string]*Incident{}
+	get := func(id string) *Incident {
+		inc := byID[id]
+		if inc == nil {
+			inc = &Incident{ID: id}
+			byID[id] = inc
+		}
+		return inc
+	}
+	for _, e := range evs {
+		tr := Transition{Type: string(e.Type), DecidedAt: e.Time.UTC(), Published: true, EventID: e.ID, Subject: e.Subject}
+		var inc *Incident
+		switch d := e.Data.(type) {
+		case event.IncidentOpened:
+			inc = get(d.IncidentID)
+			inc.Rule, inc.Kind, inc.Group, inc.Summary, inc.Runbook = d.Rule, d.Kind, LabelsOf(d.Group), d.Summary, d.Runbook
+			inc.OpenedAt, inc.Severity, inc.State, inc.Evidence = d.OpenedAt.UTC(), d.Severity, StateOpen, d.Evidence
+			if levelRank[d.Severity] > levelRank[inc.PeakSeverity] {
+				inc.PeakSeverity = d.Severity
+			}
+			tr.PublishedOrdinal, tr.At, tr.Severity, tr.Evidence = d.Ordinal, inc.OpenedAt, d.Severity, d.Evidence
+		case event.IncidentSuppressed:
+			inc = get(d.IncidentID)
+			inc.Rule, inc.Kind, inc.Group, inc.Summary = d.Rule, d.Kind, LabelsOf(d.Group), d.Summary
+			inc.OpenedAt, inc.Severity, inc.State, inc.SuppressedBy, inc.Evidence = d.OpenedAt.UTC(), d.Severity, StateSuppressed, d.SuppressedBy, d.Evidence
+			if levelRank[d.Severity] > levelRank[inc.PeakSeverity] {
+				inc.PeakSeverity = d.Severity
+			}
+			by := get(d.SuppressedBy)
+			by.Suppressions = append(by.Suppressions, Suppression{IncidentID: d.IncidentID, Rule: d.Rule, Group: LabelsOf(d.Group), Severity: d.Severity, At: d.At.UTC()})
+			tr.PublishedOrdinal, tr.At, tr.Severity, tr.Evidence = d.Ordinal, d.At.UTC(), d.Severity, d.Evidence
+		case event.IncidentEscalated:
+			inc = get(d.IncidentID)
+			if inc.Rule == "" {
+				inc.Rule, inc.Group = d.Rule, LabelsOf(d.Group)
+			}
+			inc.Severity, inc.Evidence = d.To, d.Evidence
+			if levelRank[d.To] > levelRank[inc.PeakSeverity] {
+				inc.PeakSeverity = d.To
+			}
+			tr.PublishedOrdinal, tr.At, tr.Severity, tr.From, tr.Evidence = d.Ordinal, d.At.UTC(), d.To, d.From, d.Evidence
+		case event.IncidentResolved:
+			inc = get(d.IncidentID)
+			if inc.Rule == "" {
+				inc.Rule, inc.Group, inc.OpenedAt = d.Rule, LabelsOf(d.Group), d.OpenedAt.UTC()
+			}
+			at := d.ResolvedAt.UTC()
+			inc.State, inc.ResolvedAt, inc.PeakSeverity, inc.Evidence = StateResolved, &at, d.PeakSeverity, d.Evidence
+			tr.PublishedOrdinal, tr.At, tr.Severity, tr.Evidence = d.Ordinal, at, inc.Severity, d.Evidence
+		default:
+			continue
+		}
+		tr.Ordinal = len(inc.Transitions) // INCIDENTS is in publication order
+		inc.Transitions = append(inc.Transitions, tr)
+	}
+	out := make([]*Incident, 0, len(byID))
+	for _, inc := range byID {
+		if inc.Rule == "" {
+			continue // only referenced as an inhibitor whose opening is not in the stream
+		}
+		out = append(out, inc)
+	}
+	SortIncidents(out)
+	return out
+}
+
+// SortIncidents orders incidents newest onset first, then by id.
+func SortIncidents(incs []*Incident) {
+	sort.Slice(incs, func(i, j int) bool {
+		if !incs[i].OpenedAt.Equal(incs[j].OpenedAt) {
+			return incs[i].OpenedAt.After(incs[j].OpenedAt)
+		}
+		return incs[i].ID < incs[j].ID
+	})
+}

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/heraldhq/herald/pkg/incident"
+	svc "github.com/heraldhq/herald/services/incident"
+)
+
+func incidentsCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "incidents",
+		Short: "List and show incidents (read from the INCIDENTS stream)",
+		Long: `List and show incidents as their published transitions in the INCIDENTS stream
+tell them: opened, escalated, suppressed, resolved. The running service's
+own view (with unpublished detail) is GET /v1/incidents.`,
+	}
+	cmd.AddCommand(incidentsListCmd(e), incidentsShowCmd(e), incidentsRebuildCmd(e))
+	return cmd
+}
+
+func incidentsListCmd(e *env) *cobra.Command {
+	var (
+		cf     clientFlags
+		f      svc.Filter
+		limit  int
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List incidents, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := svc.ParseFilter(map[string][]string{"state": {f.State}, "severity": {f.Severity}}); err != nil {
+				return usagef("%v", err)
+			}
+			incs, err := readIncidents(cmd.Context(), &cf)
+			if err != nil {
+				return err
+			}
+			n := 0
+			for _, inc := range incs {
+				if !f.Match(inc) {
+					continue
+				}
+				if limit > 0 && n == limit {
+					break
+				}
+				n++
+				if asJSON {
+					b, _ := json.Marshal(inc)
+					fmt.Fprintln(e.stdout, string(b))
+				} else {
+					fmt.Fprintln(e.stdout, incident.Line(inc))
+				}
+			}
+			if n == 0 && !asJSON {
+				fmt.Fprintln(e.stdout, "no incidents")
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.State, "state", "", "open, resolved or suppressed")
+	fl.StringVar(&f.Severity, "severity", "", "P1, P2 or P3 (current severity)")
+	fl.StringVar(&f.App, "app", "", "only this app")
+	fl.StringVar(&f.Provider, "provider", "", "only this provider")
+	fl.StringVar(&f.Rule, "rule", "", "only this rule")
+	fl.IntVarP(&limit, "limit", "n", 0, "at most this many")
+	fl.BoolVar(&asJSON, "json", false, "one JSON object per line")
+	cf.register(cmd)
+	return cmd
+}
+
+func incidentsShowCmd(e *env) *cobra.Command {
+	var (
+		cf     clientFlags
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one incident: transitions, evidence, suppressions",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			incs, err := readIncidents(cmd.Context(), &cf)
+			if err != nil {
+				return err
+			}
+			for _, inc := range incs {
+				if inc.ID != args[0] {
+					continue
+				}
+				if asJSON {
+					b, _ := json.MarshalIndent(inc, "", "  ")
+					fmt.Fprintln(e.stdout, string(b))
+					return nil
+				}
+				printIncident(e, inc)
+				return nil
+			}
+			return usagef("no incident %q in INCIDENTS", args[0])
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cf.register(cmd)
+	return cmd
+}
+
+func printIncident(e *env, inc *incident.Incident) {
+	w := e.stdout
+	fmt.Fprintf(w, "%s  %s (%s)\n", inc.ID, inc.Rule, inc.Kind)
+	fmt.Fprintf(w, "  summary:   %s\n", inc.Summary)
+	var g []string
+	for _, l := range inc.Group {
+		g = append(g, l.Name+"="+l.Value)
+	}
+	fmt.Fprintf(w, "  group:     %s\n", strings.Join(g, " "))
+	fmt.Fprintf(w, "  state:     %s, severity %s, peak %s\n", inc.State, inc.Severity, inc.PeakSeverity)
+	fmt.Fprintf(w, "  opened:    %s\n", inc.OpenedAt.Format(time.RFC3339Nano))
+	if inc.ResolvedAt != nil {
+		fmt.Fprintf(w, "  resolved:  %s (after %s)\n", inc.ResolvedAt.Format(time.RFC3339Nano), inc.ResolvedAt.Sub(inc.OpenedAt))
+	}
+	if inc.SuppressedBy != "" {
+		fmt.Fprintf(w, "  suppressed by %s\n", inc.SuppressedBy)
+	}
+	if inc.Runbook != "" {
+		fmt.Fprintf(w, "  runbook:   %s\n", inc.Runbook)
+	}
+	fmt.Fprintln(w, "  transitions:")
+	for _, t := range inc.Transitions {
+		sev := t.Severity
+		if t.From != "" {
+			sev = t.From + "→" + t.Severity
+		}
+		ev := t.Evidence
+		fmt.Fprintf(w, "    #%d %-20s %-6s at %s (decided %s)  %d/%d in %s ratio %.2f seq %d–%d samples %s\n", t.Ordinal, t.Type, sev,
+			t.At.Format(time.RFC3339), t.DecidedAt.Format(time.RFC3339), ev.Failed, ev.Total, ev.Window, ev.Ratio,
+			ev.FirstSeq, ev.LastSeq, strings.Join(ev.Samples, ","))
+	}
+	for _, s := range inc.Suppressions {
+		fmt.Fprintf(w, "  suppressed %s (%s, %s) at %s\n", s.IncidentID, s.Rule, s.Severity, s.At.Format(time.RFC3339))
+	}
+}
+
+func readIncidents(ctx context.Context, cf *clientFlags) ([]*incident.Incident, error) {
+	b, err := cf.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer closeBus(b)
+	evs, err := incident.ReadPublished(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	return incident.FoldPublished(evs), nil
+}
+
+func incidentsRebuildCmd(e *env) *cobra.Command {
+	var url string
+	cmd := &cobra.Command{
+		Use:   "rebuild",
+		Short: "Ask the running incident service to rebuild its projection from the start of the log",
+		Long: `Rebuild the incident projection from zero: the service throws its state away
+and folds EVENTS again. The transitions it derives again are refused by
+INCIDENTS (write-once subjects), so nothing is notified twice.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, strings.TrimRight(url, "/")+"/v1/incidents/rebuild", nil)
+			if err != nil {
+				return usagef("--url: %v", err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusAccepted {
+				return fmt.Errorf("rebuild: HTTP %d", resp.StatusCode)
+			}
+			fmt.Fprintln(e.stdout, "rebuilding from the start of the log")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&url, "url", "http://127.0.0.1:8080", "the HTTP address of herald serve")
+	return cmd
+}

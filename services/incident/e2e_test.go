@@ -1,0 +1,73 @@
+package incident_test
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/streams"
+)
+
+// TestUnpaidProviderEndToEnd is the seed's "401 means unpaid" case through
+// the whole platform: OTP sends to a DLT-only app whose Fast2SMS account
+// answers 412 (HTTP 401, classified payment_required by configuration) open
+// the payment incident and the DLT hard-failure incident with the default
+// rules; the provider's next success resolves the payment one.
+func TestUnpaidProviderEndToEnd(t *testing.T) {
+	f2s := heraldtest.NewFast2SMS(t)
+	t.Setenv("FAST2SMS_API_KEY", f2s.APIKey)
+	a := heraldtest.StartApp(t, heraldtest.WithConfig(fmt.Sprintf(`
+otp:
+  syncTimeout: 5s
+  deliveryTimeout: 3s
+  defaults: {resendCooldown: 0s, perPhone: {count: 0}, perApp: {rate: 0}}
+providers:
+  fast2sms: {baseURL: %q, timeout: 300ms, retries: 0, backoff: 20ms, breaker: {failures: 100}, classify: {"412": payment_required}}
+apps:
+  bank:
+    deliveryPolicy: dlt_only
+    providers: [fast2sms]
+    dlt:
+      senderId: BANKOT
+      entityId: "1701100000000000001"
+      templateId: "1707100000000000001"
+      messageId: "161001"
+      text: "{#numeric#} is your Bank OTP. - BANKOT"
+      variables: [{value: "{code}", tag: numeric}]
+incident:
+  tickInterval: 20ms
+`, f2s.URL)), heraldtest.WithTargets("dispatcher", "provider-adapter", "incident"))
+	f2s.Script(heraldtest.Fast2SMSInvalidKey, heraldtest.Fast2SMSInvalidKey)
+	for i := range 2 {
+		r := a.Do(t, "POST", "/v1/otp/send", map[string]string{"app": "bank", "phone": fmt.Sprintf("+91980000000%d", i)})
+		if r.Status != http.StatusBadGateway {
+			t.Fatalf("send %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	heraldtest.Eventually(t, 10*time.Second, "the payment and hard-failure incidents", func() bool {
+		p := list(t, a, "?state=open&app=bank")
+		rules := map[string]bool{}
+		for _, s := range p.Incidents {
+			rules[s.Rule] = s.Group["provider"] == "fast2sms" || s.Rule == "otp-dlt-hard-failure"
+		}
+		return len(p.Incidents) == 2 && rules["provider-payment-required"] && rules["otp-dlt-hard-failure"]
+	})
+	// The account is paid: the next send succeeds and clears the payment incident.
+	if r := a.Do(t, "POST", "/v1/otp/send", map[string]string{"app": "bank", "phone": "+919800000009"}); r.Status != http.StatusOK {
+		t.Fatalf("send after payment: %d %s", r.Status, r.Body)
+	}
+	heraldtest.Eventually(t, 10*time.Second, "the payment incident resolved", func() bool {
+		p := list(t, a, "?rule=provider-payment-required&state=resolved")
+		return len(p.Incidents) == 1
+	})
+	published := heraldtest.Events(t, a.Bus, streams.Incidents)
+	var types []string
+	for _, e := range published {
+		types = append(types, string(e.Type))
+	}
+	if len(published) != 3 {
+		t.Errorf("INCIDENTS holds %v, want two openings and one resolution", types)
+	}
+}
