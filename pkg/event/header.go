@@ -14,23 +14,28 @@ var ErrMalformedEnvelope = errors.New("malformed envelope")
 // Header returns the NATS headers that carry the event's envelope.
 func (e *Event) Header() nats.Header {
 	h := make(nats.Header, 10)
-	// Direct map writes keep the canonical spelling and avoid textproto
-	// canonicalisation on the hot path.
-	h[HeaderSpecVersion] = []string{SpecVersion}
-	h[HeaderID] = []string{e.ID}
-	h[HeaderType] = []string{string(e.Type)}
-	h[HeaderSource] = []string{e.Source}
-	h[HeaderTime] = []string{e.Time.UTC().Format(time.RFC3339Nano)}
-	h[HeaderContentType] = []string{ContentType}
-	h[HeaderMsgID] = []string{e.ID}
+	// One backing array for every value, and direct map writes (canonical
+	// spelling, no textproto canonicalisation): this runs for every event.
+	vals := make([]string, 0, 10)
+	set := func(k, v string) {
+		vals = append(vals, v)
+		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
+	set(HeaderSpecVersion, SpecVersion)
+	set(HeaderID, e.ID)
+	set(HeaderType, string(e.Type))
+	set(HeaderSource, e.Source)
+	set(HeaderTime, e.Time.UTC().Format(time.RFC3339Nano))
+	set(HeaderContentType, ContentType)
+	set(HeaderMsgID, e.ID)
 	if e.DataSchema != "" {
-		h[HeaderDataSchema] = []string{e.DataSchema}
+		set(HeaderDataSchema, e.DataSchema)
 	}
 	if e.RequestID != "" {
-		h[HeaderRequestID] = []string{e.RequestID}
+		set(HeaderRequestID, e.RequestID)
 	}
 	if e.CausationID != "" {
-		h[HeaderCausationID] = []string{e.CausationID}
+		set(HeaderCausationID, e.CausationID)
 	}
 	return h
 }

@@ -17,7 +17,13 @@ var (
 // number (9876543210, read as +91…), spaces and dashes ignored, and checks
 // that the app's first provider can deliver to it (Fast2SMS: Indian mobiles only).
 func (a *AppSettings) NormalizePhone(in string) (string, error) {
-	p := strings.NewReplacer(" ", "", "-", "", "(", "", ")", "").Replace(strings.TrimSpace(in))
+	p := strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '-', '(', ')':
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(in))
 	if len(p) == 10 && !strings.HasPrefix(p, "+") && isDigits(p) {
 		p = "+91" + p
 	}

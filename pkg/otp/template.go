@@ -60,7 +60,9 @@ func (a *AppSettings) FilledText(code string) string {
 
 // QuickMessage is the non-DLT message.
 func (a *AppSettings) QuickMessage(code string) string {
-	return strings.NewReplacer("{code}", code, "{minutes}", strconv.Itoa(a.Minutes()), "{app}", a.DisplayName).Replace(a.QuickText)
+	s := strings.ReplaceAll(a.QuickText, "{code}", code)
+	s = strings.ReplaceAll(s, "{minutes}", strconv.Itoa(a.Minutes()))
+	return strings.ReplaceAll(s, "{app}", a.DisplayName)
 }
 
 // Message builds what a leg sends: the provider's message for its route.

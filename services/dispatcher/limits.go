@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/heraldhq/herald/pkg/api"
+	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/otp"
 )
 
@@ -23,14 +24,15 @@ import (
 // phone a resend cooldown and a count per window, kept in JetStream KV so
 // that every replica and every restart sees the same history.
 type limiter struct {
+	bus  *bus.Bus
 	kv   jetstream.KeyValue
 	keys *otp.Keys
 	mu   sync.Mutex
 	apps map[string]*rate.Limiter
 }
 
-func newLimiter(kv jetstream.KeyValue, s *otp.Settings) *limiter {
-	l := &limiter{kv: kv, keys: s.Keys, apps: map[string]*rate.Limiter{}}
+func newLimiter(b *bus.Bus, kv jetstream.KeyValue, s *otp.Settings) *limiter {
+	l := &limiter{bus: b, kv: kv, keys: s.Keys, apps: map[string]*rate.Limiter{}}
 	for name, a := range s.Apps {
 		if a.PerApp.Rate > 0 {
 			l.apps[name] = rate.NewLimiter(rate.Limit(a.PerApp.Rate), a.PerApp.Burst)
@@ -66,22 +68,56 @@ type phoneHistory struct {
 	Sends []int64 `json:"sends"` // unix milliseconds, oldest first
 }
 
-// allowPhone records a send to phone if its cooldown and window allow it.
-func (l *limiter) allowPhone(ctx context.Context, a *otp.AppSettings, phone string) error {
-	cooldown, limit, window := a.ResendCooldown.D(), a.PerPhone.Count, a.PerPhone.Window.D()
-	if cooldown <= 0 && limit == 0 {
+// phoneCheck is a per-phone limit check in flight.
+type phoneCheck struct {
+	l        *limiter
+	a        *otp.AppSettings
+	key      string
+	create   *bus.KVCreate
+	cooldown time.Duration
+	limit    int
+	window   time.Duration
+}
+
+// startPhone begins recording a send to phone: most numbers have no recent
+// send, so it sends the creation of their history at once, to share a round
+// trip with the caller's other writes. It returns nil when the app has no
+// per-phone limit.
+func (l *limiter) startPhone(a *otp.AppSettings, phone string) (*phoneCheck, error) {
+	c := &phoneCheck{l: l, a: a, cooldown: a.ResendCooldown.D(), limit: a.PerPhone.Count, window: a.PerPhone.Window.D()}
+	if c.cooldown <= 0 && c.limit == 0 {
+		return nil, nil
+	}
+	c.key = l.keys.Keyed("phone:" + a.Name + ":" + phone)
+	first, _ := json.Marshal(phoneHistory{Sends: []int64{time.Now().UnixMilli()}})
+	var err error
+	if c.create, err = l.bus.CreateAsync(limitsBucket, c.key, first, c.keep()); err != nil {
+		return nil, fmt.Errorf("rate limit: %w", err)
+	}
+	return c, nil
+}
+
+func (c *phoneCheck) keep() time.Duration { return max(c.cooldown, c.window) }
+
+// finish returns nil if the send is allowed (and recorded), a 429 if not.
+func (c *phoneCheck) finish(ctx context.Context) error {
+	if c == nil {
 		return nil
 	}
-	keep := max(cooldown, window)
-	key := l.keys.Keyed("phone:" + a.Name + ":" + phone)
-	// Most numbers have no recent send: try to create their history first,
-	// one round trip; read and compare-and-set only when it exists.
-	first, _ := json.Marshal(phoneHistory{Sends: []int64{time.Now().UnixMilli()}})
-	if _, err := l.kv.Create(ctx, key, first, jetstream.KeyTTL(keep)); err == nil {
+	_, err := c.create.Wait(ctx)
+	if err == nil {
 		return nil
-	} else if !isConflict(err) {
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
 		return fmt.Errorf("rate limit: %w", err)
 	}
+	return c.l.allowExisting(ctx, c)
+}
+
+// allowExisting checks and extends the history of a number that has one,
+// with compare-and-set.
+func (l *limiter) allowExisting(ctx context.Context, c *phoneCheck) error {
+	cooldown, limit, window, keep, key := c.cooldown, c.limit, c.window, c.keep(), c.key
 	for range 10 {
 		now := time.Now()
 		var h phoneHistory

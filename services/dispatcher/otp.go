@@ -87,8 +87,8 @@ func newOTPService(in otpIn) (*otpService, error) {
 		bus: in.Bus, set: in.Settings, log: in.Log.With("component", "dispatcher"),
 		done: newCompletions(in.Bus), maxBody: int64(in.API.MaxBodyBytes), metrics: newOTPMetrics(in.Registry),
 	}
-	s.codes = &codeStore{kv: kvs[codesBucket]}
-	s.limits = newLimiter(kvs[limitsBucket], in.Settings)
+	s.codes = &codeStore{bus: in.Bus, kv: kvs[codesBucket]}
+	s.limits = newLimiter(in.Bus, kvs[limitsBucket], in.Settings)
 	s.idem = &idempotency{kv: kvs[idempotencyBucket], ttl: in.Settings.OTP.IdempotencyTTL.D()}
 	in.LC.Append(fx.Hook{OnStart: s.start, OnStop: s.stop})
 	return s, nil

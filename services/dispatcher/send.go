@@ -136,18 +136,22 @@ func (s *otpService) issue(ctx context.Context, app *otp.AppSettings, phone stri
 	}
 	rec := codeRecord{App: app.Name, Hash: s.set.Keys.Hash(requestID, code), ExpiresAt: expires,
 		MaxAttempts: app.MaxVerifyAttempts, State: statePending}
-	// The phone's limit and the code's hash are written concurrently (one
-	// round trip instead of two): a hash stored for a send the limit then
-	// refuses is never dispatched, its request id never given out, and it
-	// expires with its TTL.
-	limited := make(chan error, 1)
-	go func() { limited <- s.limits.allowPhone(ctx, app, phone) }()
-	stored := s.codes.create(ctx, requestID, rec, app.TTL.D())
-	if err := <-limited; err != nil {
+	// The phone's limit and the code's hash are written in one round trip: a
+	// hash stored for a send the limit then refuses is never dispatched, its
+	// request id never given out, and it expires with its TTL.
+	phone1, err := s.limits.startPhone(app, phone)
+	if err != nil {
 		return 0, nil, err
 	}
-	if stored != nil {
-		return 0, nil, stored
+	stored, err := s.codes.createAsync(requestID, rec, app.TTL.D())
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := phone1.finish(ctx); err != nil {
+		return 0, nil, err
+	}
+	if err := stored.wait(ctx); err != nil {
+		return 0, nil, err
 	}
 	sealed := s.set.Keys.Seal(requestID, code)
 	plan := app.Plan(s.set.DLTEnabled)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/heraldhq/herald/pkg/bus"
 )
 
 //go:embed kv/*.yaml
@@ -50,14 +52,30 @@ type codeRecord struct {
 }
 
 // codeStore keeps code records in JetStream KV with optimistic concurrency.
-type codeStore struct{ kv jetstream.KeyValue }
+type codeStore struct {
+	bus *bus.Bus
+	kv  jetstream.KeyValue
+}
 
 // errNotFound: no record for this request id (never issued, or long expired).
 var errNotFound = errors.New("no such OTP")
 
-func (s *codeStore) create(ctx context.Context, requestID string, r codeRecord, ttl time.Duration) error {
+// pendingCode is a code record being stored.
+type pendingCode struct{ c *bus.KVCreate }
+
+// createAsync sends the record of a new request id (kept an hour past the
+// code's TTL, so that a late verify learns "expired", not "unknown").
+func (s *codeStore) createAsync(requestID string, r codeRecord, ttl time.Duration) (pendingCode, error) {
 	b, _ := json.Marshal(r)
-	if _, err := s.kv.Create(ctx, requestID, b, jetstream.KeyTTL(ttl+time.Hour)); err != nil {
+	c, err := s.bus.CreateAsync(codesBucket, requestID, b, ttl+time.Hour)
+	if err != nil {
+		return pendingCode{}, fmt.Errorf("store otp: %w", err)
+	}
+	return pendingCode{c}, nil
+}
+
+func (p pendingCode) wait(ctx context.Context) error {
+	if _, err := p.c.Wait(ctx); err != nil {
 		return fmt.Errorf("store otp: %w", err)
 	}
 	return nil

@@ -60,8 +60,23 @@ type run struct {
 	futures []*bus.Future
 	records []jetstream.PubAckFuture // attempt outcomes in flight
 	err     error
-	// secrets are scrubbed from anything a provider or the network says.
-	secrets *strings.Replacer
+	// code and phone are scrubbed from anything a provider or the network says.
+	code, phone string
+}
+
+// scrub removes the code and the phone number from a provider's or the
+// network's words (some providers echo the message or the recipient).
+func (r *run) scrub(s string) string {
+	if s == "" {
+		return s
+	}
+	if r.code != "" {
+		s = strings.ReplaceAll(s, r.code, otp.CodeMark)
+	}
+	if r.phone != "" {
+		s = strings.ReplaceAll(s, r.phone, logging.MaskPhone(r.phone))
+	}
+	return s
 }
 
 func (r *run) emit(id string, data event.Data) {
@@ -119,7 +134,7 @@ func (a *adapter) handle(ctx context.Context, e *event.Event) error {
 		r.fail(app, d.Leg, 0, sms.BadRequest, "seal_invalid")
 		return r.wait(ctx)
 	}
-	r.secrets = strings.NewReplacer(code, otp.CodeMark, d.Phone, logging.MaskPhone(d.Phone))
+	r.code, r.phone = code, d.Phone
 	provider, ok := a.providers[d.Leg.Provider]
 	if !ok {
 		r.fail(app, d.Leg, 0, sms.BadRequest, "unknown_provider")
@@ -193,9 +208,7 @@ func (a *adapter) attempts(ctx context.Context, r *run, p sms.Provider, msg sms.
 			cancel()
 			res = fromResult(sr)
 			res.CircuitOpen, res.NotCalled = open, open
-			if r.secrets != nil {
-				res.Error = r.secrets.Replace(res.Error)
-			}
+			res.Error = r.scrub(res.Error)
 			if !open {
 				a.metrics.calls.WithLabelValues(p.Name(), r.d.Leg.Route, string(res.Class)).Inc()
 				a.metrics.callTime.WithLabelValues(p.Name(), r.d.Leg.Route).Observe(sr.Latency.Seconds())

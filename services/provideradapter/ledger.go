@@ -88,7 +88,13 @@ func attemptKey(dispatchID string, n int) string {
 // claim younger than that may still be in progress elsewhere.
 func (a *adapter) claim(ctx context.Context, key string, inFlight time.Duration) (claimState, uint64, *attemptResult, error) {
 	b, _ := json.Marshal(attemptRecord{State: attemptCalling, At: time.Now().UTC()})
-	rev, err := a.kv.Create(ctx, key, b)
+	// An asynchronous create, awaited: the claim is stored before the call,
+	// without the request/reply set-up of KeyValue.Create.
+	c, err := a.bus.CreateAsync(deliveryBucket, key, b, 0)
+	if err != nil {
+		return 0, 0, nil, fmt.Errorf("claim %s: %w", key, err)
+	}
+	rev, err := c.Wait(ctx)
 	if err == nil {
 		return claimed, rev, nil, nil
 	}
