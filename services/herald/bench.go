@@ -90,11 +90,12 @@ func benchOTPCmd(e *env) *cobra.Command {
 		Use:   "otp",
 		Short: "POST /v1/otp/send against the simulated provider, the whole platform in this process",
 		Long: `Starts the whole platform in this process (embedded JetStream in a temporary
-directory, dispatcher, provider adapter on the simulated provider, HTTP on
-127.0.0.1) and sends OTPs through real HTTP: first the raw JetStream async
-publish rate on the same server (the reference), then the sustained rate with
---workers synchronous clients, then the latency at a fixed --rate (open loop).
-Every request uses a new phone number, so per-phone limits stay on.`,
+directory and every service: dispatcher, provider adapter on the simulated
+provider, incident projection, notifier on its console sink; HTTP on 127.0.0.1)
+and sends OTPs through real HTTP: first the raw JetStream async publish rate on
+the same server (the reference), then the latency at a fixed --rate (open loop),
+then the sustained rate with --workers synchronous clients. Every request uses a
+new phone number, so per-phone limits stay on.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfg.Workers < 1 || cfg.Rate < 1 || cfg.Duration < time.Second || cfg.RateDuration < time.Second || cfg.RawN < 1000 {
