@@ -230,25 +230,19 @@ func (p *processor) process(m jetstream.Msg) {
 		_ = m.Term()
 		return
 	}
-	e, err := event.FromMsg(m.Subject(), m.Headers(), m.Data())
+	e, reason, err := p.b.Decode(m)
 	if err != nil {
-		p.deadLetter(m, meta, p.unknown, ReasonEnvelope, err)
-		return
-	}
-	tm, ok := p.tm[e.Type]
-	if !ok {
-		p.deadLetter(m, meta, p.unknown, ReasonUnknownType, fmt.Errorf("%w %q", event.ErrUnknownType, e.Type))
-		return
-	}
-	if err := p.b.Catalog.Decode(e); err != nil {
-		reason := ReasonMalformed
-		var se *event.SchemaError
-		if errors.As(err, &se) {
-			reason = ReasonSchema
+		tm, ok := p.unknown, false
+		if e != nil {
+			tm, ok = p.tm[e.Type]
+		}
+		if !ok {
+			tm = p.unknown
 		}
 		p.deadLetter(m, meta, tm, reason, err)
 		return
 	}
+	tm := p.tm[e.Type]
 	e.Stream, e.Sequence = meta.Stream, meta.Sequence.Stream
 	delivered := int(meta.NumDelivered)
 	if delivered > p.cfg.MaxDeliver {
@@ -275,6 +269,28 @@ func (p *processor) process(m jetstream.Msg) {
 			"requestId", e.RequestID, "seq", e.Sequence, "delivery", delivered, "error", err)
 		_ = m.NakWithDelay(p.backoff(delivered))
 	}
+}
+
+// Decode reads a message as an event of the catalog: its envelope, then its
+// data validated against the type's schema. When it cannot, it says why, as
+// the dead-letter reason (ReasonEnvelope, ReasonUnknownType, ReasonMalformed,
+// ReasonSchema); the event is returned whenever its envelope could be read.
+func (b *Bus) Decode(m jetstream.Msg) (*event.Event, string, error) {
+	e, err := event.FromMsg(m.Subject(), m.Headers(), m.Data())
+	if err != nil {
+		return nil, ReasonEnvelope, err
+	}
+	if err := b.Catalog.Decode(e); err != nil {
+		var se *event.SchemaError
+		switch {
+		case errors.Is(err, event.ErrUnknownType):
+			return e, ReasonUnknownType, err
+		case errors.As(err, &se):
+			return e, ReasonSchema, err
+		}
+		return e, ReasonMalformed, err
+	}
+	return e, "", nil
 }
 
 // call runs the handler, turning a panic into an error so that one bad event

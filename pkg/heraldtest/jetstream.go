@@ -87,7 +87,7 @@ func Connect(t testing.TB, s *server.Server) *bus.Bus {
 
 // Logger writes log lines to the test's log, shown only when it fails.
 func Logger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
 type testWriter struct{ t testing.TB }

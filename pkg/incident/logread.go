@@ -23,6 +23,10 @@ type ReadOptions struct {
 	Follow bool
 	// Batch is how many messages each pull asks for (default 4096).
 	Batch int
+	// Inspect, if set, sees every message before it is folded (the live
+	// service dead-letters the ones that are not valid events); it must
+	// not change what is folded.
+	Inspect func(m jetstream.Msg, seq uint64)
 	// MaxSkew bounds how far ahead of its storage time an event's own time
 	// may be: a producer with a clock an hour fast must not move the
 	// projection's clock an hour ahead. 0 disables the bound.
@@ -96,6 +100,9 @@ func Read(ctx context.Context, js jetstream.JetStream, opts ReadOptions, fn func
 				return fmt.Errorf("read %s: %w", streams.Events, err)
 			}
 			seq, stored, pending = meta.Sequence.Stream, meta.Timestamp.UnixNano(), meta.NumPending
+		}
+		if opts.Inspect != nil {
+			opts.Inspect(m, seq)
 		}
 		toRecord(&rec, m, seq, stored, opts.MaxSkew)
 		if err := fn(&rec, Position{Pending: pending, Last: last}); err != nil {

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/pkg/incident"
@@ -376,4 +379,61 @@ func TestADeadlinePendingAcrossARestartStillFires(t *testing.T) {
 		p := list(t, a, "?rule=provider-no-success")
 		return len(p.Incidents) == 1 && p.Incidents[0].OpenedAt.Equal(now.Add(1500*time.Millisecond))
 	})
+}
+
+// The projection reads every raw fact, so it is the one to surface those
+// that are not valid events: each dead-lettered once, rebuild and restart
+// notwithstanding, while the fold carries on.
+func TestInvalidRawEventsAreDeadLetteredOnceByTheProjection(t *testing.T) {
+	a := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher", "incident"), heraldtest.WithConfig(fastRules))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	bad := event.New("raw", event.IntegrationCallCompleted{}).Header()
+	bad.Set(event.HeaderType, "integration_call_completed")
+	for _, m := range []struct {
+		subject string
+		header  map[string][]string
+		body    string
+	}{
+		{"events.raw", nil, `{"integration":"stripe"}`},
+		{"events.integration_call_completed", bad, `{"integration":"stripe","statusCode":500,"latencyMs":3}`},
+	} {
+		msg := &nats.Msg{Subject: m.subject, Header: m.header, Data: []byte(m.body)}
+		if _, err := a.Bus.JS.PublishMsg(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	post(t, a, send("delivered", time.Now(), 1))
+
+	reasons := func() map[string]string {
+		out := map[string]string{}
+		for _, m := range heraldtest.Messages(t, a.Bus.JS, streams.DLQ) {
+			if m.Headers().Get(bus.HeaderDLQConsumer) == "incident" {
+				out[m.Headers().Get(bus.HeaderDLQSequence)] = m.Headers().Get(bus.HeaderDLQReason)
+			}
+		}
+		return out
+	}
+	// The dispatcher's start-up events come first; find the two raw ones.
+	heraldtest.Eventually(t, 10*time.Second, "two dead letters", func() bool { return len(reasons()) == 2 })
+	got := reasons()
+	var kinds []string
+	for _, r := range got {
+		kinds = append(kinds, r)
+	}
+	if !(strings.Contains(strings.Join(kinds, ","), "envelope") && strings.Contains(strings.Join(kinds, ","), "schema")) {
+		t.Errorf("reasons %v, want envelope and schema", got)
+	}
+	if r := a.Do(t, "POST", "/v1/incidents/rebuild", nil); r.Status != http.StatusAccepted {
+		t.Fatalf("rebuild: %d %s", r.Status, r.Body)
+	}
+	a.Restart(t)
+	post(t, a, send("delivered", time.Now(), 2))
+	heraldtest.Eventually(t, 10*time.Second, "the projection to fold the new event", func() bool {
+		return strings.Contains(string(a.Do(t, "GET", "/readyz", nil).Body), `"incident":"ok"`)
+	})
+	time.Sleep(300 * time.Millisecond)
+	if after := reasons(); !reflect.DeepEqual(after, got) {
+		t.Errorf("dead letters changed after a rebuild and a restart: %v, then %v", got, after)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -36,6 +37,11 @@ type Service struct {
 	ckptAt     time.Time
 	configured *incident.Rules
 	rebuildMu  sync.Mutex
+
+	// validated is the last sequence whose event was checked in full (and
+	// dead-lettered if invalid): the fold itself reads only the fields its
+	// rules use, and a rebuild must not pay for, or repeat, the check.
+	validated atomic.Uint64
 
 	kick    chan struct{} // wakes the publisher
 	pubMu   sync.Mutex    // one publisher of the outbox at a time
@@ -81,6 +87,7 @@ func (s *Service) Start(ctx context.Context) error {
 			s.log.Warn("checkpoint not restorable; rebuilding from the start of the log", "error", err)
 		} else {
 			s.eng, s.lastCkpt = eng, m.Seq
+			s.validated.Store(m.Seq)
 			s.log.Info("checkpoint restored", "seq", m.Seq, "bytes", m.Size, "savedAt", m.SavedAt)
 		}
 	}
@@ -220,7 +227,8 @@ func (s *Service) readLoop(ctx context.Context) {
 				s.mu.Unlock()
 			}
 		}
-		err := incident.Read(ctx, s.b.JS, incident.ReadOptions{FromSeq: from, Follow: true, MaxSkew: s.cfg.MaxClockSkew.D()}, s.apply)
+		err := incident.Read(ctx, s.b.JS, incident.ReadOptions{FromSeq: from, Follow: true, MaxSkew: s.cfg.MaxClockSkew.D(),
+			Inspect: func(m jetstream.Msg, seq uint64) { s.inspect(ctx, m, seq) }}, s.apply)
 		if ctx.Err() != nil {
 			return
 		}
@@ -230,6 +238,41 @@ func (s *Service) readLoop(ctx context.Context) {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// deadLetterConsumer names the projection in the DLQ.
+const deadLetterConsumer = "incident"
+
+// inspect checks an event in full the first time the projection meets it.
+// As the one service that reads every raw fact, it dead-letters those that
+// are not valid events, so that a producer's bad publication is surfaced
+// even when no other service consumes its type. The fold is unaffected: it
+// treats such an event the same way live and in a rebuild.
+func (s *Service) inspect(ctx context.Context, m jetstream.Msg, seq uint64) {
+	if seq <= s.validated.Load() {
+		return
+	}
+	defer s.validated.Store(seq)
+	e, reason, err := s.b.Decode(m)
+	if err == nil {
+		return
+	}
+	meta, merr := m.Metadata()
+	if merr != nil {
+		return
+	}
+	typ := "unknown"
+	if e != nil {
+		if _, derr := s.b.Catalog.Def(e.Type); derr == nil {
+			typ = string(e.Type)
+		}
+	}
+	if derr := s.b.DeadLetter(ctx, m, meta, deadLetterConsumer, reason, err); derr != nil {
+		s.log.Warn("an invalid event could not be dead-lettered", "seq", seq, "reason", reason, "error", derr)
+		return
+	}
+	s.b.Metrics().DeadLettered.WithLabelValues(deadLetterConsumer, typ, reason).Inc()
+	s.log.Warn("invalid event dead-lettered", "seq", seq, "reason", reason, "error", err)
 }
 
 // apply folds one event and queues the transitions it produced.
