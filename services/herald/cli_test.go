@@ -60,22 +60,31 @@ func TestUsageErrorsExitWith2(t *testing.T) {
 	}
 }
 
-func TestServeRejectsABadConfigFileNamingTheKey(t *testing.T) {
+func TestServeRejectsABadConfigNamingTheKeyAndStartsNothing(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "herald.yaml")
-	if err := os.WriteFile(path, []byte("http:\n  adress: 127.0.0.1:9\n"), 0o600); err != nil {
-		t.Fatal(err)
+	data := filepath.Join(dir, "data")
+	tests := []struct{ name, yaml, want string }{
+		{"core key", "http:\n  adress: 127.0.0.1:9\n", `line 2: http: unknown key "adress"`},
+		{"section", "mystery: 1\n", `unknown section(s) mystery`},
+		{"otp app", "apps:\n  shop:\n    deliveryPolicy: carrier_pigeon\n", `apps.shop.deliveryPolicy: "carrier_pigeon" is not`},
+		{"incident rule", "incident:\n  rules:\n    - {name: r1, kind: count, match: {types: [otp_teleported]}, groupBy: [app], window: 5m, severities: [{level: P3, atLeast: 1}]}\n",
+			"rule r1"},
+		{"notifier route", "notifier:\n  routes:\n    - {name: x, channels: [\"#ops\"], severity: P9}\n", `notifier.routes[0]: unknown key "severity"`},
 	}
-	code, _, errOut := cli(t, "", "serve", "--config", path, "--data", dir)
-	if code != exitUsage || !strings.Contains(errOut, `line 2: http: unknown key "adress"`) {
-		t.Errorf("exit %d, stderr %q", code, errOut)
-	}
-	if err := os.WriteFile(path, []byte("mystery: 1\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	code, _, errOut = cli(t, "", "serve", "--config", path, "--data", dir)
-	if code != exitUsage || !strings.Contains(errOut, `unknown section(s) mystery`) {
-		t.Errorf("exit %d, stderr %q", code, errOut)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.WriteFile(path, []byte(tt.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, _, errOut := cli(t, "", "serve", "--config", path, "--data", data, "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0")
+			if code != exitUsage || !strings.Contains(errOut, tt.want) {
+				t.Errorf("exit %d, stderr %q, want it to mention %q", code, errOut, tt.want)
+			}
+			if _, err := os.Stat(data); !os.IsNotExist(err) {
+				t.Errorf("the data directory exists: something started before the configuration was checked")
+			}
+		})
 	}
 }
 

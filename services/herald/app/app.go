@@ -104,6 +104,10 @@ func New(opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	settings, err := checkConfig(file, core, opts.Targets)
+	if err != nil {
+		return nil, err
+	}
 	log := opts.Logger
 	if log == nil {
 		out := opts.LogOutput
@@ -126,6 +130,9 @@ func New(opts Options) (*App, error) {
 		fx.Supply(log),
 		fx.Provide(fx.Annotate(func() io.Writer { return stdout(opts) }, fx.ResultTags(`name:"stdout"`))),
 		coreModule,
+	}
+	if settings != nil {
+		options = append(options, fx.Supply(settings))
 	}
 	mods := modules()
 	for _, t := range opts.Targets {

@@ -20,6 +20,7 @@ import (
 	"github.com/heraldhq/herald/pkg/otp"
 	"github.com/heraldhq/herald/services/dispatcher"
 	"github.com/heraldhq/herald/services/incident"
+	"github.com/heraldhq/herald/services/notifier"
 	"github.com/heraldhq/herald/services/provideradapter"
 	"github.com/heraldhq/herald/streams"
 )
@@ -99,8 +100,6 @@ var coreModule = fx.Module("core",
 		newBus,
 		fx.Annotate(busReadiness, fx.ResultTags(`group:"readiness"`)),
 		fx.Annotate(newHTTP, fx.ParamTags(``, ``, ``, ``, `group:"routes"`, `group:"readiness"`)),
-		// The otp, apps and providers sections, shared by the dispatcher and the provider adapter.
-		func(f *config.File, c Core) (*otp.Settings, error) { return otp.Load(f, c.DataDir) },
 	),
 )
 
@@ -162,4 +161,41 @@ func newHTTP(lc fx.Lifecycle, c Core, log *slog.Logger, reg *prometheus.Registry
 	}
 	lc.Append(fx.Hook{OnStart: func(context.Context) error { return s.Start() }, OnStop: s.Stop})
 	return s, nil
+}
+
+// checkConfig decodes and validates the sections of every selected service
+// before anything starts, so that a mistake stops the start with the key at
+// fault and no server half up. It returns the OTP settings (shared by the
+// dispatcher and the provider adapter), loaded once here.
+func checkConfig(f *config.File, c Core, targets []string) (*otp.Settings, error) {
+	otpNeeded := false
+	for _, t := range targets {
+		switch t {
+		case Dispatcher, ProviderAdapter:
+			otpNeeded = true
+		case Incident:
+			ic, err := incident.LoadConfig(f)
+			if err != nil {
+				return nil, err
+			}
+			cat, err := event.NewCatalog()
+			if err != nil {
+				return nil, err
+			}
+			if _, err := ic.CompileRules(cat); err != nil {
+				return nil, err
+			}
+		case Notifier:
+			nc := notifier.DefaultConfig()
+			if err := f.Section("notifier", &nc); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if !otpNeeded {
+		return nil, nil
+	}
+	// Last: it loads (or, the first time, creates) the OTP keys under the
+	// data directory, the one thing this check writes.
+	return otp.Load(f, c.DataDir)
 }
