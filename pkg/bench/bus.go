@@ -5,6 +5,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -67,8 +68,14 @@ func RawPublish(ctx context.Context, b *bus.Bus, n int) (Result, error) {
 	}
 	t := start()
 	for i, m := range msgs {
-		if _, err := b.JS.PublishMsgAsync(m, jetstream.WithMsgID(ids[i])); err != nil {
-			return Result{}, err
+		for {
+			_, err := b.JS.PublishMsgAsync(m, jetstream.WithMsgID(ids[i]))
+			if err == nil {
+				break
+			}
+			if !stalled(err) {
+				return Result{}, err
+			}
 		}
 	}
 	if err := waitAsync(ctx, b); err != nil {
@@ -83,14 +90,32 @@ func RawPublish(ctx context.Context, b *bus.Bus, n int) (Result, error) {
 func TypedPublish(ctx context.Context, b *bus.Bus, n int) (Result, error) {
 	t := start()
 	for i := range n {
-		if _, err := b.PublishAsync(SampleEvent(i)); err != nil {
-			return Result{}, err
+		e := SampleEvent(i)
+		for {
+			_, err := b.PublishAsync(e)
+			if err == nil {
+				break
+			}
+			if !stalled(err) {
+				return Result{}, err
+			}
 		}
 	}
 	if err := waitAsync(ctx, b); err != nil {
 		return Result{}, err
 	}
 	return t.result("typed publish (validate+dedup)", n), nil
+}
+
+// stalled reports nats.go's refusal of an asynchronous publish while its
+// window of unacknowledged ones is full (it waits only briefly for room):
+// with fsync on every write, acks come slowly and publishers must wait.
+func stalled(err error) bool {
+	if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+		return false
+	}
+	time.Sleep(time.Millisecond)
+	return true
 }
 
 func waitAsync(ctx context.Context, b *bus.Bus) error {

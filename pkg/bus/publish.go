@@ -63,7 +63,7 @@ func (b *Bus) Publish(ctx context.Context, events ...*event.Event) ([]Ack, error
 		msg := &nats.Msg{Subject: subjects[i], Header: e.Header(), Data: e.Raw}
 		if futures[i], err = b.JS.PublishMsgAsync(msg, jetstream.WithMsgID(e.ID)); err != nil {
 			b.metrics.PublishErrors.WithLabelValues(string(e.Type), "unavailable").Inc()
-			return nil, fmt.Errorf("%w: publish %s %s: %v", ErrUnavailable, e.Type, e.ID, err)
+			return nil, fmt.Errorf("%w: publish %s %s: %w", ErrUnavailable, e.Type, e.ID, err)
 		}
 	}
 	return b.await(ctx, events, futures)
@@ -90,7 +90,7 @@ func (b *Bus) PublishAsync(e *event.Event) (*Future, error) {
 	f, err := b.JS.PublishMsgAsync(msg, jetstream.WithMsgID(e.ID))
 	if err != nil {
 		b.metrics.PublishErrors.WithLabelValues(string(e.Type), "unavailable").Inc()
-		return nil, fmt.Errorf("%w: publish %s %s: %v", ErrUnavailable, e.Type, e.ID, err)
+		return nil, fmt.Errorf("%w: publish %s %s: %w", ErrUnavailable, e.Type, e.ID, err)
 	}
 	return &Future{f: f, e: e}, nil
 }
