@@ -271,6 +271,19 @@ func (p *processor) process(m jetstream.Msg) {
 	}
 }
 
+// Check tells whether a message is a valid event of the catalog, as Decode
+// would, without decoding its data (for readers that only need to know).
+// It returns the event's type ("" when the envelope is unreadable) and, when
+// invalid, the dead-letter reason and the error.
+func (b *Bus) Check(m jetstream.Msg) (event.Type, string, error) {
+	e, err := event.FromMsg(m.Subject(), m.Headers(), m.Data())
+	if err != nil {
+		return "", ReasonEnvelope, err
+	}
+	err = b.Catalog.Validate(e.Type, e.Raw)
+	return e.Type, classify(err), err
+}
+
 // Decode reads a message as an event of the catalog: its envelope, then its
 // data validated against the type's schema. When it cannot, it says why, as
 // the dead-letter reason (ReasonEnvelope, ReasonUnknownType, ReasonMalformed,
@@ -281,16 +294,23 @@ func (b *Bus) Decode(m jetstream.Msg) (*event.Event, string, error) {
 		return nil, ReasonEnvelope, err
 	}
 	if err := b.Catalog.Decode(e); err != nil {
-		var se *event.SchemaError
-		switch {
-		case errors.Is(err, event.ErrUnknownType):
-			return e, ReasonUnknownType, err
-		case errors.As(err, &se):
-			return e, ReasonSchema, err
-		}
-		return e, ReasonMalformed, err
+		return e, classify(err), err
 	}
 	return e, "", nil
+}
+
+// classify names the dead-letter reason of a decoding error ("" for nil).
+func classify(err error) string {
+	var se *event.SchemaError
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, event.ErrUnknownType):
+		return ReasonUnknownType
+	case errors.As(err, &se):
+		return ReasonSchema
+	}
+	return ReasonMalformed
 }
 
 // call runs the handler, turning a panic into an error so that one bad event

@@ -253,7 +253,7 @@ func (s *Service) inspect(ctx context.Context, m jetstream.Msg, seq uint64) {
 		return
 	}
 	defer s.validated.Store(seq)
-	e, reason, err := s.b.Decode(m)
+	t, reason, err := s.b.Check(m)
 	if err == nil {
 		return
 	}
@@ -262,10 +262,8 @@ func (s *Service) inspect(ctx context.Context, m jetstream.Msg, seq uint64) {
 		return
 	}
 	typ := "unknown"
-	if e != nil {
-		if _, derr := s.b.Catalog.Def(e.Type); derr == nil {
-			typ = string(e.Type)
-		}
+	if _, derr := s.b.Catalog.Def(t); derr == nil {
+		typ = string(t)
 	}
 	if derr := s.b.DeadLetter(ctx, m, meta, deadLetterConsumer, reason, err); derr != nil {
 		s.log.Warn("an invalid event could not be dead-lettered", "seq", seq, "reason", reason, "error", derr)
