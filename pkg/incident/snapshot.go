@@ -96,17 +96,17 @@ func (e *Engine) WriteSnapshot(w io.Writer) error {
 	}
 	sort.Strings(names)
 	first := true
+	// One encoder (its buffers are pooled) and one buckets slice for every
+	// item: a checkpoint of a large state must not leave its size in
+	// garbage behind, which the GC would let the heap grow into.
+	enc := json.NewEncoder(bw)
+	var buckets [][3]int64
 	item := func(v any) error {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
 		if !first {
 			bw.WriteByte(',')
 		}
 		first = false
-		_, err = bw.Write(b)
-		return err
+		return enc.Encode(v)
 	}
 	for _, n := range names {
 		for _, g := range sortedGroups(e.states[n]) {
@@ -118,8 +118,12 @@ func (e *Engine) WriteSnapshot(w io.Writer) error {
 			if g.ns > 0 {
 				gs.Samples = g.samples[:]
 			}
+			buckets = buckets[:0]
 			for _, b := range g.w.b {
-				gs.Buckets = append(gs.Buckets, [3]int64{int64(b.failed), int64(b.total), int64(b.firstSeq)})
+				buckets = append(buckets, [3]int64{int64(b.failed), int64(b.total), int64(b.firstSeq)})
+			}
+			if len(buckets) > 0 {
+				gs.Buckets = buckets
 			}
 			if g.inc != nil {
 				gs.Incident = g.inc.ID
