@@ -348,3 +348,15 @@ func applyKV(ctx context.Context, js jetstream.JetStream, d *Def, replicas int) 
 	}
 	return "updated", nil
 }
+
+// Dir is the folder dir of a service's embedded file system, for Load: a
+// service embeds its own definitions (a key-value bucket, say) and hands
+// them over with it.
+func Dir(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		// fs.Sub fails only on an invalid path: a programming error.
+		panic(fmt.Sprintf("streams: %q: %v", dir, err))
+	}
+	return sub
+}

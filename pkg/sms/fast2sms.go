@@ -102,20 +102,13 @@ func (f *fast2sms) Send(ctx context.Context, m Message) Result {
 	req.Header.Set("authorization", f.cfg.APIKey)
 	req.Header.Set("Content-Type", ctype)
 	req.Header.Set("Accept", "application/json")
-	resp, err := f.client.Do(req)
-	if err != nil {
-		return transportFailure(err, f.cfg.Timeout.D(), start)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	r := Result{StatusCode: resp.StatusCode, Latency: time.Since(start)}
-	if err != nil {
-		r.Class, r.Error = Transient, "reading the answer: "+err.Error()
+	r, raw, ok := exchange(f.client, req, f.cfg.Timeout.D(), start)
+	if !ok {
 		return r
 	}
 	var a fast2smsAnswer
 	if jerr := json.Unmarshal(raw, &a); jerr != nil || a.Return == nil {
-		r.Class = f.classify.Classify(resp.StatusCode, "")
+		r.Class = f.classify.Classify(r.StatusCode, "")
 		if r.Class == OK {
 			r.Class = Unknown // a 2xx that is not Fast2SMS's answer
 		}
@@ -124,12 +117,12 @@ func (f *fast2sms) Send(ctx context.Context, m Message) Result {
 	}
 	r.ProviderRequestID = a.RequestID
 	r.ProviderCode = rawCode(a.StatusCode)
-	if *a.Return && resp.StatusCode < 300 {
+	if *a.Return && r.StatusCode < 300 {
 		r.Class = OK
 		return r
 	}
 	r.Error = messageText(a.Message)
-	r.Class = f.classify.Classify(resp.StatusCode, r.ProviderCode)
+	r.Class = f.classify.Classify(r.StatusCode, r.ProviderCode)
 	if r.Class == OK { // return:false is never a success
 		r.Class = Unknown
 	}
@@ -171,6 +164,24 @@ func snippet(b []byte) string {
 		s = s[:200] + "…"
 	}
 	return s
+}
+
+// exchange sends a provider request and reads its answer (at most 64 KiB).
+// When there is no answer to classify — a transport failure, a timeout, an
+// unreadable body — it returns a final, transient Result and false.
+func exchange(c *http.Client, req *http.Request, timeout time.Duration, start time.Time) (Result, []byte, bool) {
+	resp, err := c.Do(req)
+	if err != nil {
+		return transportFailure(err, timeout, start), nil, false
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	r := Result{StatusCode: resp.StatusCode, Latency: time.Since(start)}
+	if err != nil {
+		r.Class, r.Error = Transient, "reading the answer: "+err.Error()
+		return r, nil, false
+	}
+	return r, raw, true
 }
 
 func transportFailure(err error, timeout time.Duration, start time.Time) Result {

@@ -6,7 +6,6 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"sort"
@@ -61,21 +60,14 @@ func (t *twilio) Send(ctx context.Context, m Message) Result {
 	req.SetBasicAuth(t.cfg.AccountSID, t.cfg.AuthToken)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	resp, err := t.client.Do(req)
-	if err != nil {
-		return transportFailure(err, t.cfg.Timeout.D(), start)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	r := Result{StatusCode: resp.StatusCode, Latency: time.Since(start)}
-	if err != nil {
-		r.Class, r.Error = Transient, "reading the answer: "+err.Error()
+	r, raw, ok := exchange(t.client, req, t.cfg.Timeout.D(), start)
+	if !ok {
 		return r
 	}
 	var a twilioAnswer
 	_ = json.Unmarshal(raw, &a)
 	r.ProviderCode = a.Code.String()
-	if resp.StatusCode < 300 {
+	if r.StatusCode < 300 {
 		if a.SID == "" {
 			r.Class, r.Error = Unknown, "answer without a message sid: "+snippet(raw)
 			return r
@@ -87,7 +79,7 @@ func (t *twilio) Send(ctx context.Context, m Message) Result {
 	if r.Error == "" {
 		r.Error = snippet(raw)
 	}
-	r.Class = t.classify.Classify(resp.StatusCode, r.ProviderCode)
+	r.Class = t.classify.Classify(r.StatusCode, r.ProviderCode)
 	if r.Class == OK {
 		r.Class = Unknown
 	}

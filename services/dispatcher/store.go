@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/heraldhq/herald/pkg/bus"
+	"github.com/heraldhq/herald/streams"
 )
 
 //go:embed kv/*.yaml
@@ -19,11 +20,7 @@ var kvFiles embed.FS
 
 // StreamDefs are the dispatcher's key-value buckets (streams/ format).
 func StreamDefs() fs.FS {
-	sub, err := fs.Sub(kvFiles, "kv")
-	if err != nil {
-		panic(err) // the embedded folder exists at build time
-	}
-	return sub
+	return streams.Dir(kvFiles, "kv")
 }
 
 // Bucket names.

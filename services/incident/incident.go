@@ -16,19 +16,14 @@ import (
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/config"
 	"github.com/heraldhq/herald/pkg/event"
+	"github.com/heraldhq/herald/streams"
 )
 
 //go:embed streams/*.yaml
 var streamFiles embed.FS
 
 // StreamDefs is the service's key-value bucket definition (its checkpoint).
-var StreamDefs = func() fs.FS {
-	sub, err := fs.Sub(streamFiles, "streams")
-	if err != nil {
-		panic(err) // the embedded folder exists
-	}
-	return sub
-}()
+func StreamDefs() fs.FS { return streams.Dir(streamFiles, "streams") }
 
 // Module is the incident service.
 var Module = fx.Module("incident",

@@ -38,11 +38,7 @@ var kvFiles embed.FS
 
 // StreamDefs are the adapter's key-value buckets (streams/ format).
 func StreamDefs() fs.FS {
-	sub, err := fs.Sub(kvFiles, "kv")
-	if err != nil {
-		panic(err) // the embedded folder exists at build time
-	}
-	return sub
+	return streams.Dir(kvFiles, "kv")
 }
 
 const (

@@ -89,7 +89,7 @@ func newLogger(c Core, out io.Writer) *slog.Logger {
 // ServiceStreamDefs lists the stream and key-value definitions services add
 // to the core ones (streams/*.yaml); serve and the CLI apply the same set.
 func ServiceStreamDefs() []fs.FS {
-	return []fs.FS{dispatcher.StreamDefs(), provideradapter.StreamDefs(), incident.StreamDefs}
+	return []fs.FS{dispatcher.StreamDefs(), provideradapter.StreamDefs(), incident.StreamDefs()}
 }
 
 var coreModule = fx.Module("core",
