@@ -135,18 +135,18 @@ func Messages(t testing.TB, js jetstream.JetStream, stream string, filter ...str
 // Events reads a stream back as decoded events.
 func Events(t testing.TB, b *bus.Bus, stream string, filter ...string) []*event.Event {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	var out []*event.Event
-	for _, m := range Messages(t, b.JS, stream, filter...) {
-		e, err := event.FromMsg(m.Subject(), m.Headers(), m.Data())
+	err := b.ReadAll(ctx, stream, filter, func(e *event.Event, err error) error {
 		if err != nil {
-			t.Fatalf("%s: %v", m.Subject(), err)
+			return err
 		}
-		if err := b.Catalog.Decode(e); err != nil {
-			t.Fatalf("%s: %v", m.Subject(), err)
-		}
-		meta, _ := m.Metadata()
-		e.Stream, e.Sequence = meta.Stream, meta.Sequence.Stream
 		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

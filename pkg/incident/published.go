@@ -2,13 +2,7 @@ package incident
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"sort"
-	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/event"
@@ -17,47 +11,15 @@ import (
 
 // ReadPublished reads every incident transition in INCIDENTS.
 func ReadPublished(ctx context.Context, b *bus.Bus) ([]*event.Event, error) {
-	s, err := b.JS.Stream(ctx, streams.Incidents)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", streams.Incidents, err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", streams.Incidents, err)
-	}
-	if info.State.Msgs == 0 {
-		return nil, nil
-	}
-	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", streams.Incidents, err)
-	}
 	var out []*event.Event
-	for {
-		m, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
-		if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages) {
-			return out, nil
-		}
+	err := b.ReadAll(ctx, streams.Incidents, nil, func(e *event.Event, err error) error {
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", streams.Incidents, err)
+			return err
 		}
-		meta, err := m.Metadata()
-		if err != nil {
-			return nil, err
-		}
-		e, err := event.FromMsg(m.Subject(), m.Headers(), m.Data())
-		if err == nil {
-			err = b.Catalog.Decode(e)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s seq %d: %w", streams.Incidents, meta.Sequence.Stream, err)
-		}
-		e.Stream, e.Sequence = meta.Stream, meta.Sequence.Stream
 		out = append(out, e)
-		if meta.NumPending == 0 || meta.Sequence.Stream >= info.State.LastSeq {
-			return out, nil
-		}
-	}
+		return nil
+	})
+	return out, err
 }
 
 // FoldPublished rebuilds incidents from their published transitions (as in
