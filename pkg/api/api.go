@@ -5,6 +5,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -125,7 +126,13 @@ func DecodeJSON(r *http.Request, max int64, v any) error {
 	if err != nil {
 		return err
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	return Unmarshal(body, v)
+}
+
+// Unmarshal decodes a JSON document into v as DecodeJSON does: unknown
+// fields and trailing data are a 400 that says what is wrong.
+func Unmarshal(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return Errorf(http.StatusBadRequest, "invalid_json", "%s", describeJSONError(err))
@@ -145,7 +152,7 @@ func describeJSONError(err error) string {
 	case errors.As(err, &te):
 		return fmt.Sprintf("field %q: got a JSON %s, want %s", te.Field, te.Value, te.Type)
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "the JSON document is truncated"
+		return "the JSON document is truncated (" + err.Error() + ")"
 	}
 	return err.Error()
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -116,6 +115,3 @@ func ValidTwilioSignature(authToken, fullURL string, params url.Values, signatur
 	}
 	return hmac.Equal([]byte(TwilioSignature(authToken, fullURL, params)), []byte(signature))
 }
-
-// TwilioErrorCode is a receipt's ErrorCode as an int (0 when none).
-func TwilioErrorCode(s string) int { n, _ := strconv.Atoi(s); return n }

@@ -45,7 +45,7 @@ func ParseInputs(body []byte) ([]Input, error) {
 	body = bytes.TrimSpace(body)
 	var ins []Input
 	if len(body) > 0 && body[0] == '[' {
-		if err := strictUnmarshal(body, &ins); err != nil {
+		if err := api.Unmarshal(body, &ins); err != nil {
 			return nil, err
 		}
 		if len(ins) == 0 {
@@ -57,22 +57,10 @@ func ParseInputs(body []byte) ([]Input, error) {
 		return ins, nil
 	}
 	var in Input
-	if err := strictUnmarshal(body, &in); err != nil {
+	if err := api.Unmarshal(body, &in); err != nil {
 		return nil, err
 	}
 	return []Input{in}, nil
-}
-
-func strictUnmarshal(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return api.Errorf(http.StatusBadRequest, "invalid_json", "%v", err)
-	}
-	if dec.More() {
-		return api.Errorf(http.StatusBadRequest, "invalid_json", "unexpected data after the JSON document")
-	}
-	return nil
 }
 
 // ToEvents validates the envelopes and the data against the catalog. Only

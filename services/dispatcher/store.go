@@ -118,7 +118,5 @@ func (s *codeStore) update(ctx context.Context, requestID string, f func(*codeRe
 
 // isConflict reports a lost compare-and-set.
 func isConflict(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.Is(err, jetstream.ErrKeyExists) || (errors.As(err, &apiErr) &&
-		(apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant))
+	return errors.Is(err, jetstream.ErrKeyExists) || bus.IsWrongLastSequence(err)
 }
