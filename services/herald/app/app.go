@@ -19,6 +19,7 @@ import (
 	"github.com/heraldhq/herald/pkg/api"
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/config"
+	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/services/dispatcher"
 	"github.com/heraldhq/herald/services/incident"
 	"github.com/heraldhq/herald/services/notifier"
@@ -104,7 +105,11 @@ func New(opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	settings, err := checkConfig(file, core, opts.Targets)
+	cat, err := event.NewCatalog()
+	if err != nil {
+		return nil, err
+	}
+	settings, err := checkConfig(file, core, cat, opts.Targets)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +132,7 @@ func New(opts Options) (*App, error) {
 			return l
 		}),
 		fx.Supply(file, core, core.HTTP, core.NATS, core.Streams, opts),
-		fx.Supply(log),
+		fx.Supply(log, cat),
 		fx.Provide(fx.Annotate(func() io.Writer { return stdout(opts) }, fx.ResultTags(`name:"stdout"`))),
 		coreModule,
 	}

@@ -95,7 +95,6 @@ func ServiceStreamDefs() []fs.FS {
 var coreModule = fx.Module("core",
 	fx.Provide(
 		newRegistry,
-		event.NewCatalog,
 		func(reg *prometheus.Registry) *bus.Metrics { return bus.NewMetrics(reg) },
 		newBus,
 		fx.Annotate(busReadiness, fx.ResultTags(`group:"readiness"`)),
@@ -167,7 +166,7 @@ func newHTTP(lc fx.Lifecycle, c Core, log *slog.Logger, reg *prometheus.Registry
 // before anything starts, so that a mistake stops the start with the key at
 // fault and no server half up. It returns the OTP settings (shared by the
 // dispatcher and the provider adapter), loaded once here.
-func checkConfig(f *config.File, c Core, targets []string) (*otp.Settings, error) {
+func checkConfig(f *config.File, c Core, cat *event.Catalog, targets []string) (*otp.Settings, error) {
 	otpNeeded := false
 	for _, t := range targets {
 		switch t {
@@ -175,10 +174,6 @@ func checkConfig(f *config.File, c Core, targets []string) (*otp.Settings, error
 			otpNeeded = true
 		case Incident:
 			ic, err := incident.LoadConfig(f)
-			if err != nil {
-				return nil, err
-			}
-			cat, err := event.NewCatalog()
 			if err != nil {
 				return nil, err
 			}
