@@ -29,39 +29,52 @@ const (
 	LogNotifications Log = "notifications"
 )
 
+// Owner is the one role that may publish an event type: the NATS
+// permissions (pkg/access) and POST /v1/events are derived from it, so that
+// nobody else can forge it (docs/security.md).
+type Owner string
+
+const (
+	OwnerProducer        Owner = "producer"
+	OwnerDispatcher      Owner = "dispatcher"
+	OwnerProviderAdapter Owner = "provider-adapter"
+	OwnerIncident        Owner = "incident"
+	OwnerNotifier        Owner = "notifier"
+)
+
 // definitions is the catalog: adding an event type is one struct, one schema
 // file and one line here.
 func definitions() []*Def {
 	return []*Def{
-		define[OTPGenerated](LogEvents, 1),
-		define[OTPDLTDispatch](LogEvents, 1),
-		define[OTPDLTFallback](LogEvents, 1),
-		define[DLTPayloadReady](LogEvents, 1),
-		define[ProviderResponseReceived](LogEvents, 1),
-		define[ProviderResponseFailed](LogEvents, 1),
-		define[OTPDLTHardFailure](LogEvents, 1),
-		define[OTPDeliveryCompleted](LogEvents, 1),
-		define[OTPNotificationFailed](LogEvents, 1),
-		define[OTPRevoked](LogEvents, 1),
-		define[OTPVerified](LogEvents, 1),
-		define[OTPVerificationFailed](LogEvents, 1),
-		define[OTPDLTActivationStatus](LogEvents, 1),
-		define[OTPCutoverStatus](LogEvents, 1),
-		define[OTPConfigHealth](LogEvents, 1),
-		define[OTPDeliveryReceipt](LogEvents, 1),
-		define[IntegrationCallCompleted](LogEvents, 1),
-		define[ClockTick](LogEvents, 1),
-		define[IncidentRulesLoaded](LogEvents, 1),
-		define[IncidentOpened](LogIncidents, 1),
-		define[IncidentEscalated](LogIncidents, 1),
-		define[IncidentResolved](LogIncidents, 1),
-		define[IncidentSuppressed](LogIncidents, 1),
-		define[SlackMessagePosted](LogNotifications, 1),
-		define[SlackMessageUpdated](LogNotifications, 1),
-		define[NotificationRouted](LogNotifications, 1),
-		define[NotificationFailed](LogNotifications, 1),
-		define[SubscriptionCreated](LogNotifications, 1),
-		define[SubscriptionRemoved](LogNotifications, 1),
+		define[OTPGenerated](LogEvents, 1, OwnerDispatcher),
+		define[OTPDLTDispatch](LogEvents, 1, OwnerDispatcher),
+		define[OTPDLTFallback](LogEvents, 1, OwnerProviderAdapter),
+		define[DLTPayloadReady](LogEvents, 1, OwnerProviderAdapter),
+		define[ProviderResponseReceived](LogEvents, 1, OwnerProviderAdapter),
+		define[ProviderResponseFailed](LogEvents, 1, OwnerProviderAdapter),
+		define[OTPDLTHardFailure](LogEvents, 1, OwnerProviderAdapter),
+		define[OTPDeliveryCompleted](LogEvents, 1, OwnerProviderAdapter),
+		define[OTPNotificationFailed](LogEvents, 1, OwnerProviderAdapter),
+		define[OTPRevoked](LogEvents, 1, OwnerDispatcher),
+		define[OTPVerified](LogEvents, 1, OwnerDispatcher),
+		define[OTPVerificationFailed](LogEvents, 1, OwnerDispatcher),
+		define[OTPDLTActivationStatus](LogEvents, 1, OwnerDispatcher),
+		define[OTPCutoverStatus](LogEvents, 1, OwnerDispatcher),
+		define[OTPConfigHealth](LogEvents, 1, OwnerDispatcher),
+		define[OTPDeliveryReceipt](LogEvents, 1, OwnerProviderAdapter),
+		define[IntegrationCallCompleted](LogEvents, 1, OwnerProducer),
+		define[ClockTick](LogEvents, 1, OwnerIncident),
+		define[IncidentRulesLoaded](LogEvents, 1, OwnerIncident),
+		define[IncidentOpened](LogIncidents, 1, OwnerIncident),
+		define[IncidentEscalated](LogIncidents, 1, OwnerIncident),
+		define[IncidentResolved](LogIncidents, 1, OwnerIncident),
+		define[IncidentSuppressed](LogIncidents, 1, OwnerIncident),
+		define[SlackMessagePosted](LogNotifications, 1, OwnerNotifier),
+		define[SlackMessageUpdated](LogNotifications, 1, OwnerNotifier),
+		define[NotificationRouted](LogNotifications, 1, OwnerNotifier),
+		define[NotificationFailed](LogNotifications, 1, OwnerNotifier),
+		define[SubscriptionCreated](LogNotifications, 1, OwnerNotifier),
+		define[SubscriptionRemoved](LogNotifications, 1, OwnerNotifier),
 	}
 }
 
@@ -70,6 +83,7 @@ type Def struct {
 	Type      Type
 	Version   int
 	Log       Log
+	Owner     Owner
 	SchemaURI string
 	GoType    reflect.Type
 	// Description and Fields come from the schema, the single source for docs.
@@ -91,12 +105,13 @@ type Field struct {
 	Description string
 }
 
-func define[T Data](log Log, version int) *Def {
+func define[T Data](log Log, version int, owner Owner) *Def {
 	var zero T
 	return &Def{
 		Type:    zero.EventType(),
 		Version: version,
 		Log:     log,
+		Owner:   owner,
 		GoType:  reflect.TypeOf(zero),
 		decode: func(b []byte) (Data, error) {
 			var v T
