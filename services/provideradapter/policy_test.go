@@ -237,7 +237,7 @@ func TestDLTGloballyOffSendsEveryAppOnTheQuickRoute(t *testing.T) {
 		t.Errorf("requests %+v", q)
 	}
 	es := r.events(t, requestID(t, resp))
-	if types(es) != "otp_generated otp_dlt_fallback dlt_payload_ready provider_response_received otp_delivery_completed" {
+	if types(es) != "otp_generated otp_dlt_dispatch otp_dlt_fallback dlt_payload_ready provider_response_received otp_delivery_completed" {
 		t.Errorf("events %s", types(es))
 	}
 	fb := find[event.OTPDLTFallback](t, es)
