@@ -53,14 +53,10 @@ func (k *Keys) Seal(b Binding, phone, code string) string {
 	buf = append(buf, phone...)
 	buf = append(buf, code...)
 	sealed := key.aead.Seal(buf[ns:ns], buf[:ns], buf[ns:], b.aad(key.id))
-	var s strings.Builder
-	s.Grow(len(key.id) + 1 + base64.RawURLEncoding.EncodedLen(ns+len(sealed)))
-	s.WriteString(key.id)
-	s.WriteByte('.')
-	enc := base64.NewEncoder(base64.RawURLEncoding, &s)
-	_, _ = enc.Write(buf[:ns+len(sealed)])
-	_ = enc.Close()
-	return s.String()
+	enc := base64.RawURLEncoding
+	out := make([]byte, 0, len(key.id)+1+enc.EncodedLen(ns+len(sealed)))
+	out = append(append(out, key.id...), '.')
+	return string(enc.AppendEncode(out, buf[:ns+len(sealed)]))
 }
 
 // Open decrypts a sealed dispatch with the key its id names, if b is what it

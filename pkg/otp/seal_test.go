@@ -142,3 +142,17 @@ func TestTheFirstKeyFileFormatStillLoadsAsKeyIDZero(t *testing.T) {
 		t.Errorf("the keyring file does not open key 0's seal: %v", err)
 	}
 }
+
+func BenchmarkSealAndOpen(b *testing.B) {
+	k, err := otp.LoadKeys(keyB64(1), keyB64(2), b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	bind := otp.Binding{RequestID: "01a23160-2575-7cf1-a48a-f30816811809", App: "shop", Provider: "fast2sms", Route: "dlt"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := k.Open(bind, k.Seal(bind, "+919876543210", "123456")); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
