@@ -102,6 +102,7 @@ func TestNoFullPhoneNumberInAnyStreamBucketOrLog(t *testing.T) {
 				}
 			}
 			where["logs"] = logs.String()
+			where["metrics"] = string(r.Do(t, "GET", "/metrics", nil).Body)
 			if !strings.Contains(where["logs"], `"event":"otp_dispatch_refused"`) || !strings.Contains(where["logs"], logging.MaskPhone(phones[0])) {
 				t.Fatalf("the logs were not captured:\n%s", where["logs"])
 			}
