@@ -47,8 +47,8 @@ const (
 func definitions() []*Def {
 	return []*Def{
 		define[OTPGenerated](LogEvents, 1, OwnerDispatcher),
-		define[OTPDLTDispatch](LogEvents, 1, OwnerDispatcher),
-		define[OTPDLTFallback](LogEvents, 1, OwnerProviderAdapter),
+		define[OTPDLTDispatch](LogEvents, 2, OwnerDispatcher),
+		define[OTPDLTFallback](LogEvents, 2, OwnerProviderAdapter),
 		define[DLTPayloadReady](LogEvents, 1, OwnerProviderAdapter),
 		define[ProviderResponseReceived](LogEvents, 1, OwnerProviderAdapter),
 		define[ProviderResponseFailed](LogEvents, 1, OwnerProviderAdapter),

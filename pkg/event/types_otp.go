@@ -4,8 +4,9 @@ import "time"
 
 // OTP lifecycle and delivery events. Field names follow the on-call runbook
 // (requestId, deliveryPolicy, deliveryMode, legacyRouteEnabled) so that the
-// queries it prescribes work on events and logs alike. A code never appears in
-// clear: the dispatch events carry it sealed (AES-GCM), nothing else carries it.
+// queries it prescribes work on events and logs alike. Neither a code nor a
+// full phone number appears in clear: the dispatch events carry both in one
+// AES-GCM seal, nothing else carries them; phones elsewhere are masked.
 
 // OTPGenerated: a code was generated and its keyed hash stored.
 type OTPGenerated struct {
@@ -16,26 +17,35 @@ type OTPGenerated struct {
 	DeliveryPolicy string    `json:"deliveryPolicy"`
 }
 
-// OTPDLTDispatch asks the provider adapter to send over the DLT route.
+// OTPDLTDispatch is the dispatcher's request to send a code: always leg 0
+// of the app's route plan, on DLT or, when the plan starts off DLT, on the
+// route Reason explains. The destination phone and the code travel only
+// inside Sealed, one AEAD seal bound to request id, app, leg, provider and
+// route (pkg/otp.Binding); Phone is masked.
 type OTPDLTDispatch struct {
 	App            string    `json:"app"`
-	Phone          string    `json:"phone"` // E.164, needed to send
-	SealedCode     string    `json:"sealedCode"`
+	Phone          string    `json:"phone"` // masked
+	Sealed         string    `json:"sealed"`
 	Provider       string    `json:"provider"`
 	Route          string    `json:"route"`
 	TemplateID     string    `json:"templateId,omitempty"`
 	DeliveryPolicy string    `json:"deliveryPolicy"`
 	Deadline       time.Time `json:"deadline"`
-	// Leg is the position of this provider+route in the app's route plan.
+	// Leg is the position of this provider+route in the app's route plan:
+	// 0 for a dispatch.
 	Leg int `json:"leg,omitempty"`
+	// Reason is why leg 0 is not on DLT (dlt_inactive, quick_only); empty on DLT.
+	Reason string `json:"reason,omitempty"`
 }
 
-// OTPDLTFallback: delivery moves off DLT (or never used it): globally
-// inactive, a quick-only app, or a failed DLT attempt the policy may fall back from.
+// OTPDLTFallback, published by the provider adapter: delivery moves off DLT
+// or to the next leg. For leg 0 (DLT globally inactive, a quick-only app) it
+// records why the dispatcher's leg is off DLT and carries no seal: the
+// dispatch delivers that leg. For a later leg it carries that leg's seal.
 type OTPDLTFallback struct {
 	App            string    `json:"app"`
-	Phone          string    `json:"phone"`
-	SealedCode     string    `json:"sealedCode"`
+	Phone          string    `json:"phone"` // masked
+	Sealed         string    `json:"sealed,omitempty"`
 	Provider       string    `json:"provider"`
 	Route          string    `json:"route"`
 	FromProvider   string    `json:"fromProvider,omitempty"`

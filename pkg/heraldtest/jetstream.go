@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,6 +131,42 @@ func Messages(t testing.TB, js jetstream.JetStream, stream string, filter ...str
 			return out
 		}
 	}
+}
+
+// StoredText is everything the server stores, stream by stream (key-value
+// buckets and the DLQ included): each message's subject, headers and data,
+// for tests that look for what must never be stored.
+func StoredText(t testing.TB, js jetstream.JetStream) map[string]string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out := map[string]string{}
+	names := js.StreamNames(ctx)
+	for name := range names.Name() {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		if s.CachedInfo().State.Msgs == 0 {
+			out[name] = ""
+			continue
+		}
+		for _, m := range Messages(t, js, name) {
+			b.WriteString(m.Subject())
+			for k, v := range m.Headers() {
+				b.WriteString(" " + k + ": " + strings.Join(v, ","))
+			}
+			b.WriteByte('\n')
+			b.Write(m.Data())
+			b.WriteByte('\n')
+		}
+		out[name] = b.String()
+	}
+	if err := names.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // Events reads a stream back as decoded events.

@@ -164,6 +164,13 @@ func (tw *Twilio) StatusCallback(t testing.TB, callbackURL, sid, status, errorCo
 	t.Helper()
 	form := url.Values{"MessageSid": {sid}, "SmsSid": {sid}, "MessageStatus": {status}, "SmsStatus": {status},
 		"AccountSid": {tw.AccountSID}, "ApiVersion": {"2010-04-01"}}
+	// Twilio's callbacks carry the message's numbers too.
+	for _, m := range tw.Requests() {
+		if m.SID == sid {
+			form.Set("To", m.To)
+			form.Set("From", m.From)
+		}
+	}
 	if errorCode != "" {
 		form.Set("ErrorCode", errorCode)
 	}

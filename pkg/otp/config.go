@@ -2,7 +2,7 @@
 // one-time passwords: configuration (the otp, apps and providers sections of
 // herald.yaml), the delivery policy and its route plan, the start-up health
 // checks of DLT template metadata, and the secrets (code generation, keyed
-// hash, AES-GCM sealing and their keys).
+// hash, AES-GCM sealing of phone and code, and their keyrings).
 package otp
 
 import (
@@ -32,9 +32,11 @@ type Config struct {
 	// DLTEnabled is the global DLT switch; the environment variable
 	// OTP_DLT_ENABLED overrides it (read by Load, which records the source).
 	DLTEnabled *bool `yaml:"dltEnabled"`
-	// SealKey (AES-256, base64) seals codes from dispatcher to adapter;
-	// HashKey (base64, ≥ 32 bytes) keys the stored HMAC. Empty: a key file
-	// generated under the data dir (otp-keys.json, mode 0600).
+	// SealKey (AES-256, base64) seals phone and code from dispatcher to
+	// adapter; HashKey (base64, ≥ 32 bytes) keys the stored HMAC. Each is one
+	// key (key id "0") or a keyring "id:base64,id:base64…", current key first
+	// (docs/otp.md, Key rotation). Empty: a key file generated under the data
+	// dir (otp-keys.json, mode 0600).
 	SealKey string `yaml:"sealKey" env:"OTP_SEAL_KEY"`
 	HashKey string `yaml:"hashKey" env:"OTP_HASH_KEY"`
 	// SyncTimeout bounds how long POST /v1/otp/send waits for delivery.

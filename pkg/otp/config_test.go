@@ -167,21 +167,23 @@ func TestKeysAreGeneratedOnceUnderTheDataDirWithOwnerOnlyPermissions(t *testing.
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealed := k1.Seal("req-1", "123456")
-	if strings.Contains(sealed, "123456") {
-		t.Fatal("sealed code contains the code")
+	b := otp.Binding{RequestID: "req-1", App: "shop", Provider: "fast2sms", Route: "dlt"}
+	sealed := k1.Seal(b, "+919876543210", "123456")
+	if strings.Contains(sealed, "123456") || strings.Contains(sealed, "9876543210") {
+		t.Fatal("the seal shows the code or the phone")
 	}
-	if code, err := k2.Open("req-1", sealed); err != nil || code != "123456" {
-		t.Errorf("open with the reloaded key: %q %v", code, err)
+	if p, code, err := k2.Open(b, sealed); err != nil || code != "123456" || p != "+919876543210" {
+		t.Errorf("open with the reloaded key: %q %q %v", p, code, err)
 	}
-	if _, err := k2.Open("req-2", sealed); !errors.Is(err, otp.ErrSeal) {
-		t.Errorf("a sealed code opened for another request: %v", err)
+	if !strings.HasPrefix(sealed, "0.") || k2.SealKeyID() != "0" || k2.HashKeyID() != "0" {
+		t.Errorf("generated keys are not key id 0: %q", sealed)
 	}
-	if !k2.Match("req-1", "123456", k1.Hash("req-1", "123456")) || k2.Match("req-1", "123457", k1.Hash("req-1", "123456")) {
+	kid, sum := k1.Hash("req-1", "123456")
+	if !k2.Match("req-1", "123456", kid, sum) || k2.Match("req-1", "123457", kid, sum) || k2.Match("req-2", "123456", kid, sum) {
 		t.Error("hash match")
 	}
 	other, _ := otp.LoadKeys("", "", t.TempDir())
-	if _, err := other.Open("req-1", sealed); !errors.Is(err, otp.ErrSeal) {
+	if _, _, err := other.Open(b, sealed); !errors.Is(err, otp.ErrSeal) {
 		t.Errorf("another data dir's key opened the code: %v", err)
 	}
 	if err := os.Chmod(filepath.Join(dir, otp.KeyFile), 0o644); err != nil {

@@ -45,7 +45,7 @@ func (a *AppSettings) Plan(dltEnabled bool) []Leg {
 }
 
 // FirstReason is why the first leg is not DLT ("" when it is DLT): the
-// reason of the dispatcher's otp_dlt_fallback.
+// reason of the dispatch, and of the adapter's otp_dlt_fallback for leg 0.
 func (a *AppSettings) FirstReason(dltEnabled bool) string {
 	switch {
 	case !dltEnabled:

@@ -134,7 +134,8 @@ func (s *otpService) issue(ctx context.Context, app *otp.AppSettings, phone stri
 	if deadline.After(expires) {
 		deadline = expires
 	}
-	rec := codeRecord{App: app.Name, Hash: s.set.Keys.Hash(requestID, code), ExpiresAt: expires,
+	hashKeyID, hash := s.set.Keys.Hash(requestID, code)
+	rec := codeRecord{App: app.Name, Hash: hash, HashKeyID: hashKeyID, ExpiresAt: expires,
 		MaxAttempts: app.MaxVerifyAttempts, State: statePending}
 	// The phone's limit and the code's hash are written in one round trip: a
 	// hash stored for a send the limit then refuses is never dispatched, its
@@ -153,23 +154,21 @@ func (s *otpService) issue(ctx context.Context, app *otp.AppSettings, phone stri
 	if err := stored.wait(ctx); err != nil {
 		return 0, nil, err
 	}
-	sealed := s.set.Keys.Seal(requestID, code)
-	plan := app.Plan(s.set.DLTEnabled)
-	leg := plan[0]
-	generated := event.New(source, event.OTPGenerated{App: app.Name, Phone: logging.MaskPhone(phone), CodeLength: app.CodeLength,
+	// Leg 0 is always the dispatcher's otp_dlt_dispatch, DLT or not (the
+	// adapter, which owns otp_dlt_fallback, records a leg off DLT): the
+	// phone and the code travel only inside its seal, bound to this leg.
+	leg := app.Plan(s.set.DLTEnabled)[0]
+	sealed := s.set.Keys.Seal(otp.Binding{RequestID: requestID, App: app.Name, Leg: 0, Provider: leg.Provider, Route: leg.Route}, phone, code)
+	masked := logging.MaskPhone(phone)
+	generated := event.New(source, event.OTPGenerated{App: app.Name, Phone: masked, CodeLength: app.CodeLength,
 		ExpiresAt: expires, DeliveryPolicy: app.DeliveryPolicy}, event.WithRequestID(requestID), event.WithID(requestID+".generated"))
-	var dispatch *event.Event
-	dispatchID := event.WithID(requestID + ".leg0")
 	reason := app.FirstReason(s.set.DLTEnabled)
+	d := event.OTPDLTDispatch{App: app.Name, Phone: masked, Sealed: sealed, Provider: leg.Provider, Route: leg.Route,
+		DeliveryPolicy: app.DeliveryPolicy, Deadline: deadline, Reason: reason}
 	if leg.IsDLT() {
-		dispatch = event.New(source, event.OTPDLTDispatch{App: app.Name, Phone: phone, SealedCode: sealed, Provider: leg.Provider,
-			Route: leg.Route, TemplateID: app.DLT.TemplateID, DeliveryPolicy: app.DeliveryPolicy, Deadline: deadline},
-			event.WithRequestID(requestID), event.WithCausation(generated), dispatchID)
-	} else {
-		dispatch = event.New(source, event.OTPDLTFallback{App: app.Name, Phone: phone, SealedCode: sealed, Provider: leg.Provider,
-			Route: leg.Route, Reason: reason, DeliveryPolicy: app.DeliveryPolicy, Deadline: deadline},
-			event.WithRequestID(requestID), event.WithCausation(generated), dispatchID)
+		d.TemplateID = app.DLT.TemplateID
 	}
+	dispatch := event.New(source, d, event.WithRequestID(requestID), event.WithCausation(generated), event.WithID(otp.LegKey(requestID, 0)))
 	var wait <-chan event.OTPDeliveryCompleted
 	if !async {
 		var cancel func()
@@ -187,13 +186,13 @@ func (s *otpService) issue(ctx context.Context, app *otp.AppSettings, phone stri
 		return 0, nil, err
 	}
 	log := s.log.With("requestId", requestID, "app", app.Name)
-	log.Info("otp generated", "event", "otp_generated", "phone", logging.MaskPhone(phone),
+	log.Info("otp generated", "event", "otp_generated", "phone", masked,
 		"deliveryPolicy", app.DeliveryPolicy, "codeLength", app.CodeLength, "expiresAt", expires)
 	if leg.IsDLT() {
 		log.Info("otp dispatched over dlt", "event", "otp_dlt_dispatch", "provider", leg.Provider, "route", leg.Route,
 			"deliveryPolicy", app.DeliveryPolicy, "templateId", app.DLT.TemplateID)
 	} else {
-		log.Info("otp dispatched off dlt", "event", "otp_dlt_fallback", "provider", leg.Provider, "route", leg.Route,
+		log.Info("otp dispatched off dlt", "event", "otp_dlt_dispatch", "provider", leg.Provider, "route", leg.Route,
 			"reason", reason, "deliveryPolicy", app.DeliveryPolicy)
 	}
 	if async {

@@ -39,8 +39,11 @@ const (
 
 // codeRecord is what is stored of an issued OTP: never the code.
 type codeRecord struct {
-	App         string    `json:"app"`
-	Hash        []byte    `json:"hash"`
+	App  string `json:"app"`
+	Hash []byte `json:"hash"`
+	// HashKeyID names the hash key that made Hash, so that a code hashed
+	// before a key rotation still verifies ("": key id "0").
+	HashKeyID   string    `json:"hashKeyId,omitempty"`
 	ExpiresAt   time.Time `json:"expiresAt"`
 	Attempts    int       `json:"attempts"`
 	MaxAttempts int       `json:"maxAttempts"`

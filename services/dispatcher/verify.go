@@ -51,7 +51,7 @@ func (s *otpService) verify(w http.ResponseWriter, r *http.Request) {
 			outcome = "expired"
 		case c.Attempts >= c.MaxAttempts:
 			outcome = "too_many_attempts"
-		case s.set.Keys.Match(req.RequestID, req.Code, c.Hash):
+		case s.set.Keys.Match(req.RequestID, req.Code, c.HashKeyID, c.Hash):
 			c.Attempts++
 			c.State, outcome = stateUsed, "verified"
 			return true

@@ -20,34 +20,41 @@ import (
 	"github.com/heraldhq/herald/pkg/sms"
 )
 
-// dispatch is one leg to run: otp_dlt_dispatch or otp_dlt_fallback.
+// dispatch is one leg to run: otp_dlt_dispatch (leg 0) or otp_dlt_fallback
+// (a later leg). Only the seal is trusted: the other fields say which
+// binding to open it with, and a seal opens only for the binding it was
+// made for.
 type dispatch struct {
+	// ID names the leg (<requestId>.leg<n>): the ledger's attempts and the
+	// leg's events derive from it, whatever the message's own id, so that a
+	// copy of a dispatch re-published under another id calls nobody again.
 	ID, RequestID  string
 	App            string
-	Phone          string
 	Sealed         string
 	Leg            otp.Leg
 	Index          int
 	DeliveryPolicy string
 	Deadline       time.Time
-	cause          *event.Event
+	// Reason is why a dispatch's leg 0 is off DLT.
+	Reason string
+	// fallback: the message is an otp_dlt_fallback.
+	fallback bool
+	cause    *event.Event
 }
 
 func toDispatch(e *event.Event) (dispatch, bool) {
-	d := dispatch{ID: e.ID, RequestID: e.RequestID, cause: e}
+	d := dispatch{RequestID: e.RequestID, cause: e}
 	switch v := e.Data.(type) {
 	case event.OTPDLTDispatch:
-		d.App, d.Phone, d.Sealed, d.Leg, d.Index = v.App, v.Phone, v.SealedCode, otp.Leg{Provider: v.Provider, Route: v.Route}, v.Leg
-		d.DeliveryPolicy, d.Deadline = v.DeliveryPolicy, v.Deadline
+		d.App, d.Sealed, d.Leg, d.Index = v.App, v.Sealed, otp.Leg{Provider: v.Provider, Route: v.Route}, v.Leg
+		d.DeliveryPolicy, d.Deadline, d.Reason = v.DeliveryPolicy, v.Deadline, v.Reason
 	case event.OTPDLTFallback:
-		d.App, d.Phone, d.Sealed, d.Leg, d.Index = v.App, v.Phone, v.SealedCode, otp.Leg{Provider: v.Provider, Route: v.Route}, v.Leg
-		d.DeliveryPolicy, d.Deadline = v.DeliveryPolicy, v.Deadline
+		d.App, d.Sealed, d.Leg, d.Index = v.App, v.Sealed, otp.Leg{Provider: v.Provider, Route: v.Route}, v.Leg
+		d.DeliveryPolicy, d.Deadline, d.fallback = v.DeliveryPolicy, v.Deadline, true
 	default:
 		return d, false
 	}
-	if d.RequestID == "" {
-		d.RequestID = e.ID
-	}
+	d.ID = otp.LegKey(d.RequestID, d.Index)
 	return d, true
 }
 
@@ -60,12 +67,14 @@ type run struct {
 	futures []*bus.Future
 	records []jetstream.PubAckFuture // attempt outcomes in flight
 	err     error
-	// code and phone are scrubbed from anything a provider or the network says.
-	code, phone string
+	// code and phone (opened from the seal) are scrubbed from anything a
+	// provider or the network says; masked is the phone as events show it.
+	code, phone, masked string
 }
 
 // scrub removes the code and the phone number from a provider's or the
-// network's words (some providers echo the message or the recipient).
+// network's words (some providers echo the message or the recipient, in
+// E.164, without the '+', or as the national number Fast2SMS is sent).
 func (r *run) scrub(s string) string {
 	if s == "" {
 		return s
@@ -74,7 +83,12 @@ func (r *run) scrub(s string) string {
 		s = strings.ReplaceAll(s, r.code, otp.CodeMark)
 	}
 	if r.phone != "" {
-		s = strings.ReplaceAll(s, r.phone, logging.MaskPhone(r.phone))
+		s = strings.ReplaceAll(s, r.phone, r.masked)
+		digits := strings.TrimPrefix(r.phone, "+")
+		s = strings.ReplaceAll(s, digits, logging.MaskPhone(digits))
+		if national, ok := strings.CutPrefix(r.phone, "+91"); ok {
+			s = strings.ReplaceAll(s, national, logging.MaskPhone(national))
+		}
 	}
 	return s
 }
@@ -116,36 +130,31 @@ func (r *run) wait(ctx context.Context) error {
 }
 
 // handle runs one dispatch leg. Returning an error asks for redelivery; the
-// attempt ledger makes the redelivery call no provider twice.
+// attempt ledger makes the redelivery call no provider twice. A leg that is
+// not provably the app's (refuse) is dead-lettered: nothing is sent.
 func (a *adapter) handle(ctx context.Context, e *event.Event) error {
 	d, ok := toDispatch(e)
 	if !ok {
 		return bus.Permanent(fmt.Errorf("not a dispatch event: %s", e.Type))
 	}
+	if d.fallback && d.Index == 0 {
+		return nil // the record of why leg 0 is off DLT: the dispatch delivers it
+	}
 	r := &run{a: a, d: d, log: a.log.With("requestId", d.RequestID, "app", d.App, "provider", d.Leg.Provider, "route", d.Leg.Route)}
-	app, ok := a.set.App(d.App)
-	if !ok {
-		r.fail(nil, d.Leg, 0, sms.BadRequest, "unknown_app")
-		return r.wait(ctx)
-	}
-	code, err := a.set.Keys.Open(d.RequestID, d.Sealed)
+	app, err := a.authorize(r)
 	if err != nil {
-		r.log.Error("sealed code does not open: are the dispatcher and adapter sharing OTP_SEAL_KEY?", "error", err)
-		r.fail(app, d.Leg, 0, sms.BadRequest, "seal_invalid")
-		return r.wait(ctx)
+		return a.refuse(r, err)
 	}
-	r.code, r.phone = code, d.Phone
-	provider, ok := a.providers[d.Leg.Provider]
-	if !ok {
-		r.fail(app, d.Leg, 0, sms.BadRequest, "unknown_provider")
-		return r.wait(ctx)
+	provider := a.providers[d.Leg.Provider]
+	if !d.fallback && !d.Leg.IsDLT() {
+		r.offDLT(app)
 	}
 	payload := app.Payload(d.Leg)
 	r.emit(d.ID+".payload", payload)
 	r.log.Info("provider payload ready", "event", "dlt_payload_ready", "senderId", payload.SenderID,
 		"entityId", payload.EntityID, "templateId", payload.TemplateID, "messageId", payload.MessageID, "variables", payload.Variables)
 
-	res, attempts, outcome, err := a.attempts(ctx, r, provider, app.Message(d.Leg, d.Phone, code))
+	res, attempts, outcome, err := a.attempts(ctx, r, provider, app.Message(d.Leg, r.phone, r.code))
 	if err != nil {
 		return err
 	}
@@ -158,6 +167,20 @@ func (a *adapter) handle(ctx context.Context, e *event.Event) error {
 		r.fallBackOrFail(app, res, attempts)
 	}
 	return r.wait(ctx)
+}
+
+// offDLT records, as the owner of otp_dlt_fallback, why the dispatcher's
+// leg 0 is off DLT (dlt_inactive, quick_only): the runbook's event. It
+// carries no seal and delivers nothing; the dispatch delivers the leg.
+func (r *run) offDLT(app *otp.AppSettings) {
+	reason := r.d.Reason
+	if reason == "" {
+		reason = app.FirstReason(r.a.set.DLTEnabled)
+	}
+	r.emit(r.d.ID+".off_dlt", event.OTPDLTFallback{App: app.Name, Phone: r.masked, Provider: r.d.Leg.Provider, Route: r.d.Leg.Route,
+		Reason: reason, DeliveryPolicy: app.DeliveryPolicy, Deadline: r.d.Deadline})
+	r.log.Info("otp sent off dlt", "event", "otp_dlt_fallback", "reason", reason, "toProvider", r.d.Leg.Provider,
+		"toRoute", r.d.Leg.Route, "deliveryPolicy", app.DeliveryPolicy)
 }
 
 // attempts calls the provider, retrying transient failures with backoff
@@ -300,10 +323,13 @@ func (r *run) fallBackOrFail(app *otp.AppSettings, res *attemptResult, attempts 
 	}
 	next, idx, ok := r.next(app)
 	if ok && time.Now().Before(r.d.Deadline) {
-		fb := event.OTPDLTFallback{App: app.Name, Phone: r.d.Phone, SealedCode: r.d.Sealed, Provider: next.Provider, Route: next.Route,
+		// The next leg gets its own seal: the one in hand opens only for this leg.
+		sealed := r.a.set.Keys.Seal(otp.Binding{RequestID: r.d.RequestID, App: app.Name, Leg: idx, Provider: next.Provider,
+			Route: next.Route}, r.phone, r.code)
+		fb := event.OTPDLTFallback{App: app.Name, Phone: r.masked, Sealed: sealed, Provider: next.Provider, Route: next.Route,
 			FromProvider: r.d.Leg.Provider, FromRoute: r.d.Leg.Route, Reason: reason, DeliveryPolicy: app.DeliveryPolicy,
 			Deadline: r.d.Deadline, Leg: idx}
-		r.emit(r.d.RequestID+".leg"+strconv.Itoa(idx), fb)
+		r.emit(otp.LegKey(r.d.RequestID, idx), fb)
 		r.log.Warn("otp falls back", "event", "otp_dlt_fallback", "reason", reason, "toProvider", next.Provider, "toRoute", next.Route,
 			"deliveryPolicy", app.DeliveryPolicy, "classification", string(res.Class))
 		return
@@ -314,13 +340,12 @@ func (r *run) fallBackOrFail(app *otp.AppSettings, res *attemptResult, attempts 
 	r.fail(app, r.d.Leg, attempts, res.Class, reason)
 }
 
-// next is the leg after this one in the app's plan, if the plan has one.
+// next is the leg after this one in the app's plan, if the plan has one
+// (authorize made sure this leg is plan[Index]).
 func (r *run) next(app *otp.AppSettings) (otp.Leg, int, bool) {
 	plan := app.Plan(r.a.set.DLTEnabled)
-	for i, l := range plan {
-		if l == r.d.Leg && i+1 < len(plan) {
-			return plan[i+1], i + 1, true
-		}
+	if i := r.d.Index + 1; i < len(plan) {
+		return plan[i], i, true
 	}
 	return otp.Leg{}, 0, false
 }
@@ -336,10 +361,7 @@ func (r *run) hardFailure(app *otp.AppSettings, res *attemptResult, reason strin
 // fail ends the send: otp_notification_failed and otp_delivery_completed
 // (status failed); the dispatcher revokes the code.
 func (r *run) fail(app *otp.AppSettings, leg otp.Leg, attempts int, cls sms.Classification, reason string) {
-	name, policy := r.d.App, r.d.DeliveryPolicy
-	if app != nil {
-		name, policy = app.Name, app.DeliveryPolicy
-	}
+	name, policy := app.Name, app.DeliveryPolicy
 	class := string(cls)
 	r.emit(r.d.RequestID+".notification_failed", event.OTPNotificationFailed{App: name, Channel: "sms", Provider: leg.Provider,
 		Reason: reason, Classification: class})

@@ -8,6 +8,7 @@ type metrics struct {
 	circuit    *prometheus.GaugeVec
 	deliveries *prometheus.CounterVec
 	receipts   *prometheus.CounterVec
+	refused    *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -33,7 +34,11 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "herald_delivery_receipts_total",
 			Help: "Delivery receipt webhooks by provider and outcome (recorded, unknown, forbidden, invalid).",
 		}, []string{"provider", "outcome"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_otp_dispatches_refused_total",
+			Help: "Dispatches refused and dead-lettered without sending, by reason (seal_invalid, leg_not_in_plan, …).",
+		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.calls, m.callTime, m.circuit, m.deliveries, m.receipts)
+	reg.MustRegister(m.calls, m.callTime, m.circuit, m.deliveries, m.receipts, m.refused)
 	return m
 }

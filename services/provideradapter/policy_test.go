@@ -237,12 +237,21 @@ func TestDLTGloballyOffSendsEveryAppOnTheQuickRoute(t *testing.T) {
 		t.Errorf("requests %+v", q)
 	}
 	es := r.events(t, requestID(t, resp))
-	if types(es) != "otp_generated otp_dlt_fallback dlt_payload_ready provider_response_received otp_delivery_completed" {
+	if types(es) != "otp_generated otp_dlt_dispatch otp_dlt_fallback dlt_payload_ready provider_response_received otp_delivery_completed" {
 		t.Errorf("events %s", types(es))
 	}
 	fb := find[event.OTPDLTFallback](t, es)
-	if fb.Reason != "dlt_inactive" || fb.Route != "q" || fb.DeliveryPolicy != "dlt_only" {
+	if fb.Reason != "dlt_inactive" || fb.Route != "q" || fb.DeliveryPolicy != "dlt_only" || fb.Sealed != "" {
 		t.Errorf("fallback %+v", fb)
+	}
+	if d := find[event.OTPDLTDispatch](t, es); d.Reason != "dlt_inactive" || d.Route != "q" || d.TemplateID != "" {
+		t.Errorf("dispatch %+v", d)
+	}
+	// One publisher per type: the dispatcher dispatches, the adapter falls back.
+	for _, e := range es {
+		if (e.Type == "otp_dlt_dispatch" && e.Source != "herald/dispatcher") || (e.Type == "otp_dlt_fallback" && e.Source != "herald/provider-adapter") {
+			t.Errorf("%s published by %s", e.Type, e.Source)
+		}
 	}
 	st := heraldtest.Events(t, r.Bus, "EVENTS", "events.otp_dlt_activation_status")
 	if a, _ := event.As[event.OTPDLTActivationStatus](st[0]); a.DLTEnabled || a.Source != "env" {
@@ -273,6 +282,9 @@ func TestQuickOnlyAppSendsThroughTwilio(t *testing.T) {
 	es := r.events(t, requestID(t, resp))
 	if fb := find[event.OTPDLTFallback](t, es); fb.Reason != "quick_only" || fb.Route != "sms" {
 		t.Errorf("fallback %+v", fb)
+	}
+	if d := find[event.OTPDLTDispatch](t, es); d.Reason != "quick_only" || d.Provider != "twilio" || d.Route != "sms" {
+		t.Errorf("dispatch %+v", d)
 	}
 	if ok := find[event.ProviderResponseReceived](t, es); ok.StatusCode != 201 || !strings.HasPrefix(ok.ProviderRequestID, "SM") {
 		t.Errorf("received %+v", ok)

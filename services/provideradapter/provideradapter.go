@@ -1,6 +1,7 @@
 // Package provideradapter is Herald's provider-adapter service: a durable
 // consumer of dispatch events (otp_dlt_dispatch, otp_dlt_fallback) that
-// builds each provider payload, calls the provider with timeouts, bounded
+// opens each leg's seal (phone and code, bound to request, app, leg and
+// route), refuses any leg that is not the app's plan, builds each provider payload, calls the provider with timeouts, bounded
 // retries and a circuit breaker per provider and route, classifies the
 // answer, applies the app's fallback policy, and records every step as
 // events. It also turns providers' delivery receipts (webhooks) into
