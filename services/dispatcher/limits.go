@@ -122,7 +122,7 @@ func (l *limiter) allowExisting(ctx context.Context, c *phoneCheck) error {
 		now := time.Now()
 		var h phoneHistory
 		var rev uint64
-		e, err := l.kv.Get(ctx, key)
+		e, err := bus.Retry(ctx, func(ctx context.Context) (jetstream.KeyValueEntry, error) { return l.kv.Get(ctx, key) })
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
 		case err != nil:
@@ -160,11 +160,15 @@ func (l *limiter) allowExisting(ctx context.Context, c *phoneCheck) error {
 		}
 		h.Sends = append(h.Sends, now.UnixMilli())
 		b, _ := json.Marshal(h)
-		if rev == 0 {
-			_, err = l.kv.Create(ctx, key, b, jetstream.KeyTTL(keep))
-		} else {
-			_, err = l.kv.Update(ctx, key, b, rev)
-		}
+		// A retried write whose first attempt was stored comes back as a
+		// conflict and is counted again on the next round: one extra send
+		// in the history, on the strict side of the limit.
+		_, err = bus.Retry(ctx, func(ctx context.Context) (uint64, error) {
+			if rev == 0 {
+				return l.kv.Create(ctx, key, b, jetstream.KeyTTL(keep))
+			}
+			return l.kv.Update(ctx, key, b, rev)
+		})
 		if err == nil {
 			return nil
 		}

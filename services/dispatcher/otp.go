@@ -95,7 +95,7 @@ func newOTPService(in otpIn) (*otpService, error) {
 }
 
 func (s *otpService) start(ctx context.Context) error {
-	if err := s.done.start(); err != nil {
+	if err := s.done.start(ctx); err != nil {
 		return err
 	}
 	sub, err := s.bus.Consume(ctx, bus.ConsumerConfig{
