@@ -256,3 +256,41 @@ func TestReadyzReportsMissingStreamsAndRecreatesConsumers(t *testing.T) {
 		}
 	}
 }
+
+// Issue 9: the per-app rate limit holds across dispatcher processes: two
+// dispatchers on one log together accept the app's burst, not twice it.
+func TestThePerAppLimitHoldsAcrossDispatcherProcesses(t *testing.T) {
+	srv := heraldtest.Server(t)
+	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
+	cfg := fmt.Sprintf(`
+otp:
+  sealKey: %q
+  hashKey: %q
+apps:
+  shop:
+    deliveryPolicy: quick_only
+    providers: [sim]
+    perApp: {rate: 0.01, burst: 10}
+    perPhone: {count: 0}
+    resendCooldown: 0s
+`, key, key)
+	var ds []*heraldtest.App
+	for range 2 {
+		ds = append(ds, heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"), heraldtest.WithNATS(srv.ClientURL()),
+			heraldtest.WithConfig(cfg)))
+	}
+	window := 1000 * time.Second // burst / rate
+	first := time.Now().UnixNano() / int64(window)
+	codes := map[int]int{}
+	for i := range 30 {
+		r := ds[i%2].Do(t, "POST", "/v1/otp/send?mode=async", map[string]string{"app": "shop", "phone": fmt.Sprintf("+9198%08d", i)})
+		codes[r.Status]++
+	}
+	want := 10
+	if time.Now().UnixNano()/int64(window) != first {
+		want = 20 // the sends straddled two windows
+	}
+	if codes[http.StatusAccepted] > want || codes[http.StatusAccepted] < 10 || codes[http.StatusAccepted]+codes[http.StatusTooManyRequests] != 30 {
+		t.Fatalf("answers %v: want at most %d accepted over two processes, the rest 429", codes, want)
+	}
+}
