@@ -49,6 +49,9 @@ type Def struct {
 	DenyDelete        bool            `yaml:"denyDelete"`
 	DenyPurge         bool            `yaml:"denyPurge"`
 	AllowMsgTTL       bool            `yaml:"allowMsgTTL"`
+	// AllowMsgCounter makes every subject a counter (the Nats-Incr header
+	// adds to it and the ack returns the sum): limits shared by processes.
+	AllowMsgCounter bool `yaml:"allowMsgCounter"`
 
 	// Key-value buckets.
 	History        int             `yaml:"history"`
@@ -164,6 +167,7 @@ func (d *Def) StreamConfig(replicas int) (jetstream.StreamConfig, error) {
 		DenyDelete:        d.DenyDelete,
 		DenyPurge:         d.DenyPurge,
 		AllowMsgTTL:       d.AllowMsgTTL,
+		AllowMsgCounter:   d.AllowMsgCounter,
 		Replicas:          replicas,
 	}
 	if c.MaxBytes == 0 {
@@ -305,7 +309,7 @@ func sameStream(a, b jetstream.StreamConfig) bool {
 	pick := func(c jetstream.StreamConfig) []any {
 		return []any{c.Description, c.Subjects, c.Retention, c.Storage, c.MaxAge, c.MaxBytes,
 			c.MaxMsgsPerSubject, c.MaxMsgSize, c.Discard, c.AllowDirect, c.DenyDelete,
-			c.DenyPurge, c.AllowMsgTTL, c.Replicas, dupWindow(c)}
+			c.DenyPurge, c.AllowMsgTTL, c.AllowMsgCounter, c.Replicas, dupWindow(c)}
 	}
 	return reflect.DeepEqual(pick(a), pick(b))
 }

@@ -29,6 +29,7 @@ type Bus struct {
 
 	log     *slog.Logger
 	metrics *Metrics
+	needs   needs
 }
 
 // ConnConfig says how to reach JetStream.

@@ -3,6 +3,7 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -96,5 +97,69 @@ func TestLosingTheStreamLeaderOfThreeLosesNoAcknowledgedEvent(t *testing.T) {
 	}
 	if si.Cluster.Leader == leader {
 		t.Errorf("leader is still %s", leader)
+	}
+}
+
+// Issue 9: reading a stream to its end works on a cluster, also while one
+// of the three servers is lost mid-read.
+func TestReadAllOnAClusterReadsToTheEndWhileAServerIsLost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node cluster")
+	}
+	c := heraldtest.StartCluster(t, 3)
+	b := c.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const n = 100_000
+	batch := make([]*event.Event, 0, 1000)
+	for i := 0; i < n; i++ {
+		batch = append(batch, event.New("test", event.OTPVerified{App: "shop", Attempts: 1}))
+		if len(batch) == cap(batch) {
+			if _, err := b.Publish(ctx, batch...); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	// Lose a server other than the one this client is connected to, and the
+	// stream's leader if it is another one, once a part has been read.
+	victim := ""
+	if st, err := b.JS.Stream(ctx, streams.Events); err == nil {
+		victim = st.CachedInfo().Cluster.Leader
+	}
+	if victim == b.NC.ConnectedServerName() {
+		for _, s := range c.Servers {
+			if s.Name() != victim {
+				victim = s.Name()
+				break
+			}
+		}
+	}
+	for round, lose := range []bool{false, true} {
+		read, lastSeq := 0, uint64(0)
+		err := b.ReadAll(ctx, streams.Events, nil, func(e *event.Event, err error) error {
+			if err != nil {
+				return err
+			}
+			if e.Sequence != lastSeq+1 {
+				return fmt.Errorf("sequence %d after %d", e.Sequence, lastSeq)
+			}
+			lastSeq = e.Sequence
+			read++
+			if lose && read == n/3 {
+				for _, s := range c.Servers {
+					if s.Name() == victim {
+						s.Shutdown()
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("round %d: %v after %d events", round, err, read)
+		}
+		if read != n {
+			t.Fatalf("round %d: read %d events, want %d", round, read, n)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -90,6 +91,18 @@ type Subscription struct {
 	wg      sync.WaitGroup
 	cancel  context.CancelFunc
 	once    sync.Once
+
+	jcfg       jetstream.ConsumerConfig
+	start      func(jetstream.Consumer) (jetstream.ConsumeContext, error)
+	ccMu       sync.Mutex // guards cc, replaced when the consumer is re-created
+	stopped    atomic.Bool
+	recreating atomic.Bool
+}
+
+func (s *Subscription) consumeContext() jetstream.ConsumeContext {
+	s.ccMu.Lock()
+	defer s.ccMu.Unlock()
+	return s.cc
 }
 
 // Consume creates (or updates) the durable consumer and runs h on every
@@ -99,7 +112,7 @@ type Subscription struct {
 // never redelivered forever.
 func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Subscription, error) {
 	cfg.defaults()
-	cons, err := b.JS.CreateOrUpdateConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
+	jcfg := jetstream.ConsumerConfig{
 		Durable:        cfg.Durable,
 		AckPolicy:      jetstream.AckExplicitPolicy,
 		AckWait:        cfg.AckWait,
@@ -108,12 +121,15 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Subs
 		FilterSubjects: cfg.FilterSubjects,
 		DeliverPolicy:  cfg.DeliverPolicy,
 		OptStartSeq:    cfg.OptStartSeq,
+	}
+	cons, err := Retry(ctx, func(ctx context.Context) (jetstream.Consumer, error) {
+		return b.JS.CreateOrUpdateConsumer(ctx, cfg.Stream, jcfg)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on %s: %w", cfg.Durable, cfg.Stream, err)
 	}
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s := &Subscription{b: b, cfg: cfg, cancel: cancel, abort: make(chan struct{})}
+	s := &Subscription{b: b, cfg: cfg, cancel: cancel, abort: make(chan struct{}), jcfg: jcfg}
 	p := &processor{b: b, cfg: &s.cfg, h: h, ctx: hctx, tm: map[event.Type]*typeMetrics{}}
 	for _, d := range b.Catalog.Defs() {
 		p.tm[d.Type] = newTypeMetrics(b.metrics, cfg.Durable, string(d.Type))
@@ -147,18 +163,94 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Subs
 		case <-s.abort: // not acknowledged: the server redelivers it
 		}
 	}
-	s.cc, err = cons.Consume(deliver,
-		jetstream.PullMaxMessages(cfg.Batch),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if !errors.Is(err, jetstream.ErrNoHeartbeat) {
-				b.log.Warn("consumer error", "consumer", cfg.Durable, "error", err)
-			}
-		}))
-	if err != nil {
+	s.start = func(cons jetstream.Consumer) (jetstream.ConsumeContext, error) {
+		return cons.Consume(deliver,
+			jetstream.PullMaxMessages(cfg.Batch),
+			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+				if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+					s.recreate()
+				}
+				if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+					b.log.Warn("consumer error", "consumer", cfg.Durable, "error", err)
+				}
+			}))
+	}
+	if s.cc, err = s.start(cons); err != nil {
 		cancel()
 		return nil, fmt.Errorf("consume %s on %s: %w", cfg.Durable, cfg.Stream, err)
 	}
+	b.track(s)
 	return s, nil
+}
+
+// ready reports whether the consumer still exists on the server and is
+// being consumed; one found missing (deleted by an operator, lost with its
+// stream) is re-created under its name, so the running pull resumes.
+func (s *Subscription) ready(ctx context.Context) error {
+	if s.stopped.Load() {
+		return nil
+	}
+	select {
+	case <-s.consumeContext().Closed():
+		s.recreate()
+		return fmt.Errorf("consumer %s on %s stopped consuming; restarting it", s.cfg.Durable, s.cfg.Stream)
+	default:
+	}
+	_, err := s.b.JS.Consumer(ctx, s.cfg.Stream, s.cfg.Durable)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		s.recreate()
+		return fmt.Errorf("consumer %s on %s is missing; re-creating it", s.cfg.Durable, s.cfg.Stream)
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return fmt.Errorf("consumer %s: stream %s is missing", s.cfg.Durable, s.cfg.Stream)
+	case err != nil:
+		return fmt.Errorf("consumer %s on %s does not answer: %w", s.cfg.Durable, s.cfg.Stream, err)
+	}
+	return nil
+}
+
+// recreate creates the durable consumer again, once at a time, retrying
+// while the server is unavailable, until it exists or the subscription
+// stops. A consumer re-created with its old configuration starts over at
+// its deliver policy: what it had acknowledged is delivered again, which
+// every Herald handler tolerates (ids and ledgers make them idempotent).
+func (s *Subscription) recreate() {
+	if s.stopped.Load() || !s.recreating.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer s.recreating.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cons, err := Retry(ctx, func(ctx context.Context) (jetstream.Consumer, error) {
+			if s.stopped.Load() {
+				return nil, errors.New("stopped")
+			}
+			return s.b.JS.CreateOrUpdateConsumer(ctx, s.cfg.Stream, s.jcfg)
+		})
+		if err != nil {
+			s.b.log.Error("could not re-create a missing consumer", "consumer", s.cfg.Durable, "stream", s.cfg.Stream, "error", err)
+			return
+		}
+		// The client stops consuming a consumer the server deleted: consume
+		// the new one, unless a Stop came first.
+		s.ccMu.Lock()
+		defer s.ccMu.Unlock()
+		select {
+		case <-s.cc.Closed():
+			if s.stopped.Load() {
+				return
+			}
+			cc, err := s.start(cons)
+			if err != nil {
+				s.b.log.Error("could not consume a re-created consumer", "consumer", s.cfg.Durable, "error", err)
+				return
+			}
+			s.cc = cc
+		default:
+		}
+		s.b.log.Warn("re-created a missing consumer", "consumer", s.cfg.Durable, "stream", s.cfg.Stream)
+	}()
 }
 
 // Stop stops fetching, lets the handlers finish what was already delivered,
@@ -168,18 +260,23 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Subs
 func (s *Subscription) Stop(ctx context.Context) error {
 	var err error
 	s.once.Do(func() {
+		s.ccMu.Lock()
+		s.stopped.Store(true)
+		cc := s.cc
+		s.ccMu.Unlock()
+		s.b.untrack(s)
 		if !s.b.NC.IsConnected() {
 			// Nothing can be acknowledged and the drain cannot complete
 			// while the server is unreachable: give up what is held, the
 			// server redelivers it.
 			s.stopNow()
-			s.cc.Stop()
+			cc.Stop()
 			err = fmt.Errorf("consumer %s: stopped without draining: nats connection is %s", s.cfg.Durable, s.b.NC.Status())
 			return
 		}
-		s.cc.Drain()
+		cc.Drain()
 		select {
-		case <-s.cc.Closed():
+		case <-cc.Closed():
 			// No delivery callback runs any more: the queue can be closed,
 			// and the workers finish what it holds.
 			close(s.work)
@@ -189,7 +286,7 @@ func (s *Subscription) Stop(ctx context.Context) error {
 			// complete): stop delivering and let the workers go; a callback
 			// still running sees abort and returns.
 			s.stopNow()
-			s.cc.Stop()
+			cc.Stop()
 		}
 		done := make(chan struct{})
 		go func() { s.wg.Wait(); close(done) }()

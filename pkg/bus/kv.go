@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -13,14 +14,18 @@ import (
 // exist yet, sent as an asynchronous publish so that several can share one
 // round trip (jetstream.KeyValue.Create is a synchronous request).
 type KVCreate struct {
-	f   jetstream.PubAckFuture
-	key string
+	b      *Bus
+	f      jetstream.PubAckFuture
+	bucket string
+	key    string
+	value  []byte
+	opts   []jetstream.PublishOpt
 }
 
 // CreateAsync sends the creation of key in bucket with a per-key TTL (0:
 // the bucket's). Wait tells whether the key was created or already existed.
 func (b *Bus) CreateAsync(bucket, key string, value []byte, ttl time.Duration) (*KVCreate, error) {
-	if err := b.connected(); err != nil {
+	if err := b.notClosed(); err != nil {
 		return nil, err
 	}
 	opts := []jetstream.PublishOpt{jetstream.WithExpectLastSequencePerSubject(0)}
@@ -29,24 +34,46 @@ func (b *Bus) CreateAsync(bucket, key string, value []byte, ttl time.Duration) (
 	}
 	f, err := b.JS.PublishMsgAsync(&nats.Msg{Subject: "$KV." + bucket + "." + key, Data: value}, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("%w: create %s in %s: %v", ErrUnavailable, key, bucket, err)
+		return nil, fmt.Errorf("%w: create %s in %s: %w", ErrUnavailable, key, bucket, err)
 	}
-	return &KVCreate{f: f, key: key}, nil
+	return &KVCreate{b: b, f: f, bucket: bucket, key: key, value: value, opts: opts}, nil
 }
 
 // Wait returns the new revision, or jetstream.ErrKeyExists (wrapped) when
 // the key already had a value — a deleted key counts as existing here;
 // callers that reuse keys fall back to KeyValue.Create, which handles it.
+// A create that failed transiently (a bucket electing a leader) is sent
+// again within ctx; when the repeat finds the key already holding exactly
+// this value, the first attempt was stored and its answer lost: that is a
+// success, not a conflict.
 func (c *KVCreate) Wait(ctx context.Context) (uint64, error) {
-	select {
-	case pa := <-c.f.Ok():
+	retried := false
+	pa, err := c.b.ackOf(ctx, c.f, func(m *nats.Msg) (jetstream.PubAckFuture, error) {
+		retried = true
+		return c.b.JS.PublishMsgAsync(m, c.opts...)
+	})
+	if err == nil {
 		return pa.Sequence, nil
-	case err := <-c.f.Err():
-		if IsWrongLastSequence(err) {
-			return 0, fmt.Errorf("create %s: %w", c.key, jetstream.ErrKeyExists)
-		}
-		return 0, fmt.Errorf("%w: create %s: %v", ErrUnavailable, c.key, err)
-	case <-ctx.Done():
-		return 0, fmt.Errorf("%w: create %s: %v", ErrUnavailable, c.key, ctx.Err())
 	}
+	if !IsWrongLastSequence(err) {
+		return 0, fmt.Errorf("%w: create %s: %w", ErrUnavailable, c.key, err)
+	}
+	if retried {
+		if rev, ok := c.storedByUs(ctx); ok {
+			return rev, nil
+		}
+	}
+	return 0, fmt.Errorf("create %s: %w", c.key, jetstream.ErrKeyExists)
+}
+
+func (c *KVCreate) storedByUs(ctx context.Context) (uint64, bool) {
+	kv, err := c.b.JS.KeyValue(ctx, c.bucket)
+	if err != nil {
+		return 0, false
+	}
+	e, err := Retry(ctx, func(ctx context.Context) (jetstream.KeyValueEntry, error) { return kv.Get(ctx, c.key) })
+	if err != nil || !bytes.Equal(e.Value(), c.value) {
+		return 0, false
+	}
+	return e.Revision(), true
 }

@@ -137,14 +137,3 @@ func (b *Bus) ClientURL() string {
 	}
 	return b.NC.ConnectedUrlRedacted()
 }
-
-// Ready reports whether the connection and JetStream are usable.
-func (b *Bus) Ready(ctx context.Context) error {
-	if !b.NC.IsConnected() {
-		return fmt.Errorf("nats: %s", b.NC.Status())
-	}
-	if _, err := b.JS.AccountInfo(ctx); err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
-	return nil
-}

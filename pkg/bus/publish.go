@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -49,13 +50,16 @@ func (b *Bus) Encode(events ...*event.Event) ([]string, error) {
 
 // Publish validates every event against its schema (publishing nothing if
 // one is invalid), publishes them pipelined with Nats-Msg-Id = event id, and
-// waits for every acknowledgement.
+// waits for every acknowledgement. A publish that fails transiently (a
+// stream electing a new leader, a connection moving to another server) is
+// sent again until ctx ends: the event id makes a repeat harmless, so the
+// loss of one server of a cluster shows up as latency, not as an error.
 func (b *Bus) Publish(ctx context.Context, events ...*event.Event) ([]Ack, error) {
 	subjects, err := b.Encode(events...)
 	if err != nil {
 		return nil, err
 	}
-	if err := b.connected(); err != nil {
+	if err := b.waitConnected(ctx); err != nil {
 		return nil, err
 	}
 	futures := make([]jetstream.PubAckFuture, len(events))
@@ -77,13 +81,14 @@ type Future struct {
 
 // PublishAsync validates and sends one event without waiting for its ack;
 // Wait on the future (or Bus.Flush) to learn the outcome. Hot paths use it to
-// overlap the round trip to JetStream with other work.
+// overlap the round trip to JetStream with other work. While the connection
+// is re-established the message waits in the client's reconnect buffer.
 func (b *Bus) PublishAsync(e *event.Event) (*Future, error) {
 	subjects, err := b.Encode(e)
 	if err != nil {
 		return nil, err
 	}
-	if err := b.connected(); err != nil {
+	if err := b.notClosed(); err != nil {
 		return nil, err
 	}
 	msg := &nats.Msg{Subject: subjects[0], Header: e.Header(), Data: e.Raw}
@@ -104,21 +109,69 @@ func (f *Future) Wait(ctx context.Context, b *Bus) (Ack, error) {
 	return acks[0], nil
 }
 
+// await collects the acks of futures, publishing again (same message, same
+// Nats-Msg-Id) each one that failed transiently or had no answer within
+// retryWindow, until ctx ends.
 func (b *Bus) await(ctx context.Context, events []*event.Event, futures []jetstream.PubAckFuture) ([]Ack, error) {
 	acks := make([]Ack, len(events))
 	var errs []error
 	for i, f := range futures {
 		e := events[i]
-		select {
-		case pa := <-f.Ok():
-			acks[i] = Ack{ID: e.ID, Type: string(e.Type), Stream: pa.Stream, Sequence: pa.Sequence, Duplicate: pa.Duplicate}
-		case err := <-f.Err():
-			errs = append(errs, fmt.Errorf("%w: %s %s: %v", ErrUnavailable, e.Type, e.ID, err))
-		case <-ctx.Done():
-			return acks, fmt.Errorf("%w: waiting for acks: %v", ErrUnavailable, ctx.Err())
+		pa, err := b.ackOf(ctx, f, func(m *nats.Msg) (jetstream.PubAckFuture, error) {
+			return b.JS.PublishMsgAsync(m, jetstream.WithMsgID(e.ID))
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return acks, fmt.Errorf("%w: waiting for acks: %w", ErrUnavailable, err)
+			}
+			errs = append(errs, fmt.Errorf("%w: %s %s: %w", ErrUnavailable, e.Type, e.ID, err))
+			continue
 		}
+		acks[i] = Ack{ID: e.ID, Type: string(e.Type), Stream: pa.Stream, Sequence: pa.Sequence, Duplicate: pa.Duplicate}
 	}
 	return acks, errors.Join(errs...)
+}
+
+// ackOf waits for one publish's ack and re-sends its message with again
+// while the failure is transient. It returns the last error when the
+// failure is not transient or ctx ends first.
+func (b *Bus) ackOf(ctx context.Context, f jetstream.PubAckFuture, again func(*nats.Msg) (jetstream.PubAckFuture, error)) (*jetstream.PubAck, error) {
+	timer := time.NewTimer(retryWindow)
+	defer timer.Stop()
+	var last error
+	for {
+		select {
+		case pa := <-f.Ok():
+			return pa, nil
+		case err := <-f.Err():
+			if !IsTransient(err) {
+				return nil, err
+			}
+			last = err
+			// Give the cluster a moment before trying again.
+			select {
+			case <-ctx.Done():
+				return nil, errors.Join(last, ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+		case <-timer.C:
+			last = jetstream.ErrAsyncPublishTimeout
+		case <-ctx.Done():
+			if last == nil {
+				last = ctx.Err()
+			}
+			return nil, errors.Join(last, ctx.Err())
+		}
+		if err := b.notClosed(); err != nil {
+			return nil, err
+		}
+		nf, err := again(f.Msg())
+		if err != nil {
+			return nil, err
+		}
+		f = nf
+		timer.Reset(retryWindow)
+	}
 }
 
 // PublishOnce publishes an event whose subject is unique to it (a derived
@@ -133,23 +186,49 @@ func (b *Bus) PublishOnce(ctx context.Context, e *event.Event) (Ack, error) {
 		return Ack{}, err
 	}
 	msg := &nats.Msg{Subject: subjects[0], Header: e.Header(), Data: e.Raw}
-	pa, err := b.JS.PublishMsg(ctx, msg, jetstream.WithMsgID(e.ID), jetstream.WithExpectLastSequencePerSubject(0))
+	// Repeating the write after a lost answer is refused as "wrong last
+	// sequence": that is this same event, already stored.
+	pa, err := Retry(ctx, func(ctx context.Context) (*jetstream.PubAck, error) {
+		return b.JS.PublishMsg(ctx, msg, jetstream.WithMsgID(e.ID), jetstream.WithExpectLastSequencePerSubject(0))
+	})
 	if IsWrongLastSequence(err) {
 		return Ack{ID: e.ID, Type: string(e.Type), Duplicate: true}, nil
 	}
 	if err != nil {
 		b.metrics.PublishErrors.WithLabelValues(string(e.Type), "unavailable").Inc()
-		return Ack{}, fmt.Errorf("%w: publish %s %s: %v", ErrUnavailable, e.Type, e.ID, err)
+		if errors.Is(err, ErrUnavailable) {
+			return Ack{}, fmt.Errorf("publish %s %s: %w", e.Type, e.ID, err)
+		}
+		return Ack{}, fmt.Errorf("%w: publish %s %s: %w", ErrUnavailable, e.Type, e.ID, err)
 	}
 	b.metrics.Published.WithLabelValues(string(e.Type)).Inc()
 	return Ack{ID: e.ID, Type: string(e.Type), Stream: pa.Stream, Sequence: pa.Sequence, Duplicate: pa.Duplicate}, nil
 }
 
-// connected fails fast while the connection is down, rather than buffering
-// publishes that may never be confirmed: callers then answer "unavailable"
-// at once, and retry (the event id makes a retry safe).
-func (b *Bus) connected() error {
-	if st := b.NC.Status(); st != nats.CONNECTED {
+// waitConnected waits, within ctx, for a connection that is being
+// re-established (its server was lost): the caller's deadline, not the
+// reconnect, decides when to give up.
+func (b *Bus) waitConnected(ctx context.Context) error {
+	for {
+		switch st := b.NC.Status(); st {
+		case nats.CONNECTED:
+			return nil
+		case nats.CLOSED, nats.DRAINING_PUBS, nats.DRAINING_SUBS:
+			return fmt.Errorf("%w: nats connection is %s", ErrUnavailable, st)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: nats connection is %s: %w", ErrUnavailable, b.NC.Status(), ctx.Err())
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+// notClosed refuses to publish on a connection that will never send again;
+// a reconnecting one buffers the message and sends it once reconnected.
+func (b *Bus) notClosed() error {
+	switch st := b.NC.Status(); st {
+	case nats.CLOSED, nats.DRAINING_PUBS, nats.DRAINING_SUBS:
 		return fmt.Errorf("%w: nats connection is %s", ErrUnavailable, st)
 	}
 	return nil

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/heraldhq/herald/pkg/event"
@@ -18,41 +16,12 @@ import (
 // that is not a valid event comes with its decoding error (and the event,
 // when its envelope could be read) for fn to skip or refuse; an error from
 // fn stops the read and is returned.
+//
+// It pulls in batches through the ordered consumer's iterator, which
+// re-creates the consumer where it stopped when its server is lost, so a
+// read survives the loss of a cluster node.
 func (b *Bus) ReadAll(ctx context.Context, stream string, subjects []string, fn func(e *event.Event, err error) error) error {
-	s, err := b.JS.Stream(ctx, stream)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", stream, err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", stream, err)
-	}
-	last := info.State.LastSeq
-	if info.State.Msgs == 0 {
-		return nil
-	}
-	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: subjects})
-	if err != nil {
-		return fmt.Errorf("read %s: %w", stream, err)
-	}
-	for {
-		m, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
-		if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages) {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if len(subjects) > 0 {
-				return nil // nothing (more) on these subjects
-			}
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("read %s: %w", stream, err)
-		}
-		meta, err := m.Metadata()
-		if err != nil {
-			return fmt.Errorf("read %s: %w", stream, err)
-		}
+	return b.Scan(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: subjects}, false, func(m jetstream.Msg, meta *jetstream.MsgMetadata) error {
 		e, _, derr := b.Decode(m)
 		if e != nil {
 			e.Stream, e.Sequence = meta.Stream, meta.Sequence.Stream
@@ -60,10 +29,58 @@ func (b *Bus) ReadAll(ctx context.Context, stream string, subjects []string, fn 
 		if derr != nil {
 			derr = fmt.Errorf("%s seq %d: %w", stream, meta.Sequence.Stream, derr)
 		}
-		if err := fn(e, derr); err != nil {
+		return fn(e, derr)
+	})
+}
+
+// Scan hands the raw messages of an ordered consumer of stream to fn, in
+// order: up to the last message present when it is called or, with follow,
+// until ctx ends. It is the one way Herald reads a stream (ReadAll, herald
+// tail, dead letters).
+func (b *Bus) Scan(ctx context.Context, stream string, cfg jetstream.OrderedConsumerConfig, follow bool, fn func(jetstream.Msg, *jetstream.MsgMetadata) error) error {
+	s, err := Retry(ctx, func(ctx context.Context) (jetstream.Stream, error) { return b.JS.Stream(ctx, stream) })
+	if err != nil {
+		return fmt.Errorf("read %s: %w", stream, err)
+	}
+	last := s.CachedInfo().State.LastSeq
+	c, err := Retry(ctx, func(ctx context.Context) (jetstream.Consumer, error) { return s.OrderedConsumer(ctx, cfg) })
+	if err != nil {
+		return fmt.Errorf("read %s: %w", stream, err)
+	}
+	// The new consumer's pending count is the number of messages its filter
+	// and start select: none means there is nothing to wait for.
+	if !follow && (last == 0 || c.CachedInfo().NumPending == 0) {
+		return nil
+	}
+	it, err := c.Messages(jetstream.PullMaxMessages(1024))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", stream, err)
+	}
+	defer it.Stop()
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return nil
+			}
+			if IsTransient(err) {
+				continue // the iterator re-creates its consumer
+			}
+			return fmt.Errorf("read %s: %w", stream, err)
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("read %s: %w", stream, err)
+		}
+		if err := fn(m, meta); err != nil {
 			return err
 		}
-		if meta.Sequence.Stream >= last || meta.NumPending == 0 {
+		if !follow && (meta.Sequence.Stream >= last || meta.NumPending == 0) {
 			return nil
 		}
 	}

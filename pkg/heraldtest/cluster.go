@@ -20,6 +20,9 @@ import (
 type Cluster struct {
 	Servers []*server.Server
 	URLs    string // comma-separated client URLs
+
+	t    testing.TB
+	opts []*server.Options
 }
 
 // StartCluster starts n clustered servers with JetStream on temporary
@@ -32,7 +35,7 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	for _, p := range ports {
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
 	}
-	c := &Cluster{}
+	c := &Cluster{t: t}
 	var urls []string
 	for i := range n {
 		opts := &server.Options{
@@ -54,10 +57,13 @@ func StartCluster(t testing.TB, n int) *Cluster {
 			t.Fatalf("node %d not ready", i+1)
 		}
 		c.Servers = append(c.Servers, s)
+		c.opts = append(c.opts, opts)
+		// Restarts keep the client port, so clients reconnect to it.
+		opts.Port = s.Addr().(*net.TCPAddr).Port
 		urls = append(urls, s.ClientURL())
 		t.Cleanup(func() {
-			s.Shutdown()
-			s.WaitForShutdown()
+			c.Servers[i].Shutdown()
+			c.Servers[i].WaitForShutdown()
 		})
 	}
 	c.URLs = strings.Join(urls, ",")
@@ -77,6 +83,44 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		return leaders == 1
 	})
 	return c
+}
+
+// Kill stops the server named name at once and waits until it is gone.
+func (c *Cluster) Kill(name string) {
+	for _, s := range c.Servers {
+		if s.Name() == name {
+			s.Shutdown()
+			s.WaitForShutdown()
+			return
+		}
+	}
+	c.t.Fatalf("no server %q", name)
+}
+
+// Restart starts the stopped server named name again, on its store
+// directory and ports, and waits until it is current with the cluster.
+func (c *Cluster) Restart(name string) {
+	for i, s := range c.Servers {
+		if s.Name() != name {
+			continue
+		}
+		if s.Running() {
+			c.t.Fatalf("server %s is running", name)
+		}
+		o := *c.opts[i]
+		ns, err := server.NewServer(&o)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		go ns.Start()
+		if !ns.ReadyForConnections(30 * time.Second) {
+			c.t.Fatalf("server %s not ready after a restart", name)
+		}
+		c.Servers[i] = ns
+		Eventually(c.t, 60*time.Second, name+" current after its restart", ns.JetStreamIsCurrent)
+		return
+	}
+	c.t.Fatalf("no server %q", name)
 }
 
 // routePorts picks free ports below the ephemeral range (32768–60999), so that

@@ -10,6 +10,7 @@ import (
 
 	"github.com/heraldhq/herald/pkg/api"
 	"github.com/heraldhq/herald/pkg/bus"
+	"github.com/heraldhq/herald/streams"
 )
 
 // Module is the dispatcher service.
@@ -19,6 +20,7 @@ var Module = fx.Module("dispatcher",
 )
 
 func routes(b *bus.Bus, cfg api.Config, o *otpService) []api.Route {
+	b.Need(streams.Events)
 	events := &eventsHandler{bus: b, maxBody: int64(cfg.MaxBodyBytes)}
 	types := &typesHandler{cat: b.Catalog}
 	return append([]api.Route{

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/heraldhq/herald/pkg/api"
+	"github.com/heraldhq/herald/pkg/bus"
 )
 
 // idempotency claims an Idempotency-Key before a send and keeps its first
@@ -56,19 +58,25 @@ func bodyHash(parts ...string) []byte {
 func (i *idempotency) acquire(ctx context.Context, key string, body []byte, hold time.Duration) (*claim, *replay, error) {
 	pending, _ := json.Marshal(idemRecord{State: "pending", BodyHash: body, Until: time.Now().Add(hold)})
 	for range 5 {
-		rev, err := i.kv.Create(ctx, key, pending, jetstream.KeyTTL(i.ttl))
+		rev, err := bus.Retry(ctx, func(ctx context.Context) (uint64, error) {
+			return i.kv.Create(ctx, key, pending, jetstream.KeyTTL(i.ttl))
+		})
 		if err == nil {
 			return &claim{key: key, rev: rev}, nil, nil
 		}
 		if !isConflict(err) {
 			return nil, nil, fmt.Errorf("idempotency: %w", err)
 		}
-		e, err := i.kv.Get(ctx, key)
+		e, err := bus.Retry(ctx, func(ctx context.Context) (jetstream.KeyValueEntry, error) { return i.kv.Get(ctx, key) })
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue // released meanwhile: claim again
 		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("idempotency: %w", err)
+		}
+		if bytes.Equal(e.Value(), pending) {
+			// Our own create, stored before its answer was lost and retried.
+			return &claim{key: key, rev: e.Revision()}, nil, nil
 		}
 		var r idemRecord
 		_ = json.Unmarshal(e.Value(), &r)
@@ -99,7 +107,14 @@ func (i *idempotency) acquire(ctx context.Context, key string, body []byte, hold
 func (i *idempotency) complete(ctx context.Context, c *claim, body []byte, status int, answer any) error {
 	a, _ := json.Marshal(answer)
 	b, _ := json.Marshal(idemRecord{State: "done", BodyHash: body, Status: status, Answer: a})
-	if _, err := i.kv.Update(ctx, c.key, b, c.rev); err != nil {
+	_, err := bus.Retry(ctx, func(ctx context.Context) (uint64, error) { return i.kv.Update(ctx, c.key, b, c.rev) })
+	if isConflict(err) {
+		// Stored by an attempt whose answer was lost, or taken over.
+		if e, gerr := i.kv.Get(ctx, c.key); gerr == nil && bytes.Equal(e.Value(), b) {
+			err = nil
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("idempotency: store answer: %w", err)
 	}
 	return nil

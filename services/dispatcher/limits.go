@@ -8,37 +8,31 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/time/rate"
 
 	"github.com/heraldhq/herald/pkg/api"
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/otp"
 )
 
-// limiter enforces an app's send limits: a token bucket per app (in this
-// process: each dispatcher replica allows the configured rate), and per
-// phone a resend cooldown and a count per window, kept in JetStream KV so
+// limiter enforces an app's send limits — a rate per app, shared by every
+// dispatcher process through counters in JetStream (RATE_LIMITS), and per
+// phone a resend cooldown and a count per window, kept in JetStream KV — so
 // that every replica and every restart sees the same history.
 type limiter struct {
 	bus  *bus.Bus
 	kv   jetstream.KeyValue
 	keys *otp.Keys
-	mu   sync.Mutex
-	apps map[string]*rate.Limiter
 }
 
+// rateLimitsStream holds the per-app counters (kv/rate_limits.yaml).
+const rateLimitsStream = "RATE_LIMITS"
+
 func newLimiter(b *bus.Bus, kv jetstream.KeyValue, s *otp.Settings) *limiter {
-	l := &limiter{bus: b, kv: kv, keys: s.Keys, apps: map[string]*rate.Limiter{}}
-	for name, a := range s.Apps {
-		if a.PerApp.Rate > 0 {
-			l.apps[name] = rate.NewLimiter(rate.Limit(a.PerApp.Rate), a.PerApp.Burst)
-		}
-	}
-	return l
+	return &limiter{bus: b, kv: kv, keys: s.Keys}
 }
 
 // tooMany is a 429 with Retry-After.
@@ -49,17 +43,40 @@ func tooMany(code string, wait time.Duration, format string, args ...any) *api.E
 	return e
 }
 
-// allowApp takes a token from the app's bucket.
-func (l *limiter) allowApp(a *otp.AppSettings) error {
-	lim := l.apps[a.Name]
-	if lim == nil {
+// appWindow is the length of the fixed windows an app's sends are counted
+// in: Burst sends per window of Burst/Rate seconds allows Rate sends per
+// second on average and bursts of Burst, the bounds of the token bucket
+// the configuration describes (over any span T at most Burst + Rate·T).
+func appWindow(l otp.AppLimit) time.Duration {
+	return time.Duration(float64(max(l.Burst, 1)) / l.Rate * float64(time.Second))
+}
+
+// allowApp counts a send against the app's limit. The count is one
+// JetStream counter per app and window, incremented atomically by every
+// dispatcher process (Nats-Incr), so N processes together allow the
+// configured rate, not N times it. An increment repeated after a lost
+// answer counts twice: on the strict side of the limit.
+func (l *limiter) allowApp(ctx context.Context, a *otp.AppSettings) error {
+	lim := a.PerApp
+	if lim.Rate <= 0 {
 		return nil
 	}
+	window := appWindow(lim)
 	now := time.Now()
-	r := lim.ReserveN(now, 1)
-	if d := r.DelayFrom(now); !r.OK() || d > 0 {
-		r.CancelAt(now)
-		return tooMany("rate_limited", d, "app %s is over its limit of %g sends per second", a.Name, a.PerApp.Rate)
+	n := now.UnixNano() / int64(window)
+	msg := nats.NewMsg("ratelimits.app." + a.Name + "." + strconv.FormatInt(n, 10))
+	msg.Header.Set("Nats-Incr", "+1")
+	pa, err := bus.Retry(ctx, func(ctx context.Context) (*jetstream.PubAck, error) { return l.bus.JS.PublishMsg(ctx, msg) })
+	if err != nil {
+		return fmt.Errorf("rate limit: %w", err)
+	}
+	count, err := strconv.ParseInt(pa.Value, 10, 64)
+	if err != nil {
+		return fmt.Errorf("rate limit: counter answered %q: %w", pa.Value, err)
+	}
+	if count > int64(max(lim.Burst, 1)) {
+		end := time.Unix(0, (n+1)*int64(window))
+		return tooMany("rate_limited", end.Sub(now), "app %s is over its limit of %g sends per second", a.Name, lim.Rate)
 	}
 	return nil
 }
@@ -122,7 +139,7 @@ func (l *limiter) allowExisting(ctx context.Context, c *phoneCheck) error {
 		now := time.Now()
 		var h phoneHistory
 		var rev uint64
-		e, err := l.kv.Get(ctx, key)
+		e, err := bus.Retry(ctx, func(ctx context.Context) (jetstream.KeyValueEntry, error) { return l.kv.Get(ctx, key) })
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
 		case err != nil:
@@ -160,11 +177,15 @@ func (l *limiter) allowExisting(ctx context.Context, c *phoneCheck) error {
 		}
 		h.Sends = append(h.Sends, now.UnixMilli())
 		b, _ := json.Marshal(h)
-		if rev == 0 {
-			_, err = l.kv.Create(ctx, key, b, jetstream.KeyTTL(keep))
-		} else {
-			_, err = l.kv.Update(ctx, key, b, rev)
-		}
+		// A retried write whose first attempt was stored comes back as a
+		// conflict and is counted again on the next round: one extra send
+		// in the history, on the strict side of the limit.
+		_, err = bus.Retry(ctx, func(ctx context.Context) (uint64, error) {
+			if rev == 0 {
+				return l.kv.Create(ctx, key, b, jetstream.KeyTTL(keep))
+			}
+			return l.kv.Update(ctx, key, b, rev)
+		})
 		if err == nil {
 			return nil
 		}

@@ -75,6 +75,7 @@ type otpIn struct {
 func newOTPService(in otpIn) (*otpService, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	in.Bus.Need(streams.Events, streams.DLQ, "KV_"+codesBucket, "KV_"+limitsBucket, "KV_"+idempotencyBucket, rateLimitsStream)
 	kvs := map[string]jetstream.KeyValue{}
 	for _, name := range []string{codesBucket, limitsBucket, idempotencyBucket} {
 		kv, err := in.Bus.JS.KeyValue(ctx, name)
@@ -95,7 +96,7 @@ func newOTPService(in otpIn) (*otpService, error) {
 }
 
 func (s *otpService) start(ctx context.Context) error {
-	if err := s.done.start(); err != nil {
+	if err := s.done.start(ctx); err != nil {
 		return err
 	}
 	sub, err := s.bus.Consume(ctx, bus.ConsumerConfig{

@@ -120,7 +120,7 @@ func (s *otpService) fail(w http.ResponseWriter, app string, err error) {
 // issue generates, stores and dispatches a code, then (sync) waits for the
 // delivery outcome. It returns the answer's status and body.
 func (s *otpService) issue(ctx context.Context, app *otp.AppSettings, phone string, async bool, start time.Time) (int, any, error) {
-	if err := s.limits.allowApp(app); err != nil {
+	if err := s.limits.allowApp(ctx, app); err != nil {
 		return 0, nil, err
 	}
 	requestID := event.NewID()

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"encoding/json"
@@ -83,7 +84,7 @@ func (p pendingCode) wait(ctx context.Context) error {
 
 func (s *codeStore) get(ctx context.Context, requestID string) (codeRecord, uint64, error) {
 	var r codeRecord
-	e, err := s.kv.Get(ctx, requestID)
+	e, err := bus.Retry(ctx, func(ctx context.Context) (jetstream.KeyValueEntry, error) { return s.kv.Get(ctx, requestID) })
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return r, 0, errNotFound
 	}
@@ -97,24 +98,35 @@ func (s *codeStore) get(ctx context.Context, requestID string) (codeRecord, uint
 }
 
 // update applies f to the record until it wins the compare-and-set (f sees
-// the latest state each time); f returning false writes nothing.
+// the latest state each time); f returning false writes nothing. A write
+// retried after a lost answer comes back as a conflict although it was
+// stored: the record then reads back as exactly what was written, and that
+// is the success it is (f is not applied twice).
 func (s *codeStore) update(ctx context.Context, requestID string, f func(*codeRecord) bool) (codeRecord, bool, error) {
+	var wrote codeRecord
+	var written []byte
 	for range 10 {
 		r, rev, err := s.get(ctx, requestID)
 		if err != nil {
 			return r, false, err
 		}
+		if written != nil {
+			if b, _ := json.Marshal(r); bytes.Equal(b, written) {
+				return wrote, true, nil
+			}
+		}
 		if !f(&r) {
 			return r, false, nil
 		}
 		b, _ := json.Marshal(r)
-		_, err = s.kv.Update(ctx, requestID, b, rev)
+		_, err = bus.Retry(ctx, func(ctx context.Context) (uint64, error) { return s.kv.Update(ctx, requestID, b, rev) })
 		if err == nil {
 			return r, true, nil
 		}
 		if !isConflict(err) {
 			return r, false, fmt.Errorf("update otp: %w", err)
 		}
+		wrote, written = r, b
 	}
 	return codeRecord{}, false, errors.New("update otp: too much contention")
 }

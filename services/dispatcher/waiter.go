@@ -1,57 +1,67 @@
 package dispatcher
 
 import (
+	"context"
 	"fmt"
 	"sync"
 
-	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/event"
+	"github.com/heraldhq/herald/streams"
 )
 
 // completions lets synchronous sends wait for their otp_delivery_completed:
-// ONE core NATS subscription on the completion subject and a map from
-// request id to waiter, rather than a consumer per request. A completion
+// ONE ordered consumer of the completion subject per process and a map from
+// request id to waiter, rather than a consumer per request. It reads the
+// EVENTS stream, not the subject: a completion reaches a waiter only once
+// the log has stored it, so a send is never answered from a message that a
+// failing stream leader received and then lost (design §7). A completion
 // nobody waits for (async sends, other replicas' requests) costs a header
-// lookup. Core NATS is at most once: a completion lost to a reconnect makes
-// the waiting send answer "pending", never a wrong outcome.
+// lookup. The ordered consumer re-creates itself after a server is lost,
+// from the last sequence it delivered; a completion that arrives too late
+// makes the waiting send answer "pending", never a wrong outcome.
 type completions struct {
-	b   *bus.Bus
-	sub *nats.Subscription
-	mu  sync.Mutex
-	m   map[string]chan event.OTPDeliveryCompleted
+	b  *bus.Bus
+	cc jetstream.ConsumeContext
+	mu sync.Mutex
+	m  map[string]chan event.OTPDeliveryCompleted
 }
 
 func newCompletions(b *bus.Bus) *completions {
 	return &completions{b: b, m: map[string]chan event.OTPDeliveryCompleted{}}
 }
 
-func (c *completions) start() error {
+func (c *completions) start(ctx context.Context) error {
 	def, err := c.b.Catalog.Def("otp_delivery_completed")
 	if err != nil {
 		return err
 	}
-	sub, err := c.b.NC.Subscribe(string(def.Log)+"."+string(def.Type), c.deliver)
+	subject := string(def.Log) + "." + string(def.Type)
+	cons, err := bus.Retry(ctx, func(ctx context.Context) (jetstream.Consumer, error) {
+		return c.b.JS.OrderedConsumer(ctx, streams.Events, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverNewPolicy})
+	})
 	if err != nil {
-		return fmt.Errorf("subscribe to completions: %w", err)
+		return fmt.Errorf("read completions: %w", err)
 	}
-	// Every replica sees every completion: do not drop them under load.
-	if err := sub.SetPendingLimits(-1, -1); err != nil {
-		return err
+	cc, err := cons.Consume(func(m jetstream.Msg) { c.deliver(m) })
+	if err != nil {
+		return fmt.Errorf("read completions: %w", err)
 	}
-	c.sub = sub
+	c.cc = cc
 	return nil
 }
 
 func (c *completions) stop() {
-	if c.sub != nil {
-		_ = c.sub.Unsubscribe()
+	if c.cc != nil {
+		c.cc.Stop()
 	}
 }
 
-func (c *completions) deliver(m *nats.Msg) {
-	v := m.Header[event.HeaderRequestID]
+func (c *completions) deliver(m jetstream.Msg) {
+	v := m.Headers()[event.HeaderRequestID]
 	if len(v) == 0 {
 		return
 	}
@@ -61,7 +71,7 @@ func (c *completions) deliver(m *nats.Msg) {
 	if ch == nil {
 		return
 	}
-	e, err := event.FromMsg(m.Subject, m.Header, m.Data)
+	e, err := event.FromMsg(m.Subject(), m.Headers(), m.Data())
 	if err != nil || c.b.Catalog.Decode(e) != nil {
 		return
 	}

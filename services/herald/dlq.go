@@ -84,32 +84,16 @@ func dlqListCmd(e *env) *cobra.Command {
 			if consumer != "" {
 				filter = "dlq.*." + consumer + ".*"
 			}
-			s, err := b.JS.Stream(cmd.Context(), streams.DLQ)
-			if err != nil {
-				return err
-			}
-			c, err := s.OrderedConsumer(cmd.Context(), jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
-			if err != nil {
-				return err
-			}
 			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			if !asJSON {
 				fmt.Fprintln(w, "SEQ\tSTORED\tCONSUMER\tORIGIN\tTYPE\tREASON\tERROR")
 			}
-			for {
-				m, err := c.Next(jetstream.FetchMaxWait(time.Second))
-				if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages) {
-					break
-				}
-				if err != nil {
-					return err
-				}
-				meta, err := m.Metadata()
-				if err != nil {
-					return err
-				}
-				d := toDeadLetter(meta.Sequence.Stream, meta.Timestamp, m.Headers(), m.Data())
-				if reason == "" || d.Reason == reason {
+			err = b.Scan(cmd.Context(), streams.DLQ, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}}, false,
+				func(m jetstream.Msg, meta *jetstream.MsgMetadata) error {
+					d := toDeadLetter(meta.Sequence.Stream, meta.Timestamp, m.Headers(), m.Data())
+					if reason != "" && d.Reason != reason {
+						return nil
+					}
 					if asJSON {
 						line, _ := json.Marshal(d)
 						fmt.Fprintln(e.stdout, string(line))
@@ -117,10 +101,10 @@ func dlqListCmd(e *env) *cobra.Command {
 						fmt.Fprintf(w, "%d\t%s\t%s\t%s#%s\t%s\t%s\t%s\n", d.Seq, d.Stored.Format(time.RFC3339), d.Consumer,
 							d.Stream, d.Sequence, orDash(d.Type), d.Reason, truncate(d.Error, 80))
 					}
-				}
-				if meta.NumPending == 0 {
-					break
-				}
+					return nil
+				})
+			if err != nil {
+				return err
 			}
 			return w.Flush()
 		},

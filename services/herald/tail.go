@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
@@ -77,47 +76,29 @@ Lines are human-readable; --json prints one CloudEvents JSON object per line.`,
 					return usagef("--type: %v", err)
 				}
 			}
-			s, err := b.JS.Stream(cmd.Context(), stream)
-			if err != nil {
+			if _, err := b.JS.Stream(cmd.Context(), stream); err != nil {
 				if errors.Is(err, jetstream.ErrStreamNotFound) {
 					return usagef("no stream %q (streams: %s, %s, %s, %s)", stream, streams.Events, streams.Incidents, streams.Notifications, streams.DLQ)
 				}
 				return err
 			}
-			c, err := s.OrderedConsumer(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
 			printed := 0
-			for {
-				m, err := c.Next(jetstream.FetchMaxWait(time.Second))
-				if cmd.Context().Err() != nil {
+			errDone := errors.New("limit reached")
+			err = b.Scan(cmd.Context(), stream, cfg, follow, func(m jetstream.Msg, meta *jetstream.MsgMetadata) error {
+				if requestID != "" && m.Headers().Get(event.HeaderRequestID) != requestID {
 					return nil
 				}
-				if errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, nats.ErrTimeout) {
-					if !follow {
-						return nil
-					}
-					continue
+				printMsg(e, b, m, meta, asJSON)
+				printed++
+				if limit > 0 && printed >= limit {
+					return errDone
 				}
-				if err != nil {
-					return err
-				}
-				meta, err := m.Metadata()
-				if err != nil {
-					return err
-				}
-				if requestID == "" || m.Headers().Get(event.HeaderRequestID) == requestID {
-					printMsg(e, b, m, meta, asJSON)
-					printed++
-					if limit > 0 && printed >= limit {
-						return nil
-					}
-				}
-				if !follow && meta.NumPending == 0 {
-					return nil
-				}
+				return nil
+			})
+			if errors.Is(err, errDone) || cmd.Context().Err() != nil {
+				return nil
 			}
+			return err
 		},
 	}
 	f := cmd.Flags()

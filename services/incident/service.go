@@ -54,6 +54,7 @@ type Service struct {
 
 // New builds the service; Start runs it.
 func New(cfg Config, b *bus.Bus, log *slog.Logger, reg *prometheus.Registry) (*Service, error) {
+	b.Need(streams.Events, streams.Incidents, streams.DLQ, "KV_"+Bucket)
 	rules, err := cfg.CompileRules(b.Catalog)
 	if err != nil {
 		return nil, err

@@ -126,6 +126,7 @@ func New(cfg Config, d Deps) (*Notifier, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	d.Bus.Need(streams.Incidents, streams.Notifications, streams.DLQ)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 128 // one worker per channel, all to slack.com
 	n := &Notifier{

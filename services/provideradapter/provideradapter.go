@@ -74,6 +74,7 @@ type adapterIn struct {
 func newAdapter(in adapterIn) (*adapter, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	in.Bus.Need(streams.Events, streams.DLQ, "KV_"+deliveryBucket)
 	kv, err := in.Bus.JS.KeyValue(ctx, deliveryBucket)
 	if err != nil {
 		return nil, fmt.Errorf("provider-adapter: key-value bucket %s: %w", deliveryBucket, err)

@@ -1,0 +1,80 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// IsTransient reports an error that a retry of the same operation can cure:
+// the stream or bucket is electing a leader (no responders, no answer in
+// time, JetStream "temporarily unavailable"), or the connection is being
+// re-established after the loss of its server. A cluster that loses one of
+// three servers shows these for a few seconds.
+func IsTransient(err error) bool {
+	if err == nil {
+		return false
+	}
+	switch {
+	case errors.Is(err, nats.ErrNoResponders),
+		errors.Is(err, jetstream.ErrNoStreamResponse),
+		errors.Is(err, jetstream.ErrAsyncPublishTimeout),
+		errors.Is(err, nats.ErrTimeout),
+		errors.Is(err, nats.ErrConnectionReconnecting),
+		errors.Is(err, nats.ErrDisconnected),
+		errors.Is(err, jetstream.ErrConsumerLeadershipChanged),
+		errors.Is(err, jetstream.ErrNoHeartbeat):
+		return true
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.Code == http.StatusServiceUnavailable {
+		// 10008 "JetStream system temporarily unavailable", no leader, ...
+		return true
+	}
+	return false
+}
+
+// retryWindow is how long one attempt may take before a transient failure
+// is assumed and the operation is tried again; the caller's context bounds
+// the whole.
+const retryWindow = 2 * time.Second
+
+// Retry runs op until it succeeds, fails with an error that is not
+// transient, or ctx ends (then the last error is returned, wrapped in
+// ErrUnavailable). Each attempt gets its own deadline of at most
+// retryWindow, so an attempt sent to a server that died is abandoned in
+// time to try another. op must be safe to repeat: reads, or writes made
+// idempotent by an event id or a revision the caller checks.
+func Retry[T any](ctx context.Context, op func(ctx context.Context) (T, error)) (T, error) {
+	policy := backoff.NewExponentialBackOff()
+	policy.InitialInterval = 50 * time.Millisecond
+	policy.MaxInterval = 500 * time.Millisecond
+	var last error
+	for {
+		actx, cancel := context.WithTimeout(ctx, retryWindow)
+		v, err := op(actx)
+		cancel()
+		if err == nil {
+			return v, nil
+		}
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			// The attempt's own deadline, not the caller's: no answer in time.
+			err = errors.Join(err, nats.ErrTimeout)
+		}
+		if !IsTransient(err) {
+			return v, err
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return v, fmt.Errorf("%w: %w", ErrUnavailable, last)
+		case <-time.After(policy.NextBackOff()):
+		}
+	}
+}
