@@ -125,7 +125,7 @@ func (k *Keyring) authorize(r *http.Request, a Access) (*http.Request, error) {
 		want = RoleOperator
 	}
 	if c.Role != want {
-		return nil, Errorf(http.StatusForbidden, "forbidden", "key %q is a %s key; this route needs a %s key", c.Name, c.Role, want)
+		return nil, Errorf(http.StatusForbidden, "forbidden", "key %q has the %s role; this route needs the %s role", c.Name, c.Role, want)
 	}
 	return r.WithContext(context.WithValue(r.Context(), callerKey{}, c)), nil
 }
