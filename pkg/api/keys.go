@@ -45,10 +45,10 @@ type KeyConfig struct {
 	// Hash is "sha256:" and the hex SHA-256 digest of the key.
 	Hash string `yaml:"hash"`
 	// Apps a producer key may send and verify OTPs for.
-	Apps []string `yaml:"apps"`
+	Apps []string `yaml:"apps,omitempty"`
 	// Types a producer key may publish on POST /v1/events; each must be a
 	// producer-owned type of the catalog.
-	Types []string `yaml:"types"`
+	Types []string `yaml:"types,omitempty"`
 }
 
 // keyPrefix starts every key: it makes a leaked key easy to recognise
