@@ -114,6 +114,14 @@ func TestKeysAreEnforcedByRouteAccess(t *testing.T) {
 	}
 }
 
+func TestAServerWithoutKeysIsNotBuiltOffLoopback(t *testing.T) {
+	cfg := api.DefaultConfig()
+	cfg.Addr = "0.0.0.0:0"
+	if _, err := api.NewServer(cfg, nil, heraldtest.Logger(t), prometheus.NewRegistry(), nil, nil); err == nil {
+		t.Fatal("built")
+	}
+}
+
 func TestWithoutKeysLoopbackIsOpen(t *testing.T) {
 	keys, err := api.LoadKeyring(api.Config{Addr: "127.0.0.1:0"}, catalog(t))
 	if err != nil {

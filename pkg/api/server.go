@@ -41,6 +41,11 @@ func NewServer(cfg Config, keys *Keyring, log *slog.Logger, reg *prometheus.Regi
 	if keys == nil {
 		keys = &Keyring{}
 	}
+	if keys.Len() == 0 && !IsLoopback(cfg.Addr) {
+		// LoadKeyring refuses this configuration; refused here as well so
+		// that no caller can build an open server off loopback.
+		return nil, fmt.Errorf("http: %s is not a loopback address and no key is configured", cfg.Addr)
+	}
 	s := &Server{cfg: cfg, log: log.With("component", "http"), mux: http.NewServeMux(), checks: checks, keys: keys,
 		access: map[string]Access{"GET /healthz": Public, "GET /readyz": Public, "GET /metrics": Public}}
 	sort.Slice(s.checks, func(i, j int) bool { return s.checks[i].Name < s.checks[j].Name })

@@ -39,7 +39,7 @@ func (s *otpService) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	var outcome string // verified | invalid_code | expired | revoked | used | too_many_attempts
+	var outcome string // verified | invalid_code | expired | revoked | used | too_many_attempts | forbidden
 	now := time.Now()
 	caller := api.CallerFrom(ctx)
 	rec, _, err := s.codes.update(ctx, req.RequestID, func(c *codeRecord) bool {
