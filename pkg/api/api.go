@@ -25,6 +25,8 @@ type Config struct {
 	// (a synchronous OTP send waits for delivery inside it).
 	ReadTimeout  config.Duration `yaml:"readTimeout"`
 	WriteTimeout config.Duration `yaml:"writeTimeout"`
+	// Auth holds the API keys (LoadKeyring reads and checks them).
+	Auth AuthConfig `yaml:"auth"`
 }
 
 // DefaultConfig listens on loopback only.
@@ -49,9 +51,10 @@ func (c *Config) Validate() error {
 }
 
 // Route is one handler a service contributes, with a Go 1.22 ServeMux
-// pattern such as "POST /v1/events".
+// pattern such as "POST /v1/events", and who may call it.
 type Route struct {
 	Pattern string
+	Access  Access
 	Handler http.Handler
 }
 

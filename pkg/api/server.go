@@ -29,12 +29,25 @@ type Server struct {
 	srv    *http.Server
 	ln     net.Listener
 	checks []Check
+	keys   *Keyring
+	access map[string]Access // by route pattern
 }
 
 // NewServer builds the server with the routes of every service, health,
-// readiness and metrics; Start listens.
-func NewServer(cfg Config, log *slog.Logger, reg *prometheus.Registry, routes []Route, checks []Check) (*Server, error) {
-	s := &Server{cfg: cfg, log: log.With("component", "http"), mux: http.NewServeMux(), checks: checks}
+// readiness and metrics; Start listens. Every route must declare its
+// Access; keys are the credentials Producer and Operator routes accept
+// (none: every route is open, which LoadKeyring allows on loopback only).
+func NewServer(cfg Config, keys *Keyring, log *slog.Logger, reg *prometheus.Registry, routes []Route, checks []Check) (*Server, error) {
+	if keys == nil {
+		keys = &Keyring{}
+	}
+	if keys.Len() == 0 && !IsLoopback(cfg.Addr) {
+		// LoadKeyring refuses this configuration; refused here as well so
+		// that no caller can build an open server off loopback.
+		return nil, fmt.Errorf("http: %s is not a loopback address and no key is configured", cfg.Addr)
+	}
+	s := &Server{cfg: cfg, log: log.With("component", "http"), mux: http.NewServeMux(), checks: checks, keys: keys,
+		access: map[string]Access{"GET /healthz": Public, "GET /readyz": Public, "GET /metrics": Public}}
 	sort.Slice(s.checks, func(i, j int) bool { return s.checks[i].Name < s.checks[j].Name })
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -42,9 +55,13 @@ func NewServer(cfg Config, log *slog.Logger, reg *prometheus.Registry, routes []
 	s.mux.HandleFunc("GET /readyz", s.ready)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	for _, r := range routes {
+		if r.Access <= accessUndeclared || r.Access > Signed {
+			return nil, fmt.Errorf("route %q declares no access (public, producer, operator or signed); refused", r.Pattern)
+		}
 		if err := register(s.mux, r); err != nil {
 			return nil, err
 		}
+		s.access[r.Pattern] = r.Access
 	}
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "herald_http_requests_total", Help: "HTTP requests by route pattern and status code.",
@@ -163,6 +180,19 @@ func (s *Server) handler(requests *prometheus.CounterVec, latency *prometheus.Hi
 				return
 			}
 			WriteError(rw, Errorf(http.StatusNotFound, "not_found", "no route for %s %s", r.Method, r.URL.Path))
+			return
+		}
+		r, err := s.keys.authorize(r, s.access[pattern])
+		if err != nil {
+			var e *Error
+			if errors.As(err, &e) && e.Status == http.StatusUnauthorized {
+				challenge := `Bearer realm="herald"`
+				if e.Code == "invalid_credentials" {
+					challenge += `, error="invalid_token"`
+				}
+				rw.Header().Set("WWW-Authenticate", challenge)
+			}
+			WriteError(rw, err)
 			return
 		}
 		s.mux.ServeHTTP(rw, r) // (not h: the mux sets the request's path values)

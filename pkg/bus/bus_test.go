@@ -159,20 +159,27 @@ func TestRawPublicationsThatAreNotEventsGoToTheDLQWithTheReason(t *testing.T) {
 		hd.Set(event.HeaderType, typ)
 		return hd
 	}
+	call := `{"integration":"stripe","operation":"op","statusCode":200,"latencyMs":1}`
 	raw := []struct {
-		name   string
-		header nats.Header
-		body   string
-		reason string
-		detail string
+		name    string
+		subject string
+		header  nats.Header
+		body    string
+		reason  string
+		detail  string
 	}{
-		{"no envelope", nil, `{"app":"shop","attempts":1}`, bus.ReasonEnvelope, "ce-specversion"},
-		{"unknown type", h("otp_teleported"), `{}`, bus.ReasonUnknownType, "otp_teleported"},
-		{"invalid JSON", h("otp_verified"), `{"app":`, bus.ReasonMalformed, "otp_verified"},
-		{"schema violation", h("otp_verified"), `{"app":"shop","attempts":0}`, bus.ReasonSchema, "/attempts"},
+		{"no envelope", "events.raw", nil, `{"app":"shop","attempts":1}`, bus.ReasonEnvelope, "ce-specversion"},
+		{"unknown type", "events.otp_teleported", h("otp_teleported"), `{}`, bus.ReasonUnknownType, "otp_teleported"},
+		{"invalid JSON", "events.otp_verified", h("otp_verified"), `{"app":`, bus.ReasonMalformed, "otp_verified"},
+		{"schema violation", "events.otp_verified", h("otp_verified"), `{"app":"shop","attempts":0}`, bus.ReasonSchema, "/attempts"},
+		// A valid event of one type on another type's subject is handled as neither.
+		{"subject of another type", "events.otp_verified", h("integration_call_completed"), call, bus.ReasonSubject,
+			`subject "events.otp_verified" carries ce-type integration_call_completed`},
+		{"subject of another log", "events.incident_opened.x.0", h("otp_verified"), `{"app":"shop","attempts":1}`, bus.ReasonSubject, "events.otp_verified"},
+		{"type only as a prefix", "events.otp_verified_forged", h("otp_verified"), `{"app":"shop","attempts":1}`, bus.ReasonSubject, "otp_verified_forged"},
 	}
 	for _, r := range raw {
-		if _, err := b.JS.PublishMsg(ctx(t), &nats.Msg{Subject: "events.raw", Header: r.header, Data: []byte(r.body)}); err != nil {
+		if _, err := b.JS.PublishMsg(ctx(t), &nats.Msg{Subject: r.subject, Header: r.header, Data: []byte(r.body)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -203,7 +210,7 @@ func TestRawPublicationsThatAreNotEventsGoToTheDLQWithTheReason(t *testing.T) {
 		if got := m.Headers().Get(bus.HeaderDLQError); !contains(got, r.detail) {
 			t.Errorf("%s: error %q does not mention %q", r.name, got, r.detail)
 		}
-		if string(m.Data()) != r.body || m.Headers().Get(bus.HeaderDLQSubject) != "events.raw" ||
+		if string(m.Data()) != r.body || m.Headers().Get(bus.HeaderDLQSubject) != r.subject ||
 			m.Headers().Get(bus.HeaderDLQConsumer) != "guard" || m.Headers().Get(bus.HeaderDLQSequence) != fmt.Sprint(i+1) {
 			t.Errorf("%s: original not kept: %q %v", r.name, m.Data(), m.Headers())
 		}

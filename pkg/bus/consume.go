@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -377,18 +378,45 @@ func (b *Bus) Check(m jetstream.Msg) (event.Type, string, error) {
 	if err != nil {
 		return "", ReasonEnvelope, err
 	}
+	if err := b.checkSubject(e); err != nil {
+		return e.Type, classify(err), err
+	}
 	err = b.Catalog.Validate(e.Type, e.Raw)
 	return e.Type, classify(err), err
 }
 
+// ErrSubjectMismatch reports a message whose subject and ce-type disagree.
+var ErrSubjectMismatch = errors.New("subject does not match the event type")
+
+// checkSubject refuses a message whose subject names another type (or log)
+// than its ce-type: subjects are "<log>.<type>" or "<log>.<type>.<…>" (an
+// incident transition, a ledger entry), and consumers filter and stream
+// permissions are granted by subject, so a message that claims another type
+// than its subject is forged or broken; it is never handled as either.
+func (b *Bus) checkSubject(e *event.Event) error {
+	d, err := b.Catalog.Def(e.Type)
+	if err != nil {
+		return err
+	}
+	log, rest, _ := strings.Cut(e.Subject, ".")
+	typ, _, _ := strings.Cut(rest, ".")
+	if log != string(d.Log) || typ != string(d.Type) {
+		return fmt.Errorf("%w: subject %q carries ce-type %s, whose subjects are %s.%s[.…]", ErrSubjectMismatch, e.Subject, e.Type, d.Log, d.Type)
+	}
+	return nil
+}
+
 // Decode reads a message as an event of the catalog: its envelope, then its
 // data validated against the type's schema. When it cannot, it says why, as
-// the dead-letter reason (ReasonEnvelope, ReasonUnknownType, ReasonMalformed,
-// ReasonSchema); the event is returned whenever its envelope could be read.
+// the dead-letter reason (ReasonEnvelope, ReasonUnknownType, ReasonSubject,
+// ReasonMalformed, ReasonSchema); the event is returned whenever its envelope could be read.
 func (b *Bus) Decode(m jetstream.Msg) (*event.Event, string, error) {
 	e, err := event.FromMsg(m.Subject(), m.Headers(), m.Data())
 	if err != nil {
 		return nil, ReasonEnvelope, err
+	}
+	if err := b.checkSubject(e); err != nil {
+		return e, classify(err), err
 	}
 	if err := b.Catalog.Decode(e); err != nil {
 		return e, classify(err), err
@@ -404,6 +432,8 @@ func classify(err error) string {
 		return ""
 	case errors.Is(err, event.ErrUnknownType):
 		return ReasonUnknownType
+	case errors.Is(err, ErrSubjectMismatch):
+		return ReasonSubject
 	case errors.As(err, &se):
 		return ReasonSchema
 	}

@@ -19,6 +19,7 @@ const (
 	ReasonUnknownType = "unknown_type" // ce-type not in the catalog
 	ReasonMalformed   = "malformed"    // body is not JSON
 	ReasonSchema      = "schema"       // body violates the type's schema
+	ReasonSubject     = "subject"      // the subject names another type or log than ce-type
 	ReasonHandler     = "handler"      // the handler refused it permanently
 	ReasonExhausted   = "exhausted"    // failed MaxDeliver times
 )

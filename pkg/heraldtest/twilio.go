@@ -162,6 +162,14 @@ func (tw *Twilio) Sign(fullURL string, params url.Values) string {
 // signed (or with signature, when not empty, to test refusals).
 func (tw *Twilio) StatusCallback(t testing.TB, callbackURL, sid, status, errorCode, signature string) *Response {
 	t.Helper()
+	return tw.StatusCallbackVia(t, callbackURL, callbackURL, sid, status, errorCode, signature)
+}
+
+// StatusCallbackVia signs the callback for publicURL, the URL Twilio was
+// given (a proxy's, say), and posts it to target, where Herald listens.
+func (tw *Twilio) StatusCallbackVia(t testing.TB, target, publicURL, sid, status, errorCode, signature string) *Response {
+	t.Helper()
+	callbackURL := publicURL
 	form := url.Values{"MessageSid": {sid}, "SmsSid": {sid}, "MessageStatus": {status}, "SmsStatus": {status},
 		"AccountSid": {tw.AccountSID}, "ApiVersion": {"2010-04-01"}}
 	// Twilio's callbacks carry the message's numbers too.
@@ -177,7 +185,7 @@ func (tw *Twilio) StatusCallback(t testing.TB, callbackURL, sid, status, errorCo
 	if signature == "" {
 		signature = tw.Sign(callbackURL, form)
 	}
-	req, err := http.NewRequest(http.MethodPost, callbackURL, strings.NewReader(form.Encode()))
+	req, err := http.NewRequest(http.MethodPost, target, strings.NewReader(form.Encode()))
 	if err != nil {
 		t.Fatal(err)
 	}

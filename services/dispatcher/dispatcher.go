@@ -24,8 +24,8 @@ func routes(b *bus.Bus, cfg api.Config, o *otpService) []api.Route {
 	events := &eventsHandler{bus: b, maxBody: int64(cfg.MaxBodyBytes)}
 	types := &typesHandler{cat: b.Catalog}
 	return append([]api.Route{
-		{Pattern: "POST /v1/events", Handler: events},
-		{Pattern: "GET /v1/event-types", Handler: http.HandlerFunc(types.list)},
-		{Pattern: "GET /v1/event-types/{type}", Handler: http.HandlerFunc(types.schema)},
+		{Pattern: "POST /v1/events", Access: api.Producer, Handler: events},
+		{Pattern: "GET /v1/event-types", Access: api.Public, Handler: http.HandlerFunc(types.list)},
+		{Pattern: "GET /v1/event-types/{type}", Access: api.Public, Handler: http.HandlerFunc(types.schema)},
 	}, o.routes()...)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/pkg/api"
@@ -64,8 +65,9 @@ func ParseInputs(body []byte) ([]Input, error) {
 }
 
 // ToEvents validates the envelopes and the data against the catalog. Only
-// raw facts (the events log) may come from producers: incidents and the
-// notifier's ledger are derived by Herald itself.
+// raw facts (the events log) may be published: incidents and the
+// notifier's ledger are derived by Herald itself. (POST /v1/events is
+// narrower still: producer-owned types only, see checkOwners.)
 func ToEvents(cat *event.Catalog, ins []Input) ([]*event.Event, error) {
 	out := make([]*event.Event, len(ins))
 	for i, in := range ins {
@@ -106,8 +108,11 @@ func toEvent(cat *event.Catalog, in Input) (*event.Event, error) {
 	if def.Log != event.LogEvents {
 		return nil, bad("derived_event_type", "%s is derived by Herald (log %s); producers publish raw facts only", in.Type, def.Log)
 	}
-	if in.Source == "" || len(in.Source) > 256 {
-		return nil, bad("invalid_envelope", "source is required (up to 256 characters): who produced the event")
+	if strings.TrimSpace(in.Source) == "" || len(in.Source) > 256 {
+		return nil, bad("invalid_envelope", "source is required (up to 256 characters): who produced the event, as a URI reference such as billing")
+	}
+	if err := checkURIReference(in.Source); err != nil {
+		return nil, bad("invalid_envelope", "source %q is not a URI reference (RFC 3986): %v", in.Source, err)
 	}
 	if in.ID != "" && !idPattern.MatchString(in.ID) {
 		return nil, bad("invalid_envelope", "id %q must be 1-128 characters of letters, digits, '.', '_', ':' or '-'", in.ID)
@@ -152,6 +157,35 @@ func toEvent(cat *event.Catalog, in Input) (*event.Event, error) {
 	return e, nil
 }
 
+// checkOwners refuses (403) a type that producers do not own, whatever the
+// key and even with no key configured: a fact Herald's services record (an
+// OTP verified, a delivery completed) must never be forged over HTTP. Then
+// it refuses a type the caller's key is not scoped to.
+func checkOwners(ctx context.Context, cat *event.Catalog, ins []Input) error {
+	for i, in := range ins {
+		def, err := cat.Def(event.Type(in.Type))
+		if err != nil {
+			continue // ToEvents answers 400 unknown_event_type
+		}
+		var ae *api.Error
+		if def.Owner != event.OwnerProducer {
+			ae = api.Errorf(http.StatusForbidden, "forbidden_event_type", "%s is published by Herald's %s only; producers may publish %s",
+				in.Type, def.Owner, strings.Join(api.ProducerTypes(cat), ", "))
+		} else if err := api.AllowType(ctx, def.Type); err != nil && !errors.As(err, &ae) {
+			return err
+		}
+		if ae == nil {
+			continue
+		}
+		if len(ins) > 1 {
+			ae.Detail = fmt.Sprintf("event %d: %s", i, ae.Detail)
+			ae.Extra = map[string]any{"index": i}
+		}
+		return ae
+	}
+	return nil
+}
+
 // eventsHandler serves POST /v1/events.
 type eventsHandler struct {
 	bus     *bus.Bus
@@ -166,6 +200,10 @@ func (h *eventsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ins, err := ParseInputs(body)
 	if err != nil {
+		api.WriteError(w, err)
+		return
+	}
+	if err := checkOwners(r.Context(), h.bus.Catalog, ins); err != nil {
 		api.WriteError(w, err)
 		return
 	}

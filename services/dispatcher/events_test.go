@@ -40,10 +40,20 @@ func TestPostEventsAcceptsOneEventAndStoresItWithItsEnvelope(t *testing.T) {
 	}
 }
 
+// call is an integration_call_completed event with the given envelope
+// fields (a JSON fragment) and data.
+func call(envelope, data string) string {
+	if envelope != "" {
+		envelope += ","
+	}
+	return `{` + envelope + `"type":"integration_call_completed","data":` + data + `}`
+}
+
+const callData = `{"integration":"stripe","operation":"charges.create","statusCode":200,"latencyMs":1}`
+
 func TestPostEventsAcceptsABatchAndDeduplicatesByID(t *testing.T) {
 	a := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"))
-	batch := `[{"id":"evt-1","type":"otp_verified","source":"shop","data":{"app":"shop","attempts":1}},
-	           {"id":"evt-2","type":"otp_revoked","source":"shop","data":{"app":"shop","reason":"delivery_failed"}}]`
+	batch := `[` + call(`"id":"evt-1","source":"shop"`, callData) + `,` + call(`"id":"evt-2","source":"shop"`, callData) + `]`
 	if r := a.Do(t, "POST", "/v1/events", batch); r.Status != http.StatusAccepted {
 		t.Fatalf("status %d: %s", r.Status, r.Body)
 	}
@@ -56,7 +66,7 @@ func TestPostEventsAcceptsABatchAndDeduplicatesByID(t *testing.T) {
 			t.Errorf("retry not flagged duplicate: %v", ack)
 		}
 	}
-	if n := len(heraldtest.Events(t, a.Bus, streams.Events, "events.otp_verified", "events.otp_revoked")); n != 2 {
+	if n := len(heraldtest.Events(t, a.Bus, streams.Events, "events.integration_call_completed")); n != 2 {
 		t.Fatalf("%d events stored, want 2", n)
 	}
 }
@@ -72,20 +82,22 @@ func TestPostEventsRejectsBadInputWithAClear4xx(t *testing.T) {
 	}{
 		{"invalid JSON", `{"type":`, "", 400, "invalid_json", "unexpected EOF"},
 		{"unknown type", `{"type":"otp_teleported","source":"x","data":{}}`, "", 400, "unknown_event_type", "otp_teleported"},
-		{"schema violation", `{"type":"otp_verified","source":"x","data":{"app":"shop","attempts":0}}`, "", 400, "schema_violation", "/attempts"},
-		{"missing field", `{"type":"otp_revoked","source":"x","data":{"app":"shop"}}`, "", 400, "schema_violation", "reason"},
-		{"unknown data field", `{"type":"otp_revoked","source":"x","data":{"app":"shop","reason":"r","code":"123456"}}`, "", 400, "schema_violation", "code"},
-		{"unknown envelope field", `{"type":"otp_revoked","source":"x","reqid":"r","data":{}}`, "", 400, "invalid_json", "reqid"},
-		{"no source", `{"type":"otp_revoked","data":{"app":"shop","reason":"r"}}`, "", 400, "invalid_envelope", "source"},
-		{"no data", `{"type":"otp_revoked","source":"x"}`, "", 400, "invalid_envelope", "data"},
-		{"bad id", `{"id":"has space","type":"otp_revoked","source":"x","data":{"app":"shop","reason":"r"}}`, "", 400, "invalid_envelope", "id"},
-		{"derived type", `{"type":"incident_opened","source":"x","data":{}}`, "", 400, "derived_event_type", "incidents"},
-		{"wrong schema version", `{"type":"otp_revoked","source":"x","dataschema":"https://herald.dev/schemas/otp_revoked.v9.json","data":{"app":"a","reason":"r"}}`, "", 400, "invalid_envelope", "v9"},
-		{"batch names the index", `[` + validEvent + `,{"type":"otp_verified","source":"x","data":{"app":"A","attempts":1}}]`, "", 400, "schema_violation", "event 1"},
+		{"schema violation", call(`"source":"x"`, `{"integration":"stripe","operation":"op","statusCode":1000,"latencyMs":1}`), "", 400, "schema_violation", "/statusCode"},
+		{"missing field", call(`"source":"x"`, `{"integration":"stripe","operation":"op","statusCode":200}`), "", 400, "schema_violation", "latencyMs"},
+		{"unknown data field", call(`"source":"x"`, `{"integration":"stripe","operation":"op","statusCode":200,"latencyMs":1,"code":"123456"}`), "", 400, "schema_violation", "code"},
+		{"unknown envelope field", call(`"source":"x","reqid":"r"`, callData), "", 400, "invalid_json", "reqid"},
+		{"no source", call(``, callData), "", 400, "invalid_envelope", "source"},
+		{"blank source", call(`"source":"  "`, callData), "", 400, "invalid_envelope", "source"},
+		{"source not a URI reference", call(`"source":"billing service"`, callData), "", 400, "invalid_envelope", "URI reference"},
+		{"source with a bad escape", call(`"source":"billing%zz"`, callData), "", 400, "invalid_envelope", "percent-encoding"},
+		{"no data", `{"type":"integration_call_completed","source":"x"}`, "", 400, "invalid_envelope", "data"},
+		{"bad id", call(`"id":"has space","source":"x"`, callData), "", 400, "invalid_envelope", "id"},
+		{"wrong schema version", call(`"source":"x","dataschema":"https://herald.dev/schemas/integration_call_completed.v9.json"`, callData), "", 400, "invalid_envelope", "v9"},
+		{"batch names the index", `[` + validEvent + `,` + call(`"source":"x"`, `{"integration":"stripe"}`) + `]`, "", 400, "schema_violation", "event 1"},
 		{"empty body", ``, "", 400, "empty_body", "empty"},
 		{"empty batch", `[]`, "", 400, "empty_batch", "no events"},
 		{"not JSON content type", validEvent, "text/plain", 415, "unsupported_media_type", "text/plain"},
-		{"oversize body", `{"type":"otp_revoked","source":"` + strings.Repeat("x", 2<<20) + `"}`, "", 413, "body_too_large", "bytes"},
+		{"oversize body", call(`"source":"`+strings.Repeat("x", 2<<20)+`"`, callData), "", 413, "body_too_large", "bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

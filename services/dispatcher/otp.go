@@ -163,8 +163,8 @@ func (s *otpService) revoke(ctx context.Context, requestID, reason string) error
 
 func (s *otpService) routes() []api.Route {
 	return []api.Route{
-		{Pattern: "POST /v1/otp/send", Handler: http.HandlerFunc(s.send)},
-		{Pattern: "POST /v1/otp/verify", Handler: http.HandlerFunc(s.verify)},
-		{Pattern: "GET /platform/otp", Handler: http.HandlerFunc(s.platform)},
+		{Pattern: "POST /v1/otp/send", Access: api.Producer, Handler: http.HandlerFunc(s.send)},
+		{Pattern: "POST /v1/otp/verify", Access: api.Producer, Handler: http.HandlerFunc(s.verify)},
+		{Pattern: "GET /platform/otp", Access: api.Public, Handler: http.HandlerFunc(s.platform)},
 	}
 }

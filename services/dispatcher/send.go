@@ -44,6 +44,10 @@ func (s *otpService) send(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, api.Errorf(http.StatusBadRequest, "invalid_request", "app is required"))
 		return
 	}
+	if err := api.AllowApp(r.Context(), req.App); err != nil {
+		api.WriteError(w, err)
+		return
+	}
 	app, ok := s.set.App(req.App)
 	if !ok {
 		api.WriteError(w, api.Errorf(http.StatusNotFound, "unknown_app", "no app %q is configured (GET /platform/otp lists them)", req.App))

@@ -39,10 +39,14 @@ func (s *otpService) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	var outcome string // verified | invalid_code | expired | revoked | used | too_many_attempts
+	var outcome string // verified | invalid_code | expired | revoked | used | too_many_attempts | forbidden
 	now := time.Now()
+	caller := api.CallerFrom(ctx)
 	rec, _, err := s.codes.update(ctx, req.RequestID, func(c *codeRecord) bool {
 		switch {
+		case !caller.MayApp(c.App):
+			// Checked before anything counts: another app's key spends no attempt.
+			outcome = "forbidden"
 		case c.State == stateUsed:
 			outcome = "used"
 		case c.State == stateRevoked:
@@ -70,6 +74,10 @@ func (s *otpService) verify(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.log.Error("verify failed", "requestId", req.RequestID, "error", err)
 		api.WriteError(w, api.Errorf(http.StatusServiceUnavailable, "unavailable", "the OTP store did not answer; try again"))
+		return
+	}
+	if outcome == "forbidden" {
+		api.WriteError(w, api.AllowApp(ctx, rec.App))
 		return
 	}
 	s.metrics.verifies.WithLabelValues(rec.App, outcome).Inc()

@@ -34,6 +34,7 @@ func TestEveryCommandHasHelp(t *testing.T) {
 		{"rules", "check", "--help"}, {"incidents", "list", "--help"}, {"incidents", "show", "--help"},
 		{"incidents", "rebuild", "--help"}, {"replay", "--help"}, {"bench", "incidents", "--help"},
 		{"dlq", "--help"}, {"dlq", "list", "--help"}, {"dlq", "show", "--help"}, {"dlq", "purge", "--help"}, {"bench", "bus", "--help"},
+		{"keys", "--help"}, {"keys", "new", "--help"}, {"keys", "hash", "--help"},
 	} {
 		code, out, _ := cli(t, "", args...)
 		if code != exitOK || !strings.Contains(out, "Usage:") {
@@ -71,6 +72,9 @@ func TestServeRejectsABadConfigNamingTheKeyAndStartsNothing(t *testing.T) {
 		{"incident rule", "incident:\n  rules:\n    - {name: r1, kind: count, match: {types: [otp_teleported]}, groupBy: [app], window: 5m, severities: [{level: P3, atLeast: 1}]}\n",
 			"rule r1"},
 		{"notifier route", "notifier:\n  routes:\n    - {name: x, channels: [\"#ops\"], severity: P9}\n", `notifier.routes[0]: unknown key "severity"`},
+		{"http key type", "http:\n  auth:\n    keys:\n      - {name: shop, role: producer, hash: \"sha256:" + strings.Repeat("0", 64) + "\", types: [otp_verified]}\n",
+			`key "shop": types: otp_verified is published by Herald's dispatcher only`},
+		{"http key in clear", "http:\n  auth:\n    keys:\n      - {name: ops, role: operator, hash: hrld_abc}\n", `key "ops": hash must be`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -163,7 +165,7 @@ func readIncidents(ctx context.Context, cf *clientFlags) ([]*incident.Incident, 
 }
 
 func incidentsRebuildCmd(e *env) *cobra.Command {
-	var url string
+	var url, key string
 	cmd := &cobra.Command{
 		Use:   "rebuild",
 		Short: "Ask the running incident service to rebuild its projection from the start of the log",
@@ -176,18 +178,33 @@ INCIDENTS (write-once subjects), so nothing is notified twice.`,
 			if err != nil {
 				return usagef("--url: %v", err)
 			}
+			if key == "" {
+				key = os.Getenv("HERALD_OPERATOR_KEY")
+			}
+			if key != "" {
+				req.Header.Set("Authorization", "Bearer "+key)
+			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				return err
 			}
 			defer resp.Body.Close()
 			if resp.StatusCode != http.StatusAccepted {
-				return fmt.Errorf("rebuild: HTTP %d", resp.StatusCode)
+				var ans struct{ Error, Detail string }
+				_ = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&ans)
+				err := fmt.Errorf("rebuild: HTTP %d %s: %s", resp.StatusCode, ans.Error, ans.Detail)
+				if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+					return usageError{fmt.Errorf("%w (give the operator key with --key or HERALD_OPERATOR_KEY)", err)}
+				}
+				return err
 			}
 			fmt.Fprintln(e.stdout, "rebuilding from the start of the log")
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&url, "url", "http://127.0.0.1:8080", "the HTTP address of herald serve")
+	// The environment is read when the command runs, not as the flag's
+	// default: --help would print the key.
+	cmd.Flags().StringVar(&key, "key", "", "the operator API key, when the server has keys (default: env HERALD_OPERATOR_KEY)")
 	return cmd
 }

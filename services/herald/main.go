@@ -70,7 +70,7 @@ Exit codes: 0 success, 1 failure (e.g. the server is unavailable),
 		return usageError{fmt.Errorf("%w\nrun '%s --help' for usage", err, c.CommandPath())}
 	})
 	root.AddCommand(serveCmd(e), publishCmd(e), tailCmd(e), streamsCmd(e), dlqCmd(e), benchCmd(e), replayCmd(e))
-	root.AddCommand(rulesCmd(e), incidentsCmd(e))
+	root.AddCommand(rulesCmd(e), incidentsCmd(e), keysCmd(e))
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
@@ -86,7 +86,7 @@ Exit codes: 0 success, 1 failure (e.g. the server is unavailable),
 // isCobraUsage recognises cobra's own argument errors (unknown command, wrong arg count).
 func isCobraUsage(err error) bool {
 	msg := err.Error()
-	for _, p := range []string{"unknown command", "accepts ", "requires at least", "requires at most", "unknown flag", "unknown shorthand"} {
+	for _, p := range []string{"unknown command", "accepts ", "requires at least", "requires at most", "unknown flag", "unknown shorthand", "required flag"} {
 		if strings.Contains(msg, p) {
 			return true
 		}

@@ -14,10 +14,10 @@ import (
 // Routes are the service's HTTP endpoints.
 func (s *Service) Routes() []api.Route {
 	return []api.Route{
-		{Pattern: "GET /v1/incidents", Handler: http.HandlerFunc(s.list)},
-		{Pattern: "GET /v1/incidents/{id}", Handler: http.HandlerFunc(s.get)},
-		{Pattern: "POST /v1/incidents/rebuild", Handler: http.HandlerFunc(s.rebuild)},
-		{Pattern: "GET /v1/incident-rules", Handler: http.HandlerFunc(s.rules)},
+		{Pattern: "GET /v1/incidents", Access: api.Operator, Handler: http.HandlerFunc(s.list)},
+		{Pattern: "GET /v1/incidents/{id}", Access: api.Operator, Handler: http.HandlerFunc(s.get)},
+		{Pattern: "POST /v1/incidents/rebuild", Access: api.Operator, Handler: http.HandlerFunc(s.rebuild)},
+		{Pattern: "GET /v1/incident-rules", Access: api.Operator, Handler: http.HandlerFunc(s.rules)},
 	}
 }
 

@@ -14,10 +14,10 @@ import (
 // Routes are the notifier's HTTP endpoints.
 func (n *Notifier) Routes(maxBody int64) []api.Route {
 	return []api.Route{
-		{Pattern: "POST /v1/subscriptions", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.postSubscription(w, r, maxBody) })},
-		{Pattern: "GET /v1/subscriptions", Handler: http.HandlerFunc(n.listSubscriptions)},
-		{Pattern: "DELETE /v1/subscriptions/{id}", Handler: http.HandlerFunc(n.deleteSubscription)},
-		{Pattern: "POST /v1/slack/commands", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.slashCommand(w, r, maxBody) })},
+		{Pattern: "POST /v1/subscriptions", Access: api.Operator, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.postSubscription(w, r, maxBody) })},
+		{Pattern: "GET /v1/subscriptions", Access: api.Operator, Handler: http.HandlerFunc(n.listSubscriptions)},
+		{Pattern: "DELETE /v1/subscriptions/{id}", Access: api.Operator, Handler: http.HandlerFunc(n.deleteSubscription)},
+		{Pattern: "POST /v1/slack/commands", Access: api.Signed, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.slashCommand(w, r, maxBody) })},
 	}
 }
 

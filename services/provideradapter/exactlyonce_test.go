@@ -95,7 +95,7 @@ func TestNoCodeLeaksIntoLogsMetricsOrStreams(t *testing.T) {
 	r.verify(t, requestID(t, ok), reqs[len(reqs)-1].Code())
 	r.verify(t, failed, "0000000000")
 	sid := r.tw.Requests()[0].SID
-	r.tw.StatusCallback(t, r.URL+"/v1/webhooks/twilio", sid, "delivered", "", "")
+	r.twilioCallback(t, sid, "delivered", "")
 
 	var codes []string
 	for _, q := range r.f2s.Requests() {

@@ -86,8 +86,22 @@ otp:
 providers:
   concurrency: 16
   fast2sms: {baseURL: %q, timeout: 300ms, retries: 2, backoff: 20ms%s}
-  twilio: {baseURL: %q, accountSid: %q, from: "+15005550006", timeout: 300ms, retries: 1, backoff: 20ms, breaker: {failures: 100}}
-`, f2s.URL, extra, tw.URL, tw.AccountSID) + appsYAML
+  twilio: {baseURL: %q, accountSid: %q, from: "+15005550006", statusCallback: %q, timeout: 300ms, retries: 1, backoff: 20ms, breaker: {failures: 100}}
+`, f2s.URL, extra, tw.URL, tw.AccountSID, twilioPublicURL) + appsYAML
+}
+
+// twilioPublicURL is the public URL of the Twilio webhook the rig
+// configures (as behind a proxy): Twilio signs it, whatever the Host.
+const twilioPublicURL = "https://herald.example.test/v1/webhooks/twilio"
+
+// fast2smsToken is the rig's Fast2SMS webhook token.
+const fast2smsToken = "f2s-hook-secret"
+
+// twilioCallback posts a status callback signed as Twilio does for the
+// configured public URL.
+func (r *rig) twilioCallback(t *testing.T, sid, status, errorCode string) *heraldtest.Response {
+	t.Helper()
+	return r.tw.StatusCallbackVia(t, r.URL+"/v1/webhooks/twilio", twilioPublicURL, sid, status, errorCode, "")
 }
 
 // startRig starts fakes and the platform; fast2smsExtra is appended to the
@@ -97,6 +111,7 @@ func startRig(t *testing.T, fast2smsExtra string, opts ...heraldtest.AppOption) 
 	f2s, tw := heraldtest.NewFast2SMS(t), heraldtest.NewTwilio(t)
 	t.Setenv("FAST2SMS_API_KEY", f2s.APIKey)
 	t.Setenv("TWILIO_AUTH_TOKEN", tw.AuthToken)
+	t.Setenv("FAST2SMS_WEBHOOK_TOKEN", fast2smsToken)
 	opts = append([]heraldtest.AppOption{heraldtest.WithConfig(rigConfig(f2s, tw, fast2smsExtra))}, opts...)
 	return &rig{App: heraldtest.StartApp(t, opts...), f2s: f2s, tw: tw}
 }

@@ -20,8 +20,8 @@ const maxWebhookBody = 64 << 10
 
 func (a *adapter) routes() []api.Route {
 	return []api.Route{
-		{Pattern: "POST /v1/webhooks/fast2sms", Handler: http.HandlerFunc(a.fast2smsReceipt)},
-		{Pattern: "POST /v1/webhooks/twilio", Handler: http.HandlerFunc(a.twilioReceipt)},
+		{Pattern: "POST /v1/webhooks/fast2sms", Access: api.Signed, Handler: http.HandlerFunc(a.fast2smsReceipt)},
+		{Pattern: "POST /v1/webhooks/twilio", Access: api.Signed, Handler: http.HandlerFunc(a.twilioReceipt)},
 	}
 }
 
@@ -58,13 +58,20 @@ func readForm(r *http.Request) (url.Values, error) {
 }
 
 // fast2smsReceipt serves POST /v1/webhooks/fast2sms. Fast2SMS does not sign
-// its webhooks: when providers.fast2sms.webhookToken (FAST2SMS_WEBHOOK_TOKEN)
-// is set, the URL given to Fast2SMS must carry it as ?token=. Fields read
-// (form or JSON): request_id, status, error_code (or status_code), and the
-// DLT scrub code as dlt_error_code (or scrub_code).
+// its webhooks, so the URL given to Fast2SMS must carry the secret
+// providers.fast2sms.webhookToken (FAST2SMS_WEBHOOK_TOKEN) as ?token=;
+// without one configured every receipt is refused (503), never recorded
+// unchecked. Fields read (form or JSON): request_id, status, error_code (or
+// status_code), and the DLT scrub code as dlt_error_code (or scrub_code).
 func (a *adapter) fast2smsReceipt(w http.ResponseWriter, r *http.Request) {
-	if tok := a.set.Providers.Fast2SMS.WebhookToken; tok != "" &&
-		subtle.ConstantTimeCompare([]byte(r.URL.Query().Get("token")), []byte(tok)) != 1 {
+	tok := a.set.Providers.Fast2SMS.WebhookToken
+	if tok == "" {
+		a.metrics.receipts.WithLabelValues(sms.Fast2SMS, "forbidden").Inc()
+		api.WriteError(w, api.Errorf(http.StatusServiceUnavailable, "webhook_not_configured",
+			"set FAST2SMS_WEBHOOK_TOKEN and give Fast2SMS this URL with ?token=<it>; receipts are refused until then"))
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(r.URL.Query().Get("token")), []byte(tok)) != 1 {
 		a.metrics.receipts.WithLabelValues(sms.Fast2SMS, "forbidden").Inc()
 		api.WriteError(w, api.Errorf(http.StatusForbidden, "forbidden", "missing or wrong webhook token"))
 		return
@@ -80,24 +87,26 @@ func (a *adapter) fast2smsReceipt(w http.ResponseWriter, r *http.Request) {
 }
 
 // twilioReceipt serves POST /v1/webhooks/twilio, Twilio's StatusCallback.
-// X-Twilio-Signature must be valid for the configured statusCallback URL
-// (or, when none is configured, the URL the request was sent to): a bad
-// one is answered 403 and nothing is recorded.
+// X-Twilio-Signature must be valid for the configured statusCallback URL —
+// the public URL Twilio posts to, never one rebuilt from the request's Host,
+// which the caller chooses. Without that URL and the auth token every
+// callback is refused (503); a bad signature is answered 403. Nothing is
+// recorded in either case.
 func (a *adapter) twilioReceipt(w http.ResponseWriter, r *http.Request) {
+	tw := a.set.Providers.Twilio
+	if tw.StatusCallback == "" || tw.AuthToken == "" {
+		a.metrics.receipts.WithLabelValues(sms.Twilio, "forbidden").Inc()
+		api.WriteError(w, api.Errorf(http.StatusServiceUnavailable, "webhook_not_configured",
+			"set providers.twilio.statusCallback (TWILIO_STATUS_CALLBACK) to this endpoint's public URL and TWILIO_AUTH_TOKEN; callbacks are refused until then"))
+		return
+	}
 	f, err := readForm(r)
 	if err != nil {
 		a.badReceipt(w, sms.Twilio, "the body is not a form")
 		return
 	}
-	full := a.set.Providers.Twilio.StatusCallback
-	if full == "" {
-		scheme := "http"
-		if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
-			scheme = "https"
-		}
-		full = scheme + "://" + r.Host + r.URL.RequestURI()
-	}
-	if !sms.ValidTwilioSignature(a.set.Providers.Twilio.AuthToken, full, f, r.Header.Get("X-Twilio-Signature")) {
+	full := tw.StatusCallback
+	if !sms.ValidTwilioSignature(tw.AuthToken, full, f, r.Header.Get("X-Twilio-Signature")) {
 		a.metrics.receipts.WithLabelValues(sms.Twilio, "forbidden").Inc()
 		a.log.Warn("twilio webhook with a bad signature refused", "remote", r.RemoteAddr)
 		api.WriteError(w, api.Errorf(http.StatusForbidden, "invalid_signature", "X-Twilio-Signature does not match"))

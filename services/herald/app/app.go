@@ -109,9 +109,20 @@ func New(opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Checked before anything else starts: a bind reachable from other
+	// hosts without keys is refused here (exit code 2).
+	keys, err := api.LoadKeyring(core.HTTP, cat)
+	if err != nil {
+		return nil, err
+	}
 	settings, err := checkConfig(file, core, cat, opts.Targets)
 	if err != nil {
 		return nil, err
+	}
+	if settings != nil {
+		if err := keys.CheckApps(settings.AppNames()); err != nil {
+			return nil, err
+		}
 	}
 	log := opts.Logger
 	if log == nil {
@@ -132,7 +143,7 @@ func New(opts Options) (*App, error) {
 			return l
 		}),
 		fx.Supply(file, core, core.HTTP, core.NATS, core.Streams, opts),
-		fx.Supply(log, cat),
+		fx.Supply(log, cat, keys),
 		fx.Provide(fx.Annotate(func() io.Writer { return stdout(opts) }, fx.ResultTags(`name:"stdout"`))),
 		coreModule,
 	}

@@ -98,7 +98,7 @@ var coreModule = fx.Module("core",
 		func(reg *prometheus.Registry) *bus.Metrics { return bus.NewMetrics(reg) },
 		newBus,
 		fx.Annotate(busReadiness, fx.ResultTags(`group:"readiness"`)),
-		fx.Annotate(newHTTP, fx.ParamTags(``, ``, ``, ``, `group:"routes"`, `group:"readiness"`)),
+		fx.Annotate(newHTTP, fx.ParamTags(``, ``, ``, ``, ``, `group:"routes"`, `group:"readiness"`)),
 	),
 )
 
@@ -153,8 +153,8 @@ func busReadiness(b *bus.Bus) api.Check {
 	return api.Check{Name: "jetstream", Func: b.Ready}
 }
 
-func newHTTP(lc fx.Lifecycle, c Core, log *slog.Logger, reg *prometheus.Registry, routes []api.Route, checks []api.Check) (*api.Server, error) {
-	s, err := api.NewServer(c.HTTP, log, reg, routes, checks)
+func newHTTP(lc fx.Lifecycle, c Core, keys *api.Keyring, log *slog.Logger, reg *prometheus.Registry, routes []api.Route, checks []api.Check) (*api.Server, error) {
+	s, err := api.NewServer(c.HTTP, keys, log, reg, routes, checks)
 	if err != nil {
 		return nil, err
 	}
