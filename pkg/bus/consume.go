@@ -167,6 +167,7 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Subs
 	s.start = func(cons jetstream.Consumer) (jetstream.ConsumeContext, error) {
 		return cons.Consume(deliver,
 			jetstream.PullMaxMessages(cfg.Batch),
+			jetstream.PullExpiry(PullExpires), jetstream.PullHeartbeat(PullHeartbeat),
 			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 				if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
 					s.recreate()

@@ -10,9 +10,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// KVCreate is a key-value create in flight: the write of a key that must not
-// exist yet, sent as an asynchronous publish so that several can share one
-// round trip (jetstream.KeyValue.Create is a synchronous request).
+// KVCreate is a key-value write in flight: the creation of a key that must
+// not exist yet (or the update of one at a known revision), sent as an
+// asynchronous publish so that several can share one round trip
+// (jetstream.KeyValue.Create and Update are synchronous requests).
 type KVCreate struct {
 	b      *Bus
 	f      jetstream.PubAckFuture
@@ -25,10 +26,16 @@ type KVCreate struct {
 // CreateAsync sends the creation of key in bucket with a per-key TTL (0:
 // the bucket's). Wait tells whether the key was created or already existed.
 func (b *Bus) CreateAsync(bucket, key string, value []byte, ttl time.Duration) (*KVCreate, error) {
+	return b.UpdateAsync(bucket, key, value, 0, ttl)
+}
+
+// UpdateAsync sends the write of key at revision rev (0: the key must not
+// exist). Wait reports a lost compare-and-set as jetstream.ErrKeyExists.
+func (b *Bus) UpdateAsync(bucket, key string, value []byte, rev uint64, ttl time.Duration) (*KVCreate, error) {
 	if err := b.notClosed(); err != nil {
 		return nil, err
 	}
-	opts := []jetstream.PublishOpt{jetstream.WithExpectLastSequencePerSubject(0)}
+	opts := []jetstream.PublishOpt{jetstream.WithExpectLastSequencePerSubject(rev)}
 	if ttl > 0 {
 		opts = append(opts, jetstream.WithMsgTTL(ttl))
 	}

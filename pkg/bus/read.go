@@ -52,7 +52,8 @@ func (b *Bus) Scan(ctx context.Context, stream string, cfg jetstream.OrderedCons
 	if !follow && (last == 0 || c.CachedInfo().NumPending == 0) {
 		return nil
 	}
-	it, err := c.Messages(jetstream.PullMaxMessages(1024))
+	it, err := c.Messages(jetstream.PullMaxMessages(1024),
+		jetstream.PullExpiry(PullExpires), jetstream.PullHeartbeat(PullHeartbeat))
 	if err != nil {
 		return fmt.Errorf("read %s: %w", stream, err)
 	}

@@ -40,6 +40,15 @@ func IsTransient(err error) bool {
 	return false
 }
 
+// Pull requests expire after PullExpires and carry a heartbeat every
+// PullHeartbeat, so that a pull left waiting on a server that died (or on a
+// consumer leader that moved) is noticed after two missed heartbeats, about
+// two seconds, rather than the client's default of ten.
+const (
+	PullExpires   = 5 * time.Second
+	PullHeartbeat = time.Second
+)
+
 // retryWindow is how long one attempt may take before a transient failure
 // is assumed and the operation is tried again; the caller's context bounds
 // the whole.

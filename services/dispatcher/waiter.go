@@ -46,7 +46,8 @@ func (c *completions) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read completions: %w", err)
 	}
-	cc, err := cons.Consume(func(m jetstream.Msg) { c.deliver(m) })
+	cc, err := cons.Consume(func(m jetstream.Msg) { c.deliver(m) },
+		jetstream.PullExpiry(bus.PullExpires), jetstream.PullHeartbeat(bus.PullHeartbeat))
 	if err != nil {
 		return fmt.Errorf("read completions: %w", err)
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/event"
@@ -65,7 +64,7 @@ type run struct {
 	d       dispatch
 	log     *slog.Logger
 	futures []*bus.Future
-	records []jetstream.PubAckFuture // attempt outcomes in flight
+	records []*bus.KVCreate // attempt outcomes in flight
 	err     error
 	// code and phone (opened from the seal) are scrubbed from anything a
 	// provider or the network says; masked is the phone as events show it.
@@ -112,18 +111,19 @@ func (r *run) wait(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	for _, f := range r.records {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return fmt.Errorf("record attempt outcome: %w", err)
-		case <-ctx.Done():
-			return fmt.Errorf("record attempt outcome: %w", ctx.Err())
-		}
-	}
 	for _, f := range r.futures {
 		if _, err := f.Wait(ctx, r.a.bus); err != nil {
 			return err
+		}
+	}
+	// The events are stored: they are the outcome, and the dispatch is
+	// acknowledged. An attempt record that could not be written only matters
+	// to a redelivery, which an acknowledged dispatch does not get; failing
+	// here would instead turn an SMS the provider accepted into an in-doubt
+	// attempt, ended as outcome_unknown, and revoke a code the user has.
+	for _, w := range r.records {
+		if _, err := w.Wait(ctx); err != nil {
+			r.log.Warn("attempt outcome not recorded; the dispatch is acknowledged with its events", "error", err)
 		}
 	}
 	return nil

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/sms"
 )
 
@@ -124,7 +124,7 @@ func (a *adapter) peek(ctx context.Context, key string) (*attemptRecord, error) 
 }
 
 func (a *adapter) readAttempt(ctx context.Context, key string) (*attemptRecord, error) {
-	e, err := a.kv.Get(ctx, key)
+	e, err := bus.Retry(ctx, func(ctx context.Context) (jetstream.KeyValueEntry, error) { return a.kv.Get(ctx, key) })
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
@@ -137,17 +137,18 @@ func (a *adapter) readAttempt(ctx context.Context, key string) (*attemptRecord, 
 
 // record sends an attempt's outcome without waiting: the run awaits its
 // acknowledgement together with the events' before the dispatch is
-// acknowledged, which saves a round trip per send. If it is lost (the
-// process dies first), the redelivered dispatch finds the claim without an
-// outcome and treats the attempt as in doubt: never repeated.
-func (a *adapter) record(key string, rev uint64, r *attemptResult) (jetstream.PubAckFuture, error) {
+// acknowledged, which saves a round trip per send. The wait retries while
+// the bucket elects a leader, so a provider's answer is not turned into an
+// in-doubt attempt by the loss of one server. If it is lost all the same
+// (the process dies first), the redelivered dispatch finds the claim
+// without an outcome and treats the attempt as in doubt: never repeated.
+func (a *adapter) record(key string, rev uint64, r *attemptResult) (*bus.KVCreate, error) {
 	b, _ := json.Marshal(attemptRecord{State: attemptDone, At: time.Now().UTC(), Result: r})
-	f, err := a.bus.JS.PublishMsgAsync(&nats.Msg{Subject: "$KV." + deliveryBucket + "." + key, Data: b},
-		jetstream.WithExpectLastSequencePerSubject(rev))
+	w, err := a.bus.UpdateAsync(deliveryBucket, key, b, rev, 0)
 	if err != nil {
 		return nil, fmt.Errorf("record %s: %w", key, err)
 	}
-	return f, nil
+	return w, nil
 }
 
 // receiptRef lets a delivery receipt find its request.
@@ -161,14 +162,17 @@ func refKey(provider, messageID string) string { return "ref." + provider + "." 
 
 func (a *adapter) saveRef(ctx context.Context, provider, messageID string, ref receiptRef) error {
 	b, _ := json.Marshal(ref)
-	if _, err := a.kv.Put(ctx, refKey(provider, messageID), b); err != nil {
+	put := func(ctx context.Context) (uint64, error) { return a.kv.Put(ctx, refKey(provider, messageID), b) }
+	if _, err := bus.Retry(ctx, put); err != nil {
 		return fmt.Errorf("save receipt reference: %w", err)
 	}
 	return nil
 }
 
 func (a *adapter) findRef(ctx context.Context, provider, messageID string) (*receiptRef, error) {
-	e, err := a.kv.Get(ctx, refKey(provider, messageID))
+	e, err := bus.Retry(ctx, func(ctx context.Context) (jetstream.KeyValueEntry, error) {
+		return a.kv.Get(ctx, refKey(provider, messageID))
+	})
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, nil
 	}

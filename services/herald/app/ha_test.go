@@ -25,7 +25,7 @@ otp:
   hashKey: %q
   deliveryTimeout: 8s
   syncTimeout: 10s
-  defaults: {resendCooldown: 0s}
+  defaults: {resendCooldown: 0s, perApp: {rate: 0}}
 providers:
   fast2sms: {baseURL: %q, timeout: 2s, retries: 2, backoff: 50ms}
 apps:
@@ -46,6 +46,7 @@ apps:
 type sendResult struct {
 	phone, requestID, status string
 	code                     int
+	body                     string
 	took                     time.Duration
 }
 
@@ -71,7 +72,7 @@ func load(t *testing.T, a *heraldtest.App, workers int, stop <-chan struct{}) fu
 				phone := fmt.Sprintf("+9198%02d%06d", w, n.Add(1))
 				start := time.Now()
 				resp := heraldtest.Do(t, "POST", a.URL+"/v1/otp/send", map[string]string{"app": "bank", "phone": phone})
-				r := sendResult{phone: phone, code: resp.Status, took: time.Since(start)}
+				r := sendResult{phone: phone, code: resp.Status, took: time.Since(start), body: string(resp.Body)}
 				if m := resp.JSON(t); m != nil {
 					r.requestID, _ = m["requestId"].(string)
 					r.status, _ = m["status"].(string)
@@ -141,7 +142,7 @@ func TestLosingAServerUnderOTPLoadFailsNoSendAndRepeatsNothing(t *testing.T) {
 			pending++
 		default:
 			failed++
-			t.Errorf("send to %s: %d %s", r.phone, r.code, r.status)
+			t.Errorf("send to %s: %d %s %s", r.phone, r.code, r.status, r.body)
 		}
 	}
 	t.Logf("%d sends: %d sent, %d pending, %d failed; slowest %v", len(res), len(sent), pending, failed, slowest)
