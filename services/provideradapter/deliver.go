@@ -215,15 +215,18 @@ func (a *adapter) attempts(ctx context.Context, r *run, p sms.Provider, msg sms.
 			} else {
 				state, res = replayed, rec.Result
 			}
-		} else if state, rev, res, err = a.claim(ctx, key, inFlight); err != nil {
+		} else if state, rev, res, err = a.claimWhenSettled(ctx, key, inFlight); err != nil {
 			return nil, n - 1, 0, err
 		}
 		switch state {
 		case busy:
 			return nil, n, busy, errors.New("attempt " + strconv.Itoa(n) + " is in progress in another worker")
 		case inDoubt:
+			// Herald's own crash, not the provider's answer: recorded on the
+			// completion (reason outcome_unknown), never as a provider
+			// response, so it neither fails nor counts as activity for the
+			// provider in the incident rules.
 			res = &attemptResult{Class: sms.Unknown, Error: "outcome unknown: the adapter stopped during this call; it is not repeated"}
-			r.response(n, res)
 			return res, n, inDoubt, nil
 		case claimed:
 			callCtx, cancel := context.WithDeadline(ctx, r.d.Deadline.Add(common.Timeout.D()))

@@ -114,6 +114,27 @@ func (a *adapter) claim(ctx context.Context, key string, inFlight time.Duration)
 	return inDoubt, 0, nil, nil
 }
 
+// claimWhenSettled is claim that waits out an attempt still in progress
+// elsewhere: a dispatch redelivered at once after a crash finds its
+// attempt claimed moments ago by the dead process, and must neither call
+// again nor give up while that call could still be running. It polls the
+// claim until the attempt is recorded (replayed) or older than inFlight (in
+// doubt). inFlight stays below the consumer's ack wait, so the wait does
+// not provoke another redelivery.
+func (a *adapter) claimWhenSettled(ctx context.Context, key string, inFlight time.Duration) (claimState, uint64, *attemptResult, error) {
+	for {
+		state, rev, res, err := a.claim(ctx, key, inFlight)
+		if err != nil || state != busy {
+			return state, rev, res, err
+		}
+		select {
+		case <-ctx.Done():
+			return busy, 0, nil, nil
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
 // peek reads an attempt without claiming it (nil when it was never made).
 func (a *adapter) peek(ctx context.Context, key string) (*attemptRecord, error) {
 	rec, err := a.readAttempt(ctx, key)
