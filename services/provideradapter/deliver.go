@@ -66,6 +66,9 @@ type run struct {
 	futures []*bus.Future
 	records []*bus.KVCreate // attempt outcomes in flight
 	err     error
+	// until is this leg's own deadline: the delivery deadline less what the
+	// legs after it need (legDeadline).
+	until time.Time
 	// code and phone (opened from the seal) are scrubbed from anything a
 	// provider or the network says; masked is the phone as events show it.
 	code, phone, masked string
@@ -146,6 +149,7 @@ func (a *adapter) handle(ctx context.Context, e *event.Event) error {
 		return a.refuse(r, err)
 	}
 	provider := a.providers[d.Leg.Provider]
+	r.until = a.legDeadline(app, d)
 	if !d.fallback && !d.Leg.IsDLT() {
 		r.offDLT(app)
 	}
@@ -167,6 +171,43 @@ func (a *adapter) handle(ctx context.Context, e *event.Event) error {
 		r.fallBackOrFail(app, res, attempts)
 	}
 	return r.wait(ctx)
+}
+
+// legDeadline splits the delivery deadline between the legs of the plan: a
+// leg with fallbacks after it must stop in time to leave each of them one
+// call (their provider's timeout), so a DLT route that times out does not
+// eat the fallback's time; it keeps at least an equal share of what is
+// left. The last leg has whatever remains.
+func (a *adapter) legDeadline(app *otp.AppSettings, d dispatch) time.Time {
+	plan := app.Plan(a.set.DLTEnabled)
+	if d.Index+1 >= len(plan) {
+		return d.Deadline
+	}
+	var reserve time.Duration
+	for _, l := range plan[d.Index+1:] {
+		reserve += a.set.Providers.Common(l.Provider).Timeout.D()
+	}
+	left := time.Until(d.Deadline)
+	fair := left / time.Duration(len(plan)-d.Index)
+	return d.Deadline.Add(-min(reserve, left-fair))
+}
+
+// callDeadline bounds one provider call: a call may outlast the last leg's
+// deadline by its timeout (it started in time), but a leg with fallbacks
+// after it is cut at its own deadline, whose remainder belongs to them.
+func (r *run) callDeadline(timeout time.Duration) time.Time {
+	end := time.Now().Add(timeout)
+	if r.until.Before(r.d.Deadline) {
+		return minTime(end, r.until)
+	}
+	return minTime(end, r.d.Deadline.Add(timeout))
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // offDLT records, as the owner of otp_dlt_fallback, why the dispatcher's
@@ -198,7 +239,7 @@ func (a *adapter) attempts(ctx context.Context, r *run, p sms.Provider, msg sms.
 		var state claimState
 		var rev uint64
 		var err error
-		if time.Now().After(r.d.Deadline) {
+		if time.Now().After(r.until) {
 			// Too late to call: only a previous delivery's outcome counts.
 			rec, err := a.peek(ctx, key)
 			if err != nil {
@@ -229,7 +270,7 @@ func (a *adapter) attempts(ctx context.Context, r *run, p sms.Provider, msg sms.
 			res = &attemptResult{Class: sms.Unknown, Error: "outcome unknown: the adapter stopped during this call; it is not repeated"}
 			return res, n, inDoubt, nil
 		case claimed:
-			callCtx, cancel := context.WithDeadline(ctx, r.d.Deadline.Add(common.Timeout.D()))
+			callCtx, cancel := context.WithDeadline(ctx, r.callDeadline(common.Timeout.D()))
 			sr, open := a.breakers.call(p, r.d.Leg.Route, func() sms.Result { return p.Send(callCtx, msg) })
 			cancel()
 			res = fromResult(sr)
@@ -258,7 +299,7 @@ func (a *adapter) attempts(ctx context.Context, r *run, p sms.Provider, msg sms.
 			return res, n, state, nil
 		}
 		wait := bo.NextBackOff()
-		if wait == backoff.Stop || time.Now().Add(wait).After(r.d.Deadline) {
+		if wait == backoff.Stop || time.Now().Add(wait).After(r.until) {
 			return res, n, state, nil
 		}
 		if state == claimed {
