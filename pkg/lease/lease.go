@@ -60,6 +60,9 @@ type Lease struct {
 	value  []byte // what this instance writes: holder name and instance token
 	log    *slog.Logger
 
+	attempted     chan struct{} // closed after Run's first try to win
+	attemptedOnce sync.Once
+
 	mu   sync.Mutex
 	term uint64 // revision the lease was won at; 0 while not held
 	rev  uint64 // revision of this holder's last write
@@ -95,7 +98,7 @@ func New(kv jetstream.KeyValue, name, holder string, ttl time.Duration, log *slo
 		return nil, fmt.Errorf("lease: %w", err)
 	}
 	return &Lease{kv: kv, name: name, holder: holder, ttl: ttl, renew: ttl / 5, value: v,
-		log: log.With("lease", name, "holder", holder)}, nil
+		log: log.With("lease", name, "holder", holder), attempted: make(chan struct{})}, nil
 }
 
 // Name is the lease's key.
@@ -120,6 +123,13 @@ func (l *Lease) Term() uint64 {
 	return l.term
 }
 
+// Attempted is closed once Run has tried to win the lease for the first
+// time (Term then tells whether it did), or returned: a process that must
+// not serve before knowing its role waits for it.
+func (l *Lease) Attempted() <-chan struct{} { return l.attempted }
+
+func (l *Lease) markAttempted() { l.attemptedOnce.Do(func() { close(l.attempted) }) }
+
 // Check verifies that the bucket expires keys within the lease's TTL.
 func (l *Lease) Check(ctx context.Context) error {
 	st, err := l.kv.Status(ctx)
@@ -142,6 +152,7 @@ func (l *Lease) Check(ctx context.Context) error {
 // one renewal interval. Run returns nil when ctx is done, or an error that
 // wraps ErrBucketTTL if the bucket cannot serve the lease.
 func (l *Lease) Run(ctx context.Context, onElected func(ctx context.Context) error) error {
+	defer l.markAttempted()
 	for {
 		err := l.Check(ctx)
 		if err == nil {
@@ -160,6 +171,7 @@ func (l *Lease) Run(ctx context.Context, onElected func(ctx context.Context) err
 	for {
 		sent := time.Now()
 		won, err := l.acquire(ctx)
+		l.markAttempted()
 		switch {
 		case ctx.Err() != nil:
 			return nil
