@@ -5,38 +5,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
-	"github.com/heraldhq/herald/pkg/incident"
 	"github.com/heraldhq/herald/pkg/lease"
 	svc "github.com/heraldhq/herald/services/incident"
 	"github.com/heraldhq/herald/streams"
 )
 
-// metric sums the samples of a metric in a process's /metrics.
-func metric(t *testing.T, a *heraldtest.App, name string) float64 {
-	t.Helper()
-	r := a.Do(t, "GET", "/metrics", nil)
-	sum := 0.0
-	for _, line := range strings.Split(string(r.Body), "\n") {
-		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		if err != nil {
-			t.Fatalf("metric line %q: %v", line, err)
-		}
-		sum += v
-	}
-	return sum
-}
-
-func writer(t *testing.T, a *heraldtest.App) bool { return metric(t, a, "herald_incident_leader") == 1 }
+func writer(t *testing.T, a *heraldtest.App) bool { return a.Metric(t, "herald_incident_leader") == 1 }
 
 // incidentProcess runs the incident service alone, as its own process would,
 // on the shared server.
@@ -87,72 +66,6 @@ func (f *flow) end() {
 	<-f.done
 }
 
-// rebuild folds EVENTS from zero into a fresh engine: the incidents and the
-// transitions a single writer that never failed would have published.
-func rebuild(t *testing.T, a *heraldtest.App) (*incident.Engine, []*event.Event) {
-	t.Helper()
-	fresh := incident.NewEngine(incident.Options{Catalog: a.Bus.Catalog})
-	var transitions []*event.Event
-	err := incident.Read(context.Background(), a.Bus.JS, incident.ReadOptions{MaxSkew: time.Minute}, func(rec *incident.Record, _ incident.Position) error {
-		fresh.Apply(rec)
-		transitions = append(transitions, fresh.Drain()...)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fresh, transitions
-}
-
-// samePublished checks that INCIDENTS holds exactly the rebuilt
-// transitions: none missing, none twice, in the same order.
-func samePublished(t *testing.T, a *heraldtest.App, rebuilt []*event.Event) {
-	t.Helper()
-	published := heraldtest.Events(t, a.Bus, streams.Incidents)
-	seen := map[string]bool{}
-	for _, p := range published {
-		if seen[p.ID] {
-			t.Errorf("INCIDENTS holds %s twice", p.ID)
-		}
-		seen[p.ID] = true
-	}
-	if len(published) != len(rebuilt) {
-		var want []string
-		for _, r := range rebuilt {
-			if !seen[r.ID] {
-				want = append(want, r.ID)
-			}
-		}
-		t.Fatalf("%d transitions published, a rebuild from zero gives %d; missing %v", len(published), len(rebuilt), want)
-	}
-	for i, p := range published {
-		r := rebuilt[i]
-		pb, _ := json.Marshal(p.Data)
-		rb, _ := json.Marshal(r.Data)
-		if p.ID != r.ID || p.Subject != r.Subject || !p.Time.Equal(r.Time) || string(pb) != string(rb) {
-			t.Errorf("transition %d: published %s %s %s %s, rebuilt %s %s %s %s", i, p.ID, p.Subject, p.Time, pb, r.ID, r.Subject, r.Time, rb)
-		}
-	}
-}
-
-// oneTickPerDeadline checks that no deadline was ticked twice (by two
-// writers, or one resending).
-func oneTickPerDeadline(t *testing.T, a *heraldtest.App) int {
-	t.Helper()
-	ticks := heraldtest.Events(t, a.Bus, streams.Events, "events.clock_tick")
-	byDeadline := map[time.Time]int{}
-	for _, e := range ticks {
-		d, ok := event.As[event.ClockTick](e)
-		if !ok {
-			t.Fatalf("clock tick %s: %T", e.ID, e.Data)
-		}
-		if byDeadline[d.Deadline]++; byDeadline[d.Deadline] == 2 {
-			t.Errorf("deadline %s ticked twice", d.Deadline)
-		}
-	}
-	return len(ticks)
-}
-
 // quiet waits until the writer has folded the whole log and every incident
 // is resolved (no deadline left, so no more ticks).
 func quiet(t *testing.T, producer, w *heraldtest.App) {
@@ -183,7 +96,7 @@ func TestAStandbyTakesOverWithinTenSecondsWhenTheWriterDies(t *testing.T) {
 		return len(heraldtest.Events(t, producer.Bus, streams.Incidents)) >= 4
 	})
 	for _, m := range []string{"herald_incident_transitions_total", "herald_incident_clock_ticks_total"} {
-		if n := metric(t, second, m); n != 0 {
+		if n := second.Metric(t, m); n != 0 {
 			t.Errorf("the standby published: %s = %v", m, n)
 		}
 	}
@@ -207,16 +120,16 @@ func TestAStandbyTakesOverWithinTenSecondsWhenTheWriterDies(t *testing.T) {
 	quiet(t, producer, second)
 	_ = first.StopErr() // its connection is gone: nothing to flush
 
-	fresh, transitions := rebuild(t, producer)
-	samePublished(t, producer, transitions)
+	fresh, transitions := heraldtest.RebuildIncidents(t, producer.Bus)
+	heraldtest.CheckPublishedTransitions(t, producer.Bus, transitions)
 	_, live := liveIncidents(t, second)
 	if got, want := canon(t, live), canon(t, fresh.Incidents()); got != want {
 		t.Errorf("the new writer's incidents differ from a rebuild from zero:\nlive %s\nrebuilt %s", got, want)
 	}
-	if n := oneTickPerDeadline(t, producer); n == 0 {
+	if n := heraldtest.CheckOneTickPerDeadline(t, producer.Bus); n == 0 {
 		t.Error("no clock tick: the rules' `for` and resolve hysteresis never waited on the wall clock")
 	}
-	if metric(t, second, "herald_incident_clock_ticks_total") == 0 {
+	if second.Metric(t, "herald_incident_clock_ticks_total") == 0 {
 		t.Error("the new writer published no clock tick")
 	}
 }
@@ -260,9 +173,9 @@ func TestAStandbyAnswersTheAPIAndTakesOverAtOnceWhenTheWriterStops(t *testing.T)
 	// resolves once its failures leave the window, published once.
 	post(t, producer, send("delivered", time.Now().UTC(), 100))
 	quiet(t, producer, second)
-	_, transitions := rebuild(t, producer)
-	samePublished(t, producer, transitions)
-	oneTickPerDeadline(t, producer)
+	_, transitions := heraldtest.RebuildIncidents(t, producer.Bus)
+	heraldtest.CheckPublishedTransitions(t, producer.Bus, transitions)
+	heraldtest.CheckOneTickPerDeadline(t, producer.Bus)
 	var m struct {
 		Term uint64 `json:"term"`
 	}
