@@ -182,7 +182,14 @@ func Do(t testing.TB, method, url string, body any, header ...string) *Response 
 // GET /metrics; 0 if it has none.
 func (a *App) Metric(t testing.TB, name string) float64 {
 	t.Helper()
-	r := a.Do(t, "GET", "/metrics", nil)
+	return Metric(t, a.URL, name)
+}
+
+// Metric sums the samples of a metric in GET baseURL/metrics (a herald
+// process started otherwise); 0 if it has none.
+func Metric(t testing.TB, baseURL, name string) float64 {
+	t.Helper()
+	r := Do(t, "GET", baseURL+"/metrics", nil)
 	if r.Status != http.StatusOK {
 		t.Fatalf("GET /metrics: %d", r.Status)
 	}
