@@ -167,7 +167,7 @@ func (l *Lease) Run(ctx context.Context, onElected func(ctx context.Context) err
 	}
 	released := make(chan struct{}, 1)
 	stopWatch := l.watch(ctx, released)
-	defer stopWatch()
+	defer func() { stopWatch() }() // the watcher in use when Run returns
 	for {
 		sent := time.Now()
 		won, err := l.acquire(ctx)

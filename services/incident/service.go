@@ -340,10 +340,12 @@ func (s *Service) Rebuild(ctx context.Context) error {
 	if err := s.flush(ctx); err != nil {
 		return err
 	}
+	s.pubMu.Lock() // no publication in progress trims the new queue
 	s.mu.Lock()
 	s.eng = incident.NewEngine(s.engineOptions())
 	s.outbox, s.caughtUp, s.tickAt, s.lastCkpt = nil, false, time.Time{}, 0
 	s.mu.Unlock()
+	s.pubMu.Unlock()
 	if s.Active() {
 		if err := s.ckpt.clear(ctx, s.lease.Term()); err != nil {
 			return err
@@ -509,8 +511,12 @@ func (s *Service) publishPending(ctx context.Context) (int, error) {
 }
 
 // forget drops the queued transitions of events up to seq: the active
-// writer's checkpoint at seq says they are published.
+// writer's checkpoint at seq says they are published. It waits for a
+// publication in progress (a takeover starting), which trims the queue by
+// count.
 func (s *Service) forget(seq uint64) {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
