@@ -347,6 +347,11 @@ loop:
 
 // renewOnce extends the lease by writing it again at the revision it has.
 func (l *Lease) renewOnce(ctx context.Context, deadline time.Time) error {
+	// A request that reached no stream leader (one being elected) is never
+	// answered: give up on it after an interval and send the next.
+	if next := time.Now().Add(l.renew); next.Before(deadline) {
+		deadline = next
+	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	l.mu.Lock()
