@@ -178,7 +178,7 @@ func TestAStandbyTakesOverWithinTenSecondsOfAHolderThatStopsRenewing(t *testing.
 	if took > 10*time.Second {
 		t.Errorf("takeover took %s, the contract is 10 s", took)
 	}
-	if took < lease.DefaultTTL-lease.DefaultTTL/5 {
+	if took < lease.DefaultTTL-2*lease.DefaultTTL/5 { // the last renewal is at most an interval old
 		t.Errorf("takeover after %s: sooner than the server can have expired the dead holder's key", took)
 	}
 	if err := h.lostBy("first"); !errors.Is(err, lease.ErrLost) {

@@ -108,7 +108,7 @@ func TestAStandbyTakesOverWithinTenSecondsWhenTheWriterDies(t *testing.T) {
 	if took > 10*time.Second {
 		t.Errorf("takeover took %s; the contract is 10 s", took)
 	}
-	if took < lease.DefaultTTL-lease.DefaultTTL/5 {
+	if took < lease.DefaultTTL-2*lease.DefaultTTL/5 { // the last renewal is at most an interval old
 		t.Errorf("takeover after %s: before the dead writer's lease can have expired", took)
 	}
 	// The new writer carries on while events flow.
