@@ -37,8 +37,9 @@ var (
 	// leadership is lost: a renewal was refused (the revision moved), or
 	// no renewal succeeded in time.
 	ErrLost = errors.New("lease lost")
-	// ErrBucketTTL means the bucket does not expire keys soon enough (or at
-	// all) for the lease's TTL: a dead holder would keep the lease.
+	// ErrBucketTTL means the bucket never expires keys (a dead holder would
+	// keep the lease for ever) or expires them sooner than the lease's TTL
+	// (a live holder's key could vanish while it still acts).
 	ErrBucketTTL = errors.New("lease bucket TTL")
 )
 
@@ -48,8 +49,8 @@ var (
 // and steps down t − t/5 (4 s) after the last renewal it sent that
 // succeeded; the server drops the key t (5 s) after it stored that renewal,
 // and a standby tries to create it every t/5 (1 s), or at once when the
-// holder releases it. A killed holder is therefore replaced within t + t/5
-// (6 s); a stopped one at once. The t/5 between stepping down and expiry is
+// holder releases it. A killed holder is therefore replaced within about
+// t + t/5 (6 s; measured 4.8–6.0 s); a stopped one at once. The t/5 between stepping down and expiry is
 // the margin against scheduling delays.
 type Lease struct {
 	kv     jetstream.KeyValue
