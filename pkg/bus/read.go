@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -43,10 +44,22 @@ func (b *Bus) Scan(ctx context.Context, stream string, cfg jetstream.OrderedCons
 		return fmt.Errorf("read %s: %w", stream, err)
 	}
 	last := s.CachedInfo().State.LastSeq
+	if cfg.InactiveThreshold == 0 {
+		// A reader that dies leaves its consumer behind this long at most.
+		cfg.InactiveThreshold = 30 * time.Second
+	}
 	c, err := Retry(ctx, func(ctx context.Context) (jetstream.Consumer, error) { return s.OrderedConsumer(ctx, cfg) })
 	if err != nil {
 		return fmt.Errorf("read %s: %w", stream, err)
 	}
+	// Ordered consumers outlive their reader (nats.go deletes them only on a
+	// reset): remove this one when the read ends, so that frequent readers
+	// do not pile consumers up against the server's limit.
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = s.DeleteConsumer(dctx, c.CachedInfo().Name)
+	}()
 	// The new consumer's pending count is the number of messages its filter
 	// and start select: none means there is nothing to wait for.
 	if !follow && (last == 0 || c.CachedInfo().NumPending == 0) {

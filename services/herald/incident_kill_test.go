@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/streams"
 )
@@ -38,14 +40,17 @@ incident:
 
 func outcomes(t *testing.T, producer *heraldtest.App, app, status string, n int) {
 	t.Helper()
-	var ins []map[string]any
+	// otp_delivery_completed is the provider adapter's: published on the
+	// bus as it would (HTTP refuses Herald-owned types).
+	var es []*event.Event
 	for i := range n {
-		ins = append(ins, map[string]any{"type": "otp_delivery_completed", "source": "test", "time": time.Now().UTC(),
-			"requestid": fmt.Sprintf("%s-%s-%d", app, status, i),
-			"data":      map[string]any{"app": app, "status": status, "attempts": 1, "latencyMs": 10}})
+		es = append(es, event.New("herald/provider-adapter", event.OTPDeliveryCompleted{App: app, Status: status, Attempts: 1, LatencyMs: 10},
+			event.WithRequestID(fmt.Sprintf("%s-%s-%d", app, status, i))))
 	}
-	if r := producer.Do(t, "POST", "/v1/events", ins); r.Status != http.StatusAccepted {
-		t.Fatalf("POST /v1/events: %d %s", r.Status, r.Body)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := producer.Bus.Publish(ctx, es...); err != nil {
+		t.Fatalf("publish: %v", err)
 	}
 }
 
