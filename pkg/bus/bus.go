@@ -43,6 +43,9 @@ type ConnConfig struct {
 	// CredsFile, Token: optional credentials for an external server.
 	CredsFile string
 	Token     string
+	// InboxPrefix replaces _INBOX for the connection's reply subjects (each
+	// role has its own; see access.InboxPrefix).
+	InboxPrefix string
 	// MaxPending bounds the asynchronous publishes awaiting an ack.
 	MaxPending int
 	// AckTimeout is how long a publish waits for JetStream's ack before it
@@ -79,6 +82,9 @@ func Connect(ctx context.Context, cfg ConnConfig, cat *event.Catalog, m *Metrics
 	}
 	if cfg.Token != "" {
 		opts = append(opts, nats.Token(cfg.Token))
+	}
+	if cfg.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(cfg.InboxPrefix))
 	}
 	url := cfg.URL
 	if cfg.Server != nil {

@@ -99,7 +99,7 @@ type Subscription struct {
 // never redelivered forever.
 func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Subscription, error) {
 	cfg.defaults()
-	cons, err := b.JS.CreateOrUpdateConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
+	jc := jetstream.ConsumerConfig{
 		Durable:        cfg.Durable,
 		AckPolicy:      jetstream.AckExplicitPolicy,
 		AckWait:        cfg.AckWait,
@@ -108,7 +108,14 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Subs
 		FilterSubjects: cfg.FilterSubjects,
 		DeliverPolicy:  cfg.DeliverPolicy,
 		OptStartSeq:    cfg.OptStartSeq,
-	})
+	}
+	if len(cfg.FilterSubjects) == 1 {
+		// One filter travels in the API subject
+		// ($JS.API.CONSUMER.CREATE.<stream>.<durable>.<filter>), where the
+		// server's permissions can check it (pkg/access).
+		jc.FilterSubject, jc.FilterSubjects = cfg.FilterSubjects[0], nil
+	}
+	cons, err := b.JS.CreateOrUpdateConsumer(ctx, cfg.Stream, jc)
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on %s: %w", cfg.Durable, cfg.Stream, err)
 	}

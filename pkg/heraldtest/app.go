@@ -6,9 +6,16 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/heraldhq/herald/pkg/access"
+	"github.com/heraldhq/herald/pkg/bus"
+	"github.com/heraldhq/herald/pkg/event"
+	"github.com/heraldhq/herald/services/dispatcher"
 	"github.com/heraldhq/herald/services/herald/app"
 )
 
@@ -20,6 +27,7 @@ type App struct {
 	DataDir string
 	opts    app.Options
 	stopped bool
+	roles   map[access.Role]*bus.Bus
 }
 
 // AppOption adjusts the application a test starts.
@@ -40,6 +48,9 @@ func WithDataDir(dir string) AppOption { return func(o *app.Options) { o.DataDir
 
 // WithNATS connects to an external server instead of embedding one.
 func WithNATS(url string) AppOption { return func(o *app.Options) { o.NATSURL = url } }
+
+// WithNATSCredsDir takes the roles' credentials from dir (with WithNATS).
+func WithNATSCredsDir(dir string) AppOption { return func(o *app.Options) { o.NATSCredsDir = dir } }
 
 // WithLogOutput sends the platform's log lines, as herald serve writes them
 // (JSON, sanitised), to w instead of the test log.
@@ -101,6 +112,7 @@ func (a *App) StopErr() error {
 		return nil
 	}
 	a.stopped = true
+	a.closeRoles()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return a.App.Stop(ctx)
@@ -174,4 +186,94 @@ func Do(t testing.TB, method, url string, body any, header ...string) *Response 
 		t.Fatal(err)
 	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// As connects to the platform's server with the role's credentials (as the
+// role's service does); the connection is closed when the platform stops.
+// Tests publish an event with the role that owns it: the server refuses it
+// from any other.
+func (a *App) As(t testing.TB, r access.Role) *bus.Bus {
+	t.Helper()
+	if b, ok := a.roles[r]; ok {
+		return b
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := a.Connector.Connect(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.roles == nil {
+		a.roles = map[access.Role]*bus.Bus{}
+	}
+	a.roles[r] = b
+	return b
+}
+
+func (a *App) closeRoles() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for r, b := range a.roles {
+		_ = b.Close(ctx)
+		delete(a.roles, r)
+	}
+}
+
+// Publish publishes each event with the connection of the role that owns
+// its type (event.Def.Owner).
+func (a *App) Publish(t testing.TB, events ...*event.Event) []bus.Ack {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var acks []bus.Ack
+	for _, e := range events {
+		if e.Data != nil {
+			e.Type = e.Data.EventType()
+		}
+		def, err := a.Bus.Catalog.Def(e.Type)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ack, err := a.As(t, access.Role(def.Owner)).Publish(ctx, e)
+		if err != nil {
+			t.Fatalf("publish %s as %s: %v", e.Type, def.Owner, err)
+		}
+		acks = append(acks, ack...)
+	}
+	return acks
+}
+
+// PublishInputs publishes events written as POST /v1/events takes them (a
+// value encoded to JSON), each with the role that owns its type: for tests
+// that feed Herald-owned types, which POST /v1/events does not accept.
+func (a *App) PublishInputs(t testing.TB, body any) []bus.Ack {
+	t.Helper()
+	raw, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins, err := dispatcher.ParseInputs(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := dispatcher.ToEvents(a.Bus.Catalog, ins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.Publish(t, events...)
+}
+
+// StreamMessages reads every message of any stream, a log or a key-value
+// bucket's, with a role allowed to: operator-read for the logs, the owning
+// service for its bucket (filtered to the bucket's keys).
+func (a *App) StreamMessages(t testing.TB, stream string) []jetstream.Msg {
+	t.Helper()
+	if bucket, ok := strings.CutPrefix(stream, "KV_"); ok {
+		r, ok := access.BucketOwner(bucket)
+		if !ok {
+			t.Fatalf("no role owns bucket %s", bucket)
+		}
+		return Messages(t, a.As(t, r).JS, stream, "$KV."+bucket+".>")
+	}
+	return Messages(t, a.Bus.JS, stream)
 }

@@ -42,8 +42,8 @@ func TestPostEventsAcceptsOneEventAndStoresItWithItsEnvelope(t *testing.T) {
 
 func TestPostEventsAcceptsABatchAndDeduplicatesByID(t *testing.T) {
 	a := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"))
-	batch := `[{"id":"evt-1","type":"otp_verified","source":"shop","data":{"app":"shop","attempts":1}},
-	           {"id":"evt-2","type":"otp_revoked","source":"shop","data":{"app":"shop","reason":"delivery_failed"}}]`
+	batch := `[{"id":"evt-1","type":"integration_call_completed","source":"billing","data":{"integration":"stripe","operation":"charges.create","statusCode":200,"latencyMs":80}},
+	           {"id":"evt-2","type":"integration_call_completed","source":"billing","data":{"integration":"stripe","operation":"refunds.create","statusCode":200,"latencyMs":90}}]`
 	if r := a.Do(t, "POST", "/v1/events", batch); r.Status != http.StatusAccepted {
 		t.Fatalf("status %d: %s", r.Status, r.Body)
 	}
@@ -56,7 +56,7 @@ func TestPostEventsAcceptsABatchAndDeduplicatesByID(t *testing.T) {
 			t.Errorf("retry not flagged duplicate: %v", ack)
 		}
 	}
-	if n := len(heraldtest.Events(t, a.Bus, streams.Events, "events.otp_verified", "events.otp_revoked")); n != 2 {
+	if n := len(heraldtest.Events(t, a.Bus, streams.Events, "events.integration_call_completed")); n != 2 {
 		t.Fatalf("%d events stored, want 2", n)
 	}
 }
@@ -135,8 +135,9 @@ func TestEventTypesAreListedWithTheirSchemas(t *testing.T) {
 }
 
 func TestPostEventsAnswers503WithTheIDsWhenTheLogIsDown(t *testing.T) {
-	srv := heraldtest.Server(t)
-	a := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"), heraldtest.WithNATS(srv.ClientURL()))
+	srv := heraldtest.StartSecureServer(t)
+	a := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"), heraldtest.WithNATS(srv.ClientURL()),
+		heraldtest.WithNATSCredsDir(srv.CredsDir))
 	srv.Shutdown()
 	srv.WaitForShutdown()
 	r := a.Do(t, "POST", "/v1/events", validEvent)

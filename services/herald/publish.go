@@ -10,7 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/api"
+	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/services/dispatcher"
 )
 
@@ -70,6 +72,9 @@ same id again is de-duplicated by JetStream.`,
 			if err != nil {
 				return asUsage(err)
 			}
+			if err := mayPublish(cf.as, b.Catalog, events); err != nil {
+				return err
+			}
 			acks, err := b.Publish(cmd.Context(), events...)
 			if err != nil {
 				return err
@@ -97,7 +102,7 @@ same id again is de-duplicated by JetStream.`,
 	f.StringVar(&reqID, "request-id", "", "correlation id")
 	f.StringVar(&causID, "causation-id", "", "id of the event that caused this one")
 	f.BoolVar(&asJSON, "json", false, "print acknowledgements as JSON lines")
-	cf.register(cmd)
+	cf.register(cmd, access.Producer)
 	return cmd
 }
 
@@ -135,4 +140,23 @@ func asUsage(err error) error {
 		return usagef("%s: %s", ae.Code, ae.Detail)
 	}
 	return err
+}
+
+// mayPublish refuses, before anything is sent, the events the server would
+// refuse from these credentials: each type has one owning role.
+func mayPublish(r access.Role, cat *event.Catalog, events []*event.Event) error {
+	if r == "" {
+		return nil // not one of Herald's roles: the server decides
+	}
+	owner := access.Grants()[r].Owner
+	for _, e := range events {
+		def, err := cat.Def(e.Type)
+		if err != nil {
+			return asUsage(err)
+		}
+		if def.Owner != owner {
+			return usagef("%s events are published by the %s role only, and these credentials are %s's", e.Type, def.Owner, r)
+		}
+	}
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
@@ -60,9 +61,7 @@ type input struct {
 
 func post(t *testing.T, a *heraldtest.App, ins ...input) {
 	t.Helper()
-	if r := a.Do(t, "POST", "/v1/events", ins); r.Status != http.StatusOK && r.Status != http.StatusCreated && r.Status != http.StatusAccepted {
-		t.Fatalf("POST /v1/events: %d %s", r.Status, r.Body)
-	}
+	a.PublishInputs(t, ins)
 }
 
 func send(status string, at time.Time, i int) input {
@@ -213,7 +212,7 @@ func TestLiveProjectionEqualsARebuildFromZero(t *testing.T) {
 	}
 	// … so publishing them again stores nothing.
 	for _, r := range transitions {
-		ack, err := a.Bus.PublishOnce(context.Background(), r)
+		ack, err := a.As(t, access.Incident).PublishOnce(context.Background(), r)
 		if err != nil || !ack.Duplicate {
 			t.Errorf("republishing %s: %+v %v", r.ID, ack, err)
 		}
@@ -272,7 +271,7 @@ func TestRestartResumesFromTheCheckpoint(t *testing.T) {
 		}
 		t.Errorf("after restart: %s, want %s", line, want)
 	}
-	kv, err := a.Bus.JS.KeyValue(context.Background(), svc.Bucket)
+	kv, err := a.As(t, access.Incident).JS.KeyValue(context.Background(), svc.Bucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,11 +394,12 @@ func TestInvalidRawEventsAreDeadLetteredOnceByTheProjection(t *testing.T) {
 		header  map[string][]string
 		body    string
 	}{
-		{"events.raw", nil, `{"integration":"stripe"}`},
+		{"events.integration_call_completed", nil, `{"integration":"stripe"}`},
 		{"events.integration_call_completed", bad, `{"integration":"stripe","statusCode":500,"latencyMs":3}`},
 	} {
 		msg := &nats.Msg{Subject: m.subject, Header: m.header, Data: []byte(m.body)}
-		if _, err := a.Bus.JS.PublishMsg(ctx, msg); err != nil {
+		// What a producer could send: its own subject, a broken envelope.
+		if _, err := a.As(t, access.Producer).JS.PublishMsg(ctx, msg); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 )
@@ -18,7 +19,7 @@ import (
 func seedAttempt(t *testing.T, r *rig, requestID string, rec map[string]any) {
 	t.Helper()
 	ctx := context.Background()
-	kv, err := r.Bus.JS.KeyValue(ctx, "OTP_DELIVERY")
+	kv, err := r.As(t, access.ProviderAdapter).JS.KeyValue(ctx, "OTP_DELIVERY")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func TestNoCodeLeaksIntoLogsMetricsOrStreams(t *testing.T) {
 			continue
 		}
 		var b strings.Builder
-		for _, m := range heraldtest.Messages(t, r.Bus.JS, name) {
+		for _, m := range r.StreamMessages(t, name) {
 			b.WriteString(m.Subject())
 			for k, v := range m.Headers() {
 				b.WriteString(k + strings.Join(v, ","))
