@@ -43,6 +43,9 @@ type ConnConfig struct {
 	// CredsFile, Token: optional credentials for an external server.
 	CredsFile string
 	Token     string
+	// CAFile is the CA that signed the server's TLS certificate (herald nats
+	// init --tls writes it); set, the connection requires TLS.
+	CAFile string
 	// InboxPrefix replaces _INBOX for the connection's reply subjects (each
 	// role has its own; see access.InboxPrefix).
 	InboxPrefix string
@@ -82,6 +85,9 @@ func Connect(ctx context.Context, cfg ConnConfig, cat *event.Catalog, m *Metrics
 	}
 	if cfg.Token != "" {
 		opts = append(opts, nats.Token(cfg.Token))
+	}
+	if cfg.CAFile != "" {
+		opts = append(opts, nats.RootCAs(cfg.CAFile))
 	}
 	if cfg.InboxPrefix != "" {
 		opts = append(opts, nats.CustomInboxPrefix(cfg.InboxPrefix))

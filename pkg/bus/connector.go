@@ -88,7 +88,7 @@ func NewConnector(cfg Config, dataDir string, cat *event.Catalog, m *Metrics, lo
 
 // Connect opens a connection with the role's credentials.
 func (c *Connector) Connect(ctx context.Context, r access.Role) (*Bus, error) {
-	cc := ConnConfig{URL: c.url, Name: "herald-" + string(r), InboxPrefix: access.InboxPrefix(r)}
+	cc := ConnConfig{URL: c.url, Name: "herald-" + string(r), InboxPrefix: access.InboxPrefix(r), CAFile: c.cfg.CAFile}
 	if c.srv != nil && c.cfg.InProcess {
 		cc.Server = c.srv
 	}

@@ -35,6 +35,9 @@ type Config struct {
 	// them) for an external server; default <dataDir>/nats, where the
 	// embedded server's are.
 	CredsDir string `yaml:"credsDir" env:"HERALD_NATS_CREDS_DIR"`
+	// CAFile is the CA of an external server's TLS certificate (herald nats
+	// init --tls writes <dir>/tls/ca.pem); set, connections require TLS.
+	CAFile string `yaml:"caFile" env:"HERALD_NATS_CA"`
 	// CredsFile and Token authenticate every role that has no file in
 	// CredsDir to an external server (one identity for all: only for a
 	// server that does not separate Herald's roles); the token comes from

@@ -3,14 +3,20 @@ package heraldtest
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/streams"
@@ -61,9 +67,17 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		})
 	}
 	c.URLs = strings.Join(urls, ",")
+	waitForMetaLeader(t, c.Servers)
+	return c
+}
+
+// waitForMetaLeader waits until the cluster has one JetStream meta leader
+// and every running node is current.
+func waitForMetaLeader(t testing.TB, servers []*server.Server) {
+	t.Helper()
 	Eventually(t, 60*time.Second, "a JetStream meta leader and current nodes", func() bool {
 		leaders := 0
-		for _, s := range c.Servers {
+		for _, s := range servers {
 			if !s.Running() {
 				continue
 			}
@@ -76,7 +90,6 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		}
 		return leaders == 1
 	})
-	return c
 }
 
 // routePorts picks free ports below the ephemeral range (32768–60999), so that
@@ -124,3 +137,132 @@ func (c *Cluster) Connect(t testing.TB) *bus.Bus {
 	}
 	return b
 }
+
+// SecureCluster is a cluster started from deploy/nats's configurations: in
+// operator mode with Herald's credentials, TLS on client and route ports.
+type SecureCluster struct {
+	Cluster
+	// CredsDir holds the roles' .creds, auth.conf and tls/ (herald nats init).
+	CredsDir string
+	TLS      *access.TLSFiles
+}
+
+// StartDeployCluster starts the nodes described by confDir/n*.conf
+// (deploy/nats) as they are, but for their paths and ports: credentials and
+// certificates made by the code of herald nats init --tls in a temporary
+// directory stand in for /etc/nats/herald, stores and ports are the test's.
+func StartDeployCluster(t testing.TB, confDir string) *SecureCluster {
+	t.Helper()
+	confs, err := filepath.Glob(filepath.Join(confDir, "n*.conf"))
+	if err != nil || len(confs) == 0 {
+		t.Fatalf("no node configurations in %s (%v)", confDir, err)
+	}
+	cat, err := event.NewCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := access.Table(cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	creds, err := access.Ensure(filepath.Join(dir, "herald"), table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsFiles, err := access.WriteTLS(creds.Dir, []string{"localhost", "127.0.0.1"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every port the configurations name gets a free one.
+	portRe := regexp.MustCompile(`(0\.0\.0\.0|127\.0\.0\.1):(\d{4})\b`)
+	ports := map[string]string{}
+	for _, c := range confs {
+		raw, err := os.ReadFile(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range portRe.FindAllStringSubmatch(string(raw), -1) {
+			ports[m[2]] = ""
+		}
+	}
+	free := routePorts(t, len(ports))
+	for p := range ports {
+		ports[p], free = strconv.Itoa(free[0]), free[1:]
+	}
+	c := &SecureCluster{CredsDir: creds.Dir, TLS: tlsFiles}
+	var urls []string
+	for _, path := range confs {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimSuffix(filepath.Base(path), ".conf")
+		conf := strings.ReplaceAll(string(raw), "/etc/nats/herald/", creds.Dir+"/")
+		conf = regexp.MustCompile(`store_dir: \S+`).ReplaceAllString(conf, "store_dir: "+filepath.Join(dir, name))
+		conf = portRe.ReplaceAllStringFunc(conf, func(s string) string {
+			m := portRe.FindStringSubmatch(s)
+			return "127.0.0.1:" + ports[m[2]]
+		})
+		// include herald/auth.conf is relative to the configuration file.
+		out := filepath.Join(dir, name+".conf")
+		if err := os.WriteFile(out, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		opts, err := server.ProcessConfigFile(out)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		opts.NoSigs = true
+		s, err := server.NewServer(opts)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		s.SetLoggerV2(serverLogger{Logger(t).With("node", name)}, false, false, false)
+		go s.Start()
+		t.Cleanup(func() {
+			s.Shutdown()
+			s.WaitForShutdown()
+		})
+		if !s.ReadyForConnections(30 * time.Second) {
+			t.Fatalf("node %s not ready", name)
+		}
+		c.Servers = append(c.Servers, s)
+		urls = append(urls, s.ClientURL())
+	}
+	c.URLs = strings.Join(urls, ",")
+	waitForMetaLeader(t, c.Servers)
+	return c
+}
+
+// As connects to the cluster with the role's credentials over TLS.
+func (c *SecureCluster) As(t testing.TB, r access.Role) *bus.Bus {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cat, err := event.NewCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bus.Connect(ctx, bus.ConnConfig{URL: c.URLs, Name: t.Name() + "-" + string(r), CAFile: c.TLS.CA,
+		CredsFile: filepath.Join(c.CredsDir, access.CredsFile(r)), InboxPrefix: access.InboxPrefix(r)}, cat, nil, Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = b.Close(ctx)
+	})
+	return b
+}
+
+// serverLogger sends a node's log lines to the test's log.
+type serverLogger struct{ l *slog.Logger }
+
+func (s serverLogger) Noticef(f string, v ...any) { s.l.Info(fmt.Sprintf(f, v...)) }
+func (s serverLogger) Warnf(f string, v ...any)   { s.l.Warn(fmt.Sprintf(f, v...)) }
+func (s serverLogger) Fatalf(f string, v ...any)  { s.l.Error(fmt.Sprintf(f, v...)) }
+func (s serverLogger) Errorf(f string, v ...any)  { s.l.Error(fmt.Sprintf(f, v...)) }
+func (s serverLogger) Debugf(f string, v ...any)  {}
+func (s serverLogger) Tracef(f string, v ...any)  {}

@@ -22,6 +22,7 @@ type clientFlags struct {
 	timeout time.Duration
 	creds   string
 	dataDir string
+	caFile  string
 	// role is the identity the command needs; its credentials are found
 	// next to the data directory unless --creds names a file.
 	role access.Role
@@ -43,6 +44,7 @@ func (c *clientFlags) register(cmd *cobra.Command, role access.Role) {
 	cmd.Flags().DurationVar(&c.timeout, "timeout", 10*time.Second, "how long to wait for the server")
 	cmd.Flags().StringVar(&c.creds, "creds", os.Getenv("HERALD_NATS_CREDS"),
 		fmt.Sprintf("NATS credentials file (env HERALD_NATS_CREDS; default: the %s role's in the data dir)", role))
+	cmd.Flags().StringVar(&c.caFile, "ca", os.Getenv("HERALD_NATS_CA"), "CA of the server's TLS certificate (env HERALD_NATS_CA)")
 	cmd.Flags().StringVar(&c.dataDir, "data-dir", dataDir, "data directory of herald serve, where its credentials are (env HERALD_DATA_DIR)")
 }
 
@@ -72,7 +74,7 @@ func (c *clientFlags) connect(ctx context.Context) (*bus.Bus, error) {
 	if err != nil {
 		return nil, err
 	}
-	cc := bus.ConnConfig{URL: c.url, Name: "herald-cli", Token: os.Getenv("HERALD_NATS_TOKEN")}
+	cc := bus.ConnConfig{URL: c.url, Name: "herald-cli", Token: os.Getenv("HERALD_NATS_TOKEN"), CAFile: c.caFile}
 	if cc.Token == "" {
 		file, role, err := c.credentials()
 		if err != nil {
