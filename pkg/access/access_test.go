@@ -3,6 +3,8 @@ package access_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/heraldhq/herald/pkg/access"
+	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/services/herald/app"
@@ -235,4 +238,47 @@ func TestCredentialsAreKeptAndFollowTheTable(t *testing.T) {
 			t.Errorf("%s.creds is for %q (%v)", r, got, err)
 		}
 	}
+}
+
+func TestRevokedCredentialsAreRefusedAndTheNewOnesWork(t *testing.T) {
+	dir := t.TempDir()
+	table, err := access.Table(catalog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := access.Ensure(dir, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := os.ReadFile(before.CredsPath(access.Producer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldFile := filepath.Join(t.TempDir(), "old.creds")
+	if err := os.WriteFile(oldFile, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	after, err := access.Revoke(dir, access.Producer, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Account != before.Account {
+		t.Fatal("revocation changed the account: its streams would be out of reach")
+	}
+	srv := heraldtest.Server(t, func(c *bus.ServerConfig) { c.Auth = after })
+	if nc, err := nats.Connect(srv.ClientURL(), nats.UserCredentials(oldFile)); err == nil {
+		nc.Close()
+		t.Error("revoked credentials connected")
+	}
+	nc, err := nats.Connect(srv.ClientURL(), nats.UserCredentials(after.CredsPath(access.Producer)))
+	if err != nil {
+		t.Fatalf("new credentials: %v", err)
+	}
+	nc.Close()
+	// Other roles are untouched.
+	nc, err = nats.Connect(srv.ClientURL(), nats.UserCredentials(after.CredsPath(access.Dispatcher)))
+	if err != nil {
+		t.Fatalf("dispatcher after the producer's revocation: %v", err)
+	}
+	nc.Close()
 }

@@ -282,3 +282,46 @@ func RoleOfCreds(path string) (Role, error) {
 	}
 	return "", nil
 }
+
+// Revoke invalidates the role's current credentials and issues new ones: the
+// user's public key joins the HERALD account's revocations (the operator
+// signs the account JWT again) and a new user key is made for the role.
+// Servers learn it from the new auth.conf: herald serve at its next start,
+// a cluster's nodes on a config reload.
+func Revoke(dir string, r Role, table map[Role]Permissions) (*Credentials, error) {
+	path := filepath.Join(dir, CredsFile(r))
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("revoke %s: %w", r, err)
+	}
+	user, err := jwt.ParseDecoratedUserNKey(raw)
+	if err != nil {
+		return nil, fmt.Errorf("revoke %s: %w", r, err)
+	}
+	userPub, _ := user.PublicKey()
+	op, err := loadKey(dir, "operator.nk", nkeys.CreateOperator, nkeys.PrefixByteOperator)
+	if err != nil {
+		return nil, err
+	}
+	accPath := filepath.Join(dir, AccountName+".jwt")
+	tok, err := os.ReadFile(accPath)
+	if err != nil {
+		return nil, fmt.Errorf("revoke %s: %w", r, err)
+	}
+	ac, err := jwt.DecodeAccountClaims(strings.TrimSpace(string(tok)))
+	if err != nil {
+		return nil, fmt.Errorf("revoke %s: %s: %w", r, accPath, err)
+	}
+	ac.Revoke(userPub)
+	signed, err := ac.Encode(op)
+	if err != nil {
+		return nil, fmt.Errorf("revoke %s: %w", r, err)
+	}
+	if err := writeFile(accPath, []byte(signed+"\n")); err != nil {
+		return nil, err
+	}
+	if err := os.Remove(path); err != nil {
+		return nil, fmt.Errorf("revoke %s: %w", r, err)
+	}
+	return Ensure(dir, table)
+}

@@ -17,7 +17,7 @@ func natsCmd(e *env) *cobra.Command {
 		Use:   "nats",
 		Short: "Credentials and TLS for an external NATS cluster",
 	}
-	cmd.AddCommand(natsInitCmd(e))
+	cmd.AddCommand(natsInitCmd(e), natsRevokeCmd(e))
 	return cmd
 }
 
@@ -91,5 +91,45 @@ off the servers: they sign new credentials.`,
 	cmd.Flags().BoolVar(&withTLS, "tls", false, "also create a CA and a server certificate")
 	cmd.Flags().StringVar(&hosts, "hosts", "localhost,127.0.0.1", "with --tls: comma-separated DNS names and IPs of the servers")
 	cmd.Flags().DurationVar(&validFor, "valid-for", 2*365*24*time.Hour, "with --tls: how long the certificates are valid")
+	return cmd
+}
+
+func natsRevokeCmd(e *env) *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "revoke ROLE",
+		Short: "Revoke a role's credentials and issue new ones",
+		Long: `Revoke the role's current user in the HERALD account's JWT and write a new
+<role>.creds, in --dir (herald nats init's directory, or <data>/nats of
+herald serve). Servers refuse the old credentials once they load the new
+auth.conf: restart herald serve, or copy auth.conf to every node and reload
+it (nats-server --signal reload).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if dir == "" {
+				return usagef("--dir is required")
+			}
+			r, err := access.ParseRole(args[0])
+			if err != nil {
+				return usageError{err}
+			}
+			cat, err := event.NewCatalog()
+			if err != nil {
+				return err
+			}
+			table, err := access.Table(cat)
+			if err != nil {
+				return err
+			}
+			creds, err := access.Revoke(dir, r, table)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "revoked the previous %s credentials; new: %s\nserver include: %s\n", r, creds.CredsPath(r),
+				filepath.Join(dir, access.AuthConfFile))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "the credentials directory")
 	return cmd
 }
