@@ -192,6 +192,19 @@ func TestNoServiceRoleMayDeleteOrPurgeAStreamOrBucket(t *testing.T) {
 			}
 		})
 	}
+	// Nor delete a durable consumer, its own included.
+	for _, r := range access.Roles() {
+		nc := heraldtest.DialAs(t, srv.ClientURL(), srv.CredsDir, r)
+		for _, d := range durables() {
+			subj := "$JS.API.CONSUMER.DELETE." + d
+			if err := nc.PublishRequest(subj, access.InboxPrefix(r)+".t", nil); err != nil {
+				t.Fatal(err)
+			}
+			if !nc.Refused(t, subj) {
+				t.Errorf("%s may delete the durable %s", r, d)
+			}
+		}
+	}
 	// And everything is still there.
 	js := srv.As(t, access.OperatorRead).JS
 	for _, s := range names {
@@ -281,4 +294,15 @@ func TestRevokedCredentialsAreRefusedAndTheNewOnesWork(t *testing.T) {
 		t.Fatalf("dispatcher after the producer's revocation: %v", err)
 	}
 	nc.Close()
+}
+
+// durables are every role's durable consumers, as <stream>.<name>.
+func durables() []string {
+	var out []string
+	for _, g := range access.Grants() {
+		for _, d := range g.Durables {
+			out = append(out, d.Stream+"."+d.Name)
+		}
+	}
+	return out
 }

@@ -202,7 +202,8 @@ func permissions(cat *event.Catalog, r Role, g Grant, durables map[string]Role) 
 		} else {
 			add(api + "CONSUMER.CREATE." + rd.Stream + ".*." + rd.Filter)
 		}
-		add(api + "CONSUMER.MSG.NEXT." + rd.Stream + ".*")
+		// nats.go deletes an ordered consumer when it resets or stops it.
+		add(api+"CONSUMER.MSG.NEXT."+rd.Stream+".*", api+"CONSUMER.DELETE."+rd.Stream+".*")
 		info = append(info, rd.Stream)
 	}
 	if len(g.Reads) > 0 {
@@ -210,6 +211,8 @@ func permissions(cat *event.Catalog, r Role, g Grant, durables map[string]Role) 
 		// reach another role's durable (to steal its messages or change its
 		// filter).
 		for _, name := range sortedKeys(durables) {
+			// No durable is ever deleted by a client, its owner included.
+			deny = append(deny, api+"CONSUMER.DELETE.*."+name)
 			if durables[name] == r {
 				continue
 			}
@@ -229,7 +232,8 @@ func permissions(cat *event.Catalog, r Role, g Grant, durables map[string]Role) 
 		// publishes on $KV.<bucket>.<key>; get is a direct get; watch and
 		// keys are ordered consumers on the bucket's subjects.
 		add("$KV."+b+".>", api+"DIRECT.GET.KV_"+b+".$KV."+b+".>",
-			api+"CONSUMER.CREATE.KV_"+b+".*.$KV."+b+".>", api+"CONSUMER.MSG.NEXT.KV_"+b+".*")
+			api+"CONSUMER.CREATE.KV_"+b+".*.$KV."+b+".>", api+"CONSUMER.MSG.NEXT.KV_"+b+".*",
+			api+"CONSUMER.DELETE.KV_"+b+".*")
 		info = append(info, "KV_"+b)
 	}
 	if g.ListStreams {

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/heraldhq/herald/pkg/access"
+	"github.com/heraldhq/herald/pkg/config"
 	"github.com/heraldhq/herald/pkg/event"
 )
 
@@ -110,8 +111,9 @@ func (c *Connector) Connect(ctx context.Context, r access.Role) (*Bus, error) {
 		case c.cfg.CredsFile != "" || c.cfg.Token != "":
 			cc.CredsFile, cc.Token = c.cfg.CredsFile, c.cfg.Token
 		default:
-			return nil, fmt.Errorf("%w for role %s: no %s (set nats.credsDir to the directory herald nats init wrote)",
-				ErrNoCredentials, r, file)
+			// A configuration mistake: exit 2, the file named.
+			return nil, fmt.Errorf("%w: nats: %w for role %s: no %s (set nats.credsDir to the directory herald nats init wrote)",
+				config.ErrInvalid, ErrNoCredentials, r, file)
 		}
 	}
 	b, err := Connect(ctx, cc, c.cat, c.m, c.log.With("role", string(r)))

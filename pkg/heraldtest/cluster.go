@@ -29,7 +29,8 @@ type Cluster struct {
 }
 
 // StartCluster starts n clustered servers with JetStream on temporary
-// directories and waits until the cluster has a meta leader and every node
+// directories, open to any client (for the bus's own tests; Herald's
+// clusters are StartDeployCluster's) and waits until the cluster has a meta leader and every node
 // is current. They are shut down when the test ends.
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()

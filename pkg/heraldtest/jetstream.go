@@ -31,7 +31,8 @@ func WithStoreDir(dir string) JetStreamOption {
 }
 
 // Server starts an embedded NATS server with JetStream on a temporary
-// directory, listening on a random 127.0.0.1 port; it is shut down when the
+// directory, listening on a random 127.0.0.1 port, open to any client
+// unless an option gives it credentials (StartSecureServer does); it is shut down when the
 // test ends.
 func Server(t testing.TB, opts ...JetStreamOption) *server.Server {
 	t.Helper()

@@ -161,6 +161,15 @@ func TestClientCommandsWithoutCredentialsOrRefusedExitClearly(t *testing.T) {
 	}
 }
 
+func TestServeOnAnExternalServerWithoutCredentialsExitsWith2(t *testing.T) {
+	srv := heraldtest.StartSecureServer(t).ApplyStreams(t)
+	code, _, errOut := cli(t, "", "serve", "--nats", srv.ClientURL(), "--data", t.TempDir(), "--http", "127.0.0.1:0",
+		"--target", "notifier")
+	if code != exitUsage || !strings.Contains(errOut, "no nats credentials for role") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
 func TestPublishToAnUnreachableServerExitsWith1(t *testing.T) {
 	srv := heraldtest.StartSecureServer(t)
 	code, _, errOut := cli(t, "", "publish", "--nats", "nats://127.0.0.1:1", "--data-dir", srv.DataDir, "--timeout", "500ms",
