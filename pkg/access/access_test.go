@@ -306,3 +306,17 @@ func durables() []string {
 	}
 	return out
 }
+
+// nats.inProcess: the services' in-process connections carry their roles'
+// credentials too (the server checks them as it does over TCP).
+func TestInProcessConnectionsAuthenticateWithTheirRoles(t *testing.T) {
+	a := heraldtest.StartApp(t, heraldtest.WithTargets(app.Dispatcher), heraldtest.WithConfig("nats:\n  inProcess: true\n"))
+	r := a.Do(t, "POST", "/v1/events", `{"type":"integration_call_completed","source":"billing",
+	 "data":{"integration":"stripe","operation":"charges.create","statusCode":200,"latencyMs":8}}`)
+	if r.Status != 202 {
+		t.Fatalf("POST /v1/events in-process: %d %s", r.Status, r.Body)
+	}
+	if got := heraldtest.Events(t, a.Bus, streams.Events, "events.integration_call_completed"); len(got) != 1 {
+		t.Errorf("%d events stored", len(got))
+	}
+}

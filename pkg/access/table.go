@@ -36,6 +36,12 @@ type Read struct {
 	Stream, Filter string
 }
 
+// DeadLetter is where a reader without a durable files what it cannot use:
+// dlq.<stream>.<consumer>.<seq>.
+type DeadLetter struct {
+	Stream, Consumer string
+}
+
 // Grant is what a role is allowed to do, in Herald's terms; Table turns
 // grants into NATS subjects.
 type Grant struct {
@@ -45,9 +51,9 @@ type Grant struct {
 	// Durables are the role's own durable consumers; their dead letters go
 	// to dlq.<stream>.<durable>.<seq>.
 	Durables []Durable
-	// DeadLetters are further DLQ names the role writes under (a projection
-	// that dead-letters without a durable).
-	DeadLetters []Read
+	// DeadLetters are further names the role writes dead letters under (a
+	// projection that dead-letters without a durable).
+	DeadLetters []DeadLetter
 	// Reads are the streams it reads with ordered consumers.
 	Reads []Read
 	// LastBy are "stream subject" pairs it reads the last message of
@@ -110,7 +116,7 @@ func Grants() map[Role]Grant {
 			Owner:       event.OwnerIncident,
 			Reads:       []Read{{Stream: streamEvents}, {Stream: streamIncidents}},
 			LastBy:      []Read{{Stream: streamEvents, Filter: "events.incident_rules_loaded"}},
-			DeadLetters: []Read{{Stream: streamEvents, Filter: "incident"}},
+			DeadLetters: []DeadLetter{{Stream: streamEvents, Consumer: "incident"}},
 			Buckets:     []string{"INCIDENT_STATE"},
 		},
 		Notifier: {
@@ -194,7 +200,7 @@ func permissions(cat *event.Catalog, r Role, g Grant, durables map[string]Role) 
 			"$JS.ACK."+d.Stream+"."+d.Name+".>")
 	}
 	for _, d := range g.DeadLetters {
-		add("dlq." + d.Stream + "." + d.Filter + ".*")
+		add("dlq." + d.Stream + "." + d.Consumer + ".*")
 	}
 	for _, rd := range g.Reads {
 		if rd.Filter == "" {

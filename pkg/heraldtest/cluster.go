@@ -30,8 +30,9 @@ type Cluster struct {
 
 // StartCluster starts n clustered servers with JetStream on temporary
 // directories, open to any client (for the bus's own tests; Herald's
-// clusters are StartDeployCluster's) and waits until the cluster has a meta leader and every node
-// is current. They are shut down when the test ends.
+// clusters are StartDeployCluster's), and waits until the cluster has a
+// meta leader and every node is current. They are shut down when the test
+// ends.
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
 	ports := routePorts(t, n)
