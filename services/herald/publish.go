@@ -33,12 +33,16 @@ func publishCmd(e *env) *cobra.Command {
 or as CloudEvents JSON (an object, an array, or JSON lines), as an argument or on
 standard input with "-":
 
-  herald publish '{"type":"otp_verified","source":"shop","data":{"app":"shop","attempts":1}}'
+  herald publish '{"type":"integration_call_completed","source":"billing","data":{"integration":"stripe","operation":"refunds.create","statusCode":200,"latencyMs":80}}'
   cat events.jsonl | herald publish -
 
 Every event is validated against its schema first: nothing is published if one
 is invalid (exit code 2). An event without an id gets a UUIDv7; publishing the
-same id again is de-duplicated by JetStream.`,
+same id again is de-duplicated by JetStream.
+
+It publishes with the producer role's credentials (./data/nats/producer.creds,
+or --creds): the types producers own. A type a Herald service owns is refused
+(exit 2), as the server would refuse it (docs/security.md).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var ins []dispatcher.Input
