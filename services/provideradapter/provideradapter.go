@@ -101,11 +101,19 @@ func newAdapter(in adapterIn) (*adapter, error) {
 
 func (a *adapter) start(ctx context.Context) error {
 	n := a.set.Providers.Concurrency
-	for _, c := range []struct{ durable, subject string }{
-		{durable, "events.otp_dlt_dispatch"},
-		{durableFallback, "events.otp_dlt_fallback"},
+	// Before the dispatch durable loses its fallback filter.
+	fallbackFrom, err := a.fallbackStart(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range []struct {
+		durable, subject string
+		from             uint64
+	}{
+		{durable, "events.otp_dlt_dispatch", 0},
+		{durableFallback, "events.otp_dlt_fallback", fallbackFrom},
 	} {
-		sub, err := a.bus.Consume(ctx, bus.ConsumerConfig{
+		cfg := bus.ConsumerConfig{
 			Stream: streams.Events, Durable: c.durable,
 			FilterSubjects: []string{c.subject},
 			Concurrency:    n,
@@ -115,7 +123,11 @@ func (a *adapter) start(ctx context.Context) error {
 			Batch:         min(n, 1000),
 			AckWait:       a.ackWait,
 			Backoff:       []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second},
-		}, a.handle)
+		}
+		if c.from > 0 {
+			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, c.from
+		}
+		sub, err := a.bus.Consume(ctx, cfg, a.handle)
 		if err != nil {
 			_ = a.stop(ctx)
 			return err
