@@ -320,3 +320,40 @@ func TestInProcessConnectionsAuthenticateWithTheirRoles(t *testing.T) {
 		t.Errorf("%d events stored", len(got))
 	}
 }
+
+// A role that reads with ordered consumers names them freely, but never
+// another role's durable: it can neither take that durable's messages nor
+// change its filter.
+func TestReadersCannotTakeOverAnotherRolesDurable(t *testing.T) {
+	srv := heraldtest.StartSecureServer(t).ApplyStreams(t)
+	grants := access.Grants()
+	for _, r := range access.Roles() {
+		if len(grants[r].Reads) == 0 {
+			continue
+		}
+		t.Run(string(r), func(t *testing.T) {
+			nc := heraldtest.DialAs(t, srv.ClientURL(), srv.CredsDir, r)
+			for owner, g := range grants {
+				if owner == r {
+					continue
+				}
+				for _, d := range g.Durables {
+					for _, subj := range []string{
+						"$JS.API.CONSUMER.CREATE." + d.Stream + "." + d.Name,
+						"$JS.API.CONSUMER.CREATE." + d.Stream + "." + d.Name + ".>",
+						"$JS.API.CONSUMER.CREATE." + d.Stream + "." + d.Name + "." + d.Filter,
+						"$JS.API.CONSUMER.MSG.NEXT." + d.Stream + "." + d.Name,
+						"$JS.ACK." + d.Stream + "." + d.Name + ".1.1.1.1.1.1",
+					} {
+						if err := nc.PublishRequest(subj, access.InboxPrefix(r)+".t", []byte(`{}`)); err != nil {
+							t.Fatal(err)
+						}
+						if !nc.Refused(t, subj) {
+							t.Errorf("%s may publish %s (%s's durable)", r, subj, owner)
+						}
+					}
+				}
+			}
+		})
+	}
+}
