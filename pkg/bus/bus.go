@@ -44,6 +44,12 @@ type ConnConfig struct {
 	// CredsFile, Token: optional credentials for an external server.
 	CredsFile string
 	Token     string
+	// CAFile is the CA that signed the server's TLS certificate (herald nats
+	// init --tls writes it); set, the connection requires TLS.
+	CAFile string
+	// InboxPrefix replaces _INBOX for the connection's reply subjects (each
+	// role has its own; see access.InboxPrefix).
+	InboxPrefix string
 	// MaxPending bounds the asynchronous publishes awaiting an ack.
 	MaxPending int
 	// AckTimeout is how long a publish waits for JetStream's ack before it
@@ -80,6 +86,12 @@ func Connect(ctx context.Context, cfg ConnConfig, cat *event.Catalog, m *Metrics
 	}
 	if cfg.Token != "" {
 		opts = append(opts, nats.Token(cfg.Token))
+	}
+	if cfg.CAFile != "" {
+		opts = append(opts, nats.RootCAs(cfg.CAFile))
+	}
+	if cfg.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(cfg.InboxPrefix))
 	}
 	url := cfg.URL
 	if cfg.Server != nil {

@@ -123,6 +123,12 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Subs
 		DeliverPolicy:  cfg.DeliverPolicy,
 		OptStartSeq:    cfg.OptStartSeq,
 	}
+	if len(cfg.FilterSubjects) == 1 {
+		// One filter travels in the API subject
+		// ($JS.API.CONSUMER.CREATE.<stream>.<durable>.<filter>), where the
+		// server's permissions can check it (pkg/access).
+		jcfg.FilterSubject, jcfg.FilterSubjects = cfg.FilterSubjects[0], nil
+	}
 	cons, err := Retry(ctx, func(ctx context.Context) (jetstream.Consumer, error) {
 		return b.JS.CreateOrUpdateConsumer(ctx, cfg.Stream, jcfg)
 	})

@@ -31,8 +31,17 @@ type Config struct {
 	// were measured to stall pull consumers until their pull request expired
 	// (up to 30s) in about 5% of runs; loopback TCP never did (docs/operations.md).
 	InProcess bool `yaml:"inProcess" env:"HERALD_NATS_IN_PROCESS"`
-	// CredsFile and Token authenticate to an external server; the token
-	// comes from the environment only.
+	// CredsDir holds one <role>.creds per role (herald nats init writes
+	// them) for an external server; default <dataDir>/nats, where the
+	// embedded server's are.
+	CredsDir string `yaml:"credsDir" env:"HERALD_NATS_CREDS_DIR"`
+	// CAFile is the CA of an external server's TLS certificate (herald nats
+	// init --tls writes <dir>/tls/ca.pem); set, connections require TLS.
+	CAFile string `yaml:"caFile" env:"HERALD_NATS_CA"`
+	// CredsFile and Token authenticate every role that has no file in
+	// CredsDir to an external server (one identity for all: only for a
+	// server that does not separate Herald's roles); the token comes from
+	// the environment only.
 	CredsFile string `yaml:"credsFile" env:"HERALD_NATS_CREDS"`
 	Token     string `yaml:"-" env:"HERALD_NATS_TOKEN"`
 }
@@ -75,8 +84,10 @@ func (c *Config) syncPolicy() (time.Duration, bool, error) {
 // Embedded reports whether the configuration embeds a server.
 func (c *Config) Embedded() bool { return c.URL == "" }
 
-// Open starts the embedded server (when no URL is configured) under
-// dataDir/jetstream and connects to it, or connects to the external server.
+// Open starts an open embedded server (no authentication) under
+// dataDir/jetstream and connects to it, or connects to the external server:
+// for the benchmarks' private, throwaway servers. herald serve uses a
+// Connector, whose embedded server requires credentials.
 func Open(ctx context.Context, cfg Config, dataDir, name string, cat *event.Catalog, m *Metrics, log *slog.Logger) (*Bus, error) {
 	if !cfg.Embedded() {
 		return Connect(ctx, ConnConfig{URL: cfg.URL, Name: name, CredsFile: cfg.CredsFile, Token: cfg.Token}, cat, m, log)

@@ -56,9 +56,9 @@ func (b *Bus) Ready(ctx context.Context) error {
 	if !b.NC.IsConnected() {
 		return fmt.Errorf("nats: %s", b.NC.Status())
 	}
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	actx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
-	if _, err := b.JS.AccountInfo(ctx); err != nil {
+	if _, err := b.JS.AccountInfo(actx); err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	b.needs.mu.Lock()
@@ -66,13 +66,21 @@ func (b *Bus) Ready(ctx context.Context) error {
 	subs := slices.Clone(b.needs.subs)
 	b.needs.mu.Unlock()
 	var errs []error
+	// Each answer has its own deadline: one that does not come must not
+	// make the others look absent.
 	for _, name := range names {
-		if err := b.streamReady(ctx, name); err != nil {
+		sctx, cancel := context.WithTimeout(ctx, readyTimeout)
+		err := b.streamReady(sctx, name)
+		cancel()
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}
 	for _, s := range subs {
-		if err := s.ready(ctx); err != nil {
+		sctx, cancel := context.WithTimeout(ctx, readyTimeout)
+		err := s.ready(sctx)
+		cancel()
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -8,7 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/heraldhq/herald/pkg/access"
 )
 
 // ServerConfig configures the embedded NATS server.
@@ -26,6 +29,10 @@ type ServerConfig struct {
 	// MaxStore limits JetStream's file store (0: server default).
 	MaxStore int64
 	Name     string
+	// Auth runs the server in operator mode with these credentials: only
+	// their users connect, each with its role's permissions. Nil runs an
+	// open server (tests of the bus itself, benchmarks' private servers).
+	Auth *access.Credentials
 }
 
 // StartServer starts an embedded NATS server with JetStream and waits until
@@ -40,6 +47,7 @@ func StartServer(cfg ServerConfig, log *slog.Logger) (*server.Server, error) {
 		SyncAlways:        cfg.SyncAlways,
 		JetStreamMaxStore: cfg.MaxStore,
 		MaxPayload:        8 << 20,
+		MaxControlLine:    access.MaxControlLine,
 	}
 	if opts.ServerName == "" {
 		opts.ServerName = "herald"
@@ -52,6 +60,11 @@ func StartServer(cfg ServerConfig, log *slog.Logger) (*server.Server, error) {
 			return nil, fmt.Errorf("embedded nats: listen address %q: %w", cfg.Listen, err)
 		}
 		opts.Host, opts.Port = host, port
+	}
+	if cfg.Auth != nil {
+		if err := trustOperator(opts, cfg.Auth); err != nil {
+			return nil, err
+		}
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {
@@ -66,6 +79,25 @@ func StartServer(cfg ServerConfig, log *slog.Logger) (*server.Server, error) {
 		return nil, fmt.Errorf("embedded nats: not ready after 30s (is %s already in use?)", cfg.Listen)
 	}
 	return s, nil
+}
+
+// trustOperator puts the server in operator mode: it trusts the operator's
+// JWT and resolves accounts from memory, preloaded with their JWTs.
+func trustOperator(opts *server.Options, c *access.Credentials) error {
+	oc, err := jwt.DecodeOperatorClaims(c.OperatorJWT)
+	if err != nil {
+		return fmt.Errorf("embedded nats: operator: %w", err)
+	}
+	res := &server.MemAccResolver{}
+	for pub, tok := range c.AccountJWTs {
+		if err := res.Store(pub, tok); err != nil {
+			return fmt.Errorf("embedded nats: account %s: %w", pub, err)
+		}
+	}
+	opts.TrustedOperators = []*jwt.OperatorClaims{oc}
+	opts.SystemAccount = c.SystemAccount
+	opts.AccountResolver = res
+	return nil
 }
 
 func splitHostPort(addr string) (string, int, error) {

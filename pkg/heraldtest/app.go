@@ -11,6 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/heraldhq/herald/pkg/access"
+	"github.com/heraldhq/herald/pkg/bus"
+	"github.com/heraldhq/herald/pkg/event"
+	"github.com/heraldhq/herald/pkg/lease"
+	"github.com/heraldhq/herald/services/dispatcher"
 	"github.com/heraldhq/herald/services/herald/app"
 )
 
@@ -22,6 +29,7 @@ type App struct {
 	DataDir string
 	opts    app.Options
 	stopped bool
+	roles   map[access.Role]*bus.Bus
 }
 
 // AppOption adjusts the application a test starts.
@@ -42,6 +50,9 @@ func WithDataDir(dir string) AppOption { return func(o *app.Options) { o.DataDir
 
 // WithNATS connects to an external server instead of embedding one.
 func WithNATS(url string) AppOption { return func(o *app.Options) { o.NATSURL = url } }
+
+// WithNATSCredsDir takes the roles' credentials from dir (with WithNATS).
+func WithNATSCredsDir(dir string) AppOption { return func(o *app.Options) { o.NATSCredsDir = dir } }
 
 // WithLogOutput sends the platform's log lines, as herald serve writes them
 // (JSON, sanitised), to w instead of the test log.
@@ -103,6 +114,7 @@ func (a *App) StopErr() error {
 		return nil
 	}
 	a.stopped = true
+	a.closeRoles()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return a.App.Stop(ctx)
@@ -205,4 +217,129 @@ func Metric(t testing.TB, baseURL, name string) float64 {
 		sum += v
 	}
 	return sum
+}
+
+// As connects to the platform's server with the role's credentials (as the
+// role's service does); the connection is closed when the platform stops.
+// Tests publish an event with the role that owns it: the server refuses it
+// from any other.
+func (a *App) As(t testing.TB, r access.Role) *bus.Bus {
+	t.Helper()
+	if b, ok := a.roles[r]; ok {
+		return b
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := a.Connector.Connect(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.roles == nil {
+		a.roles = map[access.Role]*bus.Bus{}
+	}
+	a.roles[r] = b
+	return b
+}
+
+func (a *App) closeRoles() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for r, b := range a.roles {
+		_ = b.Close(ctx)
+		delete(a.roles, r)
+	}
+}
+
+// Publish publishes each event with the connection of the role that owns
+// its type (event.Def.Owner).
+func (a *App) Publish(t testing.TB, events ...*event.Event) []bus.Ack {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var acks []bus.Ack
+	for _, e := range events {
+		if e.Data != nil {
+			e.Type = e.Data.EventType()
+		}
+		def, err := a.Bus.Catalog.Def(e.Type)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ack, err := a.As(t, access.Role(def.Owner)).Publish(ctx, e)
+		if err != nil {
+			t.Fatalf("publish %s as %s: %v", e.Type, def.Owner, err)
+		}
+		acks = append(acks, ack...)
+	}
+	return acks
+}
+
+// PublishInputs publishes events written as POST /v1/events takes them (a
+// value encoded to JSON), each with the role that owns its type: for tests
+// that feed Herald-owned types, which POST /v1/events does not accept.
+func (a *App) PublishInputs(t testing.TB, body any) []bus.Ack {
+	t.Helper()
+	raw, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins, err := dispatcher.ParseInputs(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := dispatcher.ToEvents(a.Bus.Catalog, ins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.Publish(t, events...)
+}
+
+// StreamMessages reads every message of any stream, a log or a key-value
+// bucket's, with a role allowed to: operator-read for the logs, the owning
+// service for its bucket (filtered to the bucket's keys).
+func (a *App) StreamMessages(t testing.TB, stream string) []jetstream.Msg {
+	t.Helper()
+	if bucket, ok := strings.CutPrefix(stream, "KV_"); ok && bucket != lease.Bucket {
+		r, ok := access.BucketOwner(bucket)
+		if !ok {
+			t.Fatalf("no role owns bucket %s", bucket)
+		}
+		return Messages(t, a.As(t, r).JS, stream, "$KV."+bucket+".>")
+	}
+	return Messages(t, a.Bus.JS, stream)
+}
+
+// StoredText is everything the server stores, stream by stream (key-value
+// buckets and the DLQ included), each read with a role allowed to: each
+// message's subject, headers and data, for tests that look for what must
+// never be stored.
+func (a *App) StoredText(t testing.TB) map[string]string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out := map[string]string{}
+	names := a.Bus.JS.StreamNames(ctx)
+	for name := range names.Name() {
+		s, err := a.Bus.JS.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		if s.CachedInfo().State.Msgs > 0 {
+			for _, m := range a.StreamMessages(t, name) {
+				b.WriteString(m.Subject())
+				for k, v := range m.Headers() {
+					b.WriteString(" " + k + ": " + strings.Join(v, ","))
+				}
+				b.WriteByte('\n')
+				b.Write(m.Data())
+				b.WriteByte('\n')
+			}
+		}
+		out[name] = b.String()
+	}
+	if err := names.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

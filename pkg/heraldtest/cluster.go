@@ -3,14 +3,20 @@ package heraldtest
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/streams"
@@ -26,8 +32,10 @@ type Cluster struct {
 }
 
 // StartCluster starts n clustered servers with JetStream on temporary
-// directories and waits until the cluster has a meta leader and every node
-// is current. They are shut down when the test ends.
+// directories, open to any client (for the bus's own tests; Herald's
+// clusters are StartDeployCluster's), and waits until the cluster has a
+// meta leader and every node is current. They are shut down when the test
+// ends.
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
 	ports := routePorts(t, n)
@@ -39,14 +47,15 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	var urls []string
 	for i := range n {
 		opts := &server.Options{
-			ServerName: fmt.Sprintf("n%d", i+1),
-			Host:       "127.0.0.1",
-			Port:       server.RANDOM_PORT,
-			JetStream:  true,
-			StoreDir:   t.TempDir(),
-			NoSigs:     true,
-			Cluster:    server.ClusterOpts{Name: "heraldtest", Host: "127.0.0.1", Port: ports[i]},
-			Routes:     server.RoutesFromStr(strings.Join(routes, ",")),
+			ServerName:     fmt.Sprintf("n%d", i+1),
+			Host:           "127.0.0.1",
+			Port:           server.RANDOM_PORT,
+			JetStream:      true,
+			StoreDir:       t.TempDir(),
+			NoSigs:         true,
+			MaxControlLine: access.MaxControlLine,
+			Cluster:        server.ClusterOpts{Name: "heraldtest", Host: "127.0.0.1", Port: ports[i]},
+			Routes:         server.RoutesFromStr(strings.Join(routes, ",")),
 		}
 		s, err := server.NewServer(opts)
 		if err != nil {
@@ -67,9 +76,17 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		})
 	}
 	c.URLs = strings.Join(urls, ",")
+	waitForMetaLeader(t, c.Servers)
+	return c
+}
+
+// waitForMetaLeader waits until the cluster has one JetStream meta leader
+// and every running node is current.
+func waitForMetaLeader(t testing.TB, servers []*server.Server) {
+	t.Helper()
 	Eventually(t, 60*time.Second, "a JetStream meta leader and current nodes", func() bool {
 		leaders := 0
-		for _, s := range c.Servers {
+		for _, s := range servers {
 			if !s.Running() {
 				continue
 			}
@@ -82,7 +99,6 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		}
 		return leaders == 1
 	})
-	return c
 }
 
 // Kill stops the server named name at once and waits until it is gone.
@@ -108,6 +124,10 @@ func (c *Cluster) Restart(name string) {
 			c.t.Fatalf("server %s is running", name)
 		}
 		o := *c.opts[i]
+		// NewServer derived these from the operator; it refuses both set.
+		if len(o.TrustedOperators) > 0 {
+			o.TrustedKeys = nil
+		}
 		ns, err := server.NewServer(&o)
 		if err != nil {
 			c.t.Fatal(err)
@@ -168,3 +188,135 @@ func (c *Cluster) Connect(t testing.TB) *bus.Bus {
 	}
 	return b
 }
+
+// SecureCluster is a cluster started from deploy/nats's configurations: in
+// operator mode with Herald's credentials, TLS on client and route ports.
+type SecureCluster struct {
+	Cluster
+	// CredsDir holds the roles' .creds, auth.conf and tls/ (herald nats init).
+	CredsDir string
+	TLS      *access.TLSFiles
+}
+
+// StartDeployCluster starts the nodes described by confDir/n*.conf
+// (deploy/nats) as they are, but for their paths and ports: credentials and
+// certificates made by the code of herald nats init --tls in a temporary
+// directory stand in for /etc/nats/herald, stores and ports are the test's.
+func StartDeployCluster(t testing.TB, confDir string) *SecureCluster {
+	t.Helper()
+	confs, err := filepath.Glob(filepath.Join(confDir, "n*.conf"))
+	if err != nil || len(confs) == 0 {
+		t.Fatalf("no node configurations in %s (%v)", confDir, err)
+	}
+	cat, err := event.NewCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := access.Table(cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	creds, err := access.Ensure(filepath.Join(dir, "herald"), table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsFiles, err := access.WriteTLS(creds.Dir, []string{"localhost", "127.0.0.1"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every port the configurations name gets a free one.
+	portRe := regexp.MustCompile(`(0\.0\.0\.0|127\.0\.0\.1):(\d{4})\b`)
+	ports := map[string]string{}
+	for _, c := range confs {
+		raw, err := os.ReadFile(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range portRe.FindAllStringSubmatch(string(raw), -1) {
+			ports[m[2]] = ""
+		}
+	}
+	free := routePorts(t, len(ports))
+	for p := range ports {
+		ports[p], free = strconv.Itoa(free[0]), free[1:]
+	}
+	c := &SecureCluster{Cluster: Cluster{t: t}, CredsDir: creds.Dir, TLS: tlsFiles}
+	var urls []string
+	for _, path := range confs {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimSuffix(filepath.Base(path), ".conf")
+		conf := strings.ReplaceAll(string(raw), "/etc/nats/herald/", creds.Dir+"/")
+		conf = regexp.MustCompile(`store_dir: \S+`).ReplaceAllString(conf, "store_dir: "+filepath.Join(dir, name))
+		conf = portRe.ReplaceAllStringFunc(conf, func(s string) string {
+			m := portRe.FindStringSubmatch(s)
+			return "127.0.0.1:" + ports[m[2]]
+		})
+		// include herald/auth.conf is relative to the configuration file.
+		out := filepath.Join(dir, name+".conf")
+		if err := os.WriteFile(out, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		opts, err := server.ProcessConfigFile(out)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		opts.NoSigs = true
+		s, err := server.NewServer(opts)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		s.SetLoggerV2(serverLogger{Logger(t).With("node", name)}, false, false, false)
+		go s.Start()
+		i := len(c.Servers)
+		t.Cleanup(func() {
+			// Restart may have replaced it.
+			c.Servers[i].Shutdown()
+			c.Servers[i].WaitForShutdown()
+		})
+		if !s.ReadyForConnections(30 * time.Second) {
+			t.Fatalf("node %s not ready", name)
+		}
+		c.Servers = append(c.Servers, s)
+		c.opts = append(c.opts, opts)
+		urls = append(urls, s.ClientURL())
+	}
+	c.URLs = strings.Join(urls, ",")
+	waitForMetaLeader(t, c.Servers)
+	return c
+}
+
+// As connects to the cluster with the role's credentials over TLS.
+func (c *SecureCluster) As(t testing.TB, r access.Role) *bus.Bus {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cat, err := event.NewCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bus.Connect(ctx, bus.ConnConfig{URL: c.URLs, Name: t.Name() + "-" + string(r), CAFile: c.TLS.CA,
+		CredsFile: filepath.Join(c.CredsDir, access.CredsFile(r)), InboxPrefix: access.InboxPrefix(r)}, cat, nil, Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = b.Close(ctx)
+	})
+	return b
+}
+
+// serverLogger sends a node's log lines to the test's log.
+type serverLogger struct{ l *slog.Logger }
+
+func (s serverLogger) Noticef(f string, v ...any) { s.l.Info(fmt.Sprintf(f, v...)) }
+func (s serverLogger) Warnf(f string, v ...any)   { s.l.Warn(fmt.Sprintf(f, v...)) }
+func (s serverLogger) Fatalf(f string, v ...any)  { s.l.Error(fmt.Sprintf(f, v...)) }
+func (s serverLogger) Errorf(f string, v ...any)  { s.l.Error(fmt.Sprintf(f, v...)) }
+func (s serverLogger) Debugf(f string, v ...any)  {}
+func (s serverLogger) Tracef(f string, v ...any)  {}

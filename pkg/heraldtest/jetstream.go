@@ -7,7 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/services/herald/app"
@@ -30,7 +31,8 @@ func WithStoreDir(dir string) JetStreamOption {
 }
 
 // Server starts an embedded NATS server with JetStream on a temporary
-// directory, listening on a random 127.0.0.1 port; it is shut down when the
+// directory, listening on a random 127.0.0.1 port, open to any client
+// unless an option gives it credentials (StartSecureServer does); it is shut down when the
 // test ends.
 func Server(t testing.TB, opts ...JetStreamOption) *server.Server {
 	t.Helper()
@@ -47,6 +49,107 @@ func Server(t testing.TB, opts ...JetStreamOption) *server.Server {
 		s.WaitForShutdown()
 	})
 	return s
+}
+
+// SecureServer is an embedded server in operator mode, as herald serve
+// runs it: only Herald's role credentials (in CredsDir) connect.
+type SecureServer struct {
+	*server.Server
+	// DataDir/nats is CredsDir, as under herald serve's data directory: the
+	// CLI finds its credentials with --data-dir DataDir.
+	DataDir, CredsDir string
+	Creds             *access.Credentials
+}
+
+// StartSecureServer starts an embedded server that requires Herald's
+// credentials, created in a temporary directory; it is shut down when the
+// test ends. Apps reach it with WithNATS(s.ClientURL()) and
+// WithNATSCredsDir(s.CredsDir).
+func StartSecureServer(t testing.TB, opts ...JetStreamOption) *SecureServer {
+	t.Helper()
+	cat, err := event.NewCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := access.Table(cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	creds, err := access.Ensure(bus.CredsDir(data), table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts = append([]JetStreamOption{func(c *bus.ServerConfig) { c.Auth = creds }}, opts...)
+	return &SecureServer{Server: Server(t, opts...), DataDir: data, CredsDir: creds.Dir, Creds: creds}
+}
+
+// OpenDataDir starts a server on a stopped platform's data directory, with
+// its credentials, as herald serve would (JetStream keeps each account's
+// streams apart: only the HERALD account sees them); it is shut down when
+// the test ends.
+func OpenDataDir(t testing.TB, dataDir string) *SecureServer {
+	t.Helper()
+	cat, err := event.NewCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := access.Table(cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := access.Ensure(bus.CredsDir(dataDir), table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := Server(t, WithStoreDir(filepath.Join(dataDir, "jetstream")), func(c *bus.ServerConfig) { c.Auth = creds })
+	return &SecureServer{Server: srv, DataDir: dataDir, CredsDir: creds.Dir, Creds: creds}
+}
+
+// ApplyStreams applies Herald's streams and buckets as operator-admin, as
+// herald serve does at start.
+func (s *SecureServer) ApplyStreams(t testing.TB) *SecureServer {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	defs, err := streams.Load(streams.DefaultConfig(), app.ServiceStreamDefs()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := streams.Apply(ctx, s.As(t, access.OperatorAdmin).JS, defs, 1); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// As connects to s with the role's credentials; the connection is closed
+// when the test ends.
+func (s *SecureServer) As(t testing.TB, r access.Role) *bus.Bus {
+	t.Helper()
+	return ConnectAs(t, s.ClientURL(), s.CredsDir, r)
+}
+
+// ConnectAs connects to url with the role's credentials from credsDir; the connection is
+// closed when the test ends.
+func ConnectAs(t testing.TB, url, credsDir string, r access.Role) *bus.Bus {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cat, err := event.NewCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bus.Connect(ctx, bus.ConnConfig{URL: url, Name: t.Name() + "-" + string(r),
+		CredsFile: filepath.Join(credsDir, access.CredsFile(r)), InboxPrefix: access.InboxPrefix(r)}, cat, nil, Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = b.Close(ctx)
+	})
+	return b
 }
 
 // JetStream starts an embedded server, applies Herald's streams and returns a
@@ -131,42 +234,6 @@ func Messages(t testing.TB, js jetstream.JetStream, stream string, filter ...str
 			return out
 		}
 	}
-}
-
-// StoredText is everything the server stores, stream by stream (key-value
-// buckets and the DLQ included): each message's subject, headers and data,
-// for tests that look for what must never be stored.
-func StoredText(t testing.TB, js jetstream.JetStream) map[string]string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out := map[string]string{}
-	names := js.StreamNames(ctx)
-	for name := range names.Name() {
-		s, err := js.Stream(ctx, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var b strings.Builder
-		if s.CachedInfo().State.Msgs == 0 {
-			out[name] = ""
-			continue
-		}
-		for _, m := range Messages(t, js, name) {
-			b.WriteString(m.Subject())
-			for k, v := range m.Headers() {
-				b.WriteString(" " + k + ": " + strings.Join(v, ","))
-			}
-			b.WriteByte('\n')
-			b.Write(m.Data())
-			b.WriteByte('\n')
-		}
-		out[name] = b.String()
-	}
-	if err := names.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // Events reads a stream back as decoded events.

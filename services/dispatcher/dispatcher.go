@@ -19,10 +19,21 @@ var Module = fx.Module("dispatcher",
 	fx.Provide(fx.Annotate(routes, fx.ResultTags(`group:"routes,flatten"`))),
 )
 
-func routes(b *bus.Bus, cfg api.Config, o *otpService) []api.Route {
-	b.Need(streams.Events)
-	events := &eventsHandler{bus: b, maxBody: int64(cfg.MaxBodyBytes)}
-	types := &typesHandler{cat: b.Catalog}
+// routesIn are the routes' dependencies. Producers' events are published
+// with the producer role's connection (name:"producer"), which the server
+// allows to publish producer-owned types only, whatever reaches the handler.
+type routesIn struct {
+	fx.In
+	Producer *bus.Bus `name:"producer"`
+	Config   api.Config
+	OTP      *otpService
+}
+
+func routes(in routesIn) []api.Route {
+	events := &eventsHandler{bus: in.Producer, maxBody: int64(in.Config.MaxBodyBytes)}
+	types := &typesHandler{cat: in.Producer.Catalog}
+	o := in.OTP
+	in.Producer.Need(streams.Events)
 	return append([]api.Route{
 		{Pattern: "POST /v1/events", Access: api.Producer, Handler: events},
 		{Pattern: "GET /v1/event-types", Access: api.Public, Handler: http.HandlerFunc(types.list)},

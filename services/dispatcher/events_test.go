@@ -147,8 +147,9 @@ func TestEventTypesAreListedWithTheirSchemas(t *testing.T) {
 }
 
 func TestPostEventsAnswers503WithTheIDsWhenTheLogIsDown(t *testing.T) {
-	srv := heraldtest.Server(t)
-	a := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"), heraldtest.WithNATS(srv.ClientURL()))
+	srv := heraldtest.StartSecureServer(t)
+	a := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"), heraldtest.WithNATS(srv.ClientURL()),
+		heraldtest.WithNATSCredsDir(srv.CredsDir))
 	srv.Shutdown()
 	srv.WaitForShutdown()
 	r := a.Do(t, "POST", "/v1/events", validEvent)

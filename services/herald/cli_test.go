@@ -10,8 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldhq/herald/pkg/bus"
-	"github.com/heraldhq/herald/pkg/event"
+	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/services/herald/app"
 	"github.com/heraldhq/herald/streams"
@@ -93,26 +92,31 @@ func TestServeRejectsABadConfigNamingTheKeyAndStartsNothing(t *testing.T) {
 }
 
 func TestPublishValidatesAndTailShowsTheEvents(t *testing.T) {
-	srv := heraldtest.Server(t)
-	b := heraldtest.Connect(t, srv)
-	url := srv.ClientURL()
+	srv := heraldtest.StartSecureServer(t).ApplyStreams(t)
+	b := srv.As(t, access.OperatorRead)
+	url, data := srv.ClientURL(), srv.DataDir
 
-	code, out, errOut := cli(t, "", "publish", "--nats", url, "-t", "integration_call_completed", "-s", "billing",
+	code, out, errOut := cli(t, "", "publish", "--nats", url, "--data-dir", data, "-t", "integration_call_completed", "-s", "billing",
 		"--request-id", "req-7", "-d", `{"integration":"stripe","operation":"charges.create","statusCode":401,"latencyMs":12}`)
 	if code != exitOK || !strings.Contains(out, "published integration_call_completed") || !strings.Contains(out, "seq=1") {
 		t.Fatalf("publish: exit %d, out %q, err %q", code, out, errOut)
 	}
-	lines := `{"type":"otp_verified","source":"shop","requestid":"req-8","data":{"app":"shop","attempts":1}}
-{"type":"otp_revoked","source":"shop","requestid":"req-8","data":{"app":"shop","reason":"delivery_failed"}}`
-	if code, out, errOut := cli(t, lines, "publish", "--nats", url, "-"); code != exitOK || strings.Count(out, "published") != 2 {
+	lines := `{"type":"integration_call_completed","source":"shop","requestid":"req-8","data":{"integration":"stripe","operation":"refunds.create","statusCode":200,"latencyMs":9}}
+{"type":"integration_call_completed","source":"shop","requestid":"req-8","data":{"integration":"stripe","operation":"charges.capture","statusCode":503,"latencyMs":30}}`
+	if code, out, errOut := cli(t, lines, "publish", "--nats", url, "--data-dir", data, "-"); code != exitOK || strings.Count(out, "published") != 2 {
 		t.Fatalf("publish stdin: exit %d, out %q, err %q", code, out, errOut)
 	}
-	code, _, errOut = cli(t, "", "publish", "--nats", url, "-t", "otp_verified", "-d", `{"app":"shop","attempts":0}`)
-	if code != exitUsage || !strings.Contains(errOut, "/attempts") {
+	code, _, errOut = cli(t, "", "publish", "--nats", url, "--data-dir", data, "-t", "integration_call_completed", "-d", `{"integration":"stripe"}`)
+	if code != exitUsage || !strings.Contains(errOut, "statusCode") {
 		t.Errorf("invalid publish: exit %d, stderr %q", code, errOut)
 	}
+	// A Herald-owned type: the producer's credentials may not publish it.
+	code, _, errOut = cli(t, "", "publish", "--nats", url, "--data-dir", data, "-t", "otp_verified", "-d", `{"app":"shop","attempts":1}`)
+	if code != exitUsage || !strings.Contains(errOut, "published by the dispatcher role only") {
+		t.Errorf("publish otp_verified as producer: exit %d, stderr %q", code, errOut)
+	}
 
-	code, out, _ = cli(t, "", "tail", "--nats", url, "--all", "--follow=false", "--json")
+	code, out, _ = cli(t, "", "tail", "--nats", url, "--data-dir", data, "--all", "--follow=false", "--json")
 	if code != exitOK {
 		t.Fatalf("tail: exit %d", code)
 	}
@@ -128,12 +132,12 @@ func TestPublishValidatesAndTailShowsTheEvents(t *testing.T) {
 		got[0].RequestID != "req-7" || got[2].Seq != 3 || got[0].Invalid != "" {
 		t.Errorf("tail --json: %+v", got)
 	}
-	_, out, _ = cli(t, "", "tail", "--nats", url, "--all", "--follow=false", "--request-id", "req-8")
-	if strings.Count(out, "\n") != 2 || !strings.Contains(out, "otp_verified") || !strings.Contains(out, "otp_revoked") {
+	_, out, _ = cli(t, "", "tail", "--nats", url, "--data-dir", data, "--all", "--follow=false", "--request-id", "req-8")
+	if strings.Count(out, "\n") != 2 || !strings.Contains(out, "events#3  integration_call_completed  req=req-8  src=shop") {
 		t.Errorf("tail --request-id: %q", out)
 	}
-	_, out, _ = cli(t, "", "tail", "--nats", url, "--all", "--follow=false", "-t", "otp_revoked")
-	if strings.Count(out, "\n") != 1 || !strings.Contains(out, "events#3  otp_revoked  req=req-8  src=shop") {
+	_, out, _ = cli(t, "", "tail", "--nats", url, "--data-dir", data, "--all", "--follow=false", "-t", "integration_call_completed")
+	if strings.Count(out, "\n") != 3 {
 		t.Errorf("tail --type: %q", out)
 	}
 	if n := len(heraldtest.Messages(t, b.JS, streams.Events)); n != 3 {
@@ -141,8 +145,38 @@ func TestPublishValidatesAndTailShowsTheEvents(t *testing.T) {
 	}
 }
 
+func TestClientCommandsWithoutCredentialsOrRefusedExitClearly(t *testing.T) {
+	srv := heraldtest.StartSecureServer(t).ApplyStreams(t)
+	url := srv.ClientURL()
+	code, _, errOut := cli(t, "", "tail", "--nats", url, "--data-dir", t.TempDir(), "--all", "--follow=false")
+	if code != exitUsage || !strings.Contains(errOut, "no NATS credentials for the operator-read role") {
+		t.Errorf("no credentials: exit %d, stderr %q", code, errOut)
+	}
+	// Credentials of another operator: the server refuses them.
+	other := heraldtest.StartSecureServer(t)
+	code, _, errOut = cli(t, "", "tail", "--nats", url, "--data-dir", other.DataDir, "--all", "--follow=false")
+	if code != exitFailure || !strings.Contains(strings.ToLower(errOut), "authorization violation") {
+		t.Errorf("refused: exit %d, stderr %q", code, errOut)
+	}
+	// --creds names the file; the role it is for is read from it.
+	code, _, errOut = cli(t, "", "tail", "--nats", url, "--creds", filepath.Join(srv.CredsDir, "operator-read.creds"), "--all", "--follow=false")
+	if code != exitOK {
+		t.Errorf("--creds: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestServeOnAnExternalServerWithoutCredentialsExitsWith2(t *testing.T) {
+	srv := heraldtest.StartSecureServer(t).ApplyStreams(t)
+	code, _, errOut := cli(t, "", "serve", "--nats", srv.ClientURL(), "--data", t.TempDir(), "--http", "127.0.0.1:0",
+		"--target", "notifier")
+	if code != exitUsage || !strings.Contains(errOut, "no nats credentials for role") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
 func TestPublishToAnUnreachableServerExitsWith1(t *testing.T) {
-	code, _, errOut := cli(t, "", "publish", "--nats", "nats://127.0.0.1:1", "--timeout", "500ms",
+	srv := heraldtest.StartSecureServer(t)
+	code, _, errOut := cli(t, "", "publish", "--nats", "nats://127.0.0.1:1", "--data-dir", srv.DataDir, "--timeout", "500ms",
 		"-t", "otp_verified", "-d", `{"app":"shop","attempts":1}`)
 	if code != exitFailure || !strings.Contains(errOut, "127.0.0.1:1") {
 		t.Errorf("exit %d, stderr %q", code, errOut)
@@ -150,61 +184,56 @@ func TestPublishToAnUnreachableServerExitsWith1(t *testing.T) {
 }
 
 func TestStreamsApplyIsIdempotentAndInfoShowsThem(t *testing.T) {
-	srv := heraldtest.Server(t)
-	url := srv.ClientURL()
+	srv := heraldtest.StartSecureServer(t)
+	url, data := srv.ClientURL(), srv.DataDir
 	defs, err := streams.Load(streams.DefaultConfig(), app.ServiceStreamDefs()...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut := cli(t, "", "streams", "apply", "--nats", url)
+	code, out, errOut := cli(t, "", "streams", "apply", "--nats", url, "--data-dir", data)
 	if code != exitOK || strings.Count(out, "created") != len(defs) {
 		t.Fatalf("first apply: exit %d, %q %q", code, out, errOut)
 	}
-	code, out, _ = cli(t, "", "streams", "apply", "--nats", url)
+	code, out, _ = cli(t, "", "streams", "apply", "--nats", url, "--data-dir", data)
 	if code != exitOK || strings.Count(out, "unchanged") != len(defs) {
 		t.Fatalf("second apply: exit %d, %q", code, out)
 	}
-	code, out, _ = cli(t, "", "streams", "info", "--nats", url)
+	code, out, _ = cli(t, "", "streams", "info", "--nats", url, "--data-dir", data)
 	for _, s := range []string{"EVENTS", "INCIDENTS", "NOTIFICATIONS", "DLQ", "events.>", "720h0m0s"} {
 		if code != exitOK || !strings.Contains(out, s) {
 			t.Errorf("info lacks %q: %s", s, out)
 		}
 	}
-	if code, _, _ := cli(t, "", "streams", "info", "--nats", url, "NOPE"); code != exitUsage {
+	if code, _, _ := cli(t, "", "streams", "info", "--nats", url, "--data-dir", data, "NOPE"); code != exitUsage {
 		t.Errorf("unknown stream: exit %d", code)
 	}
 }
 
 func TestDLQListShowAndPurge(t *testing.T) {
-	srv := heraldtest.Server(t)
-	b := heraldtest.Connect(t, srv)
-	url := srv.ClientURL()
+	a := heraldtest.StartApp(t, heraldtest.WithTargets(app.Incident))
+	url, data := a.NATSURL, a.DataDir
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	// A raw publication that is not an event, and a consumer that meets it.
-	if _, err := b.JS.Publish(ctx, "events.raw", []byte(`{"junk":true}`)); err != nil {
+	// What a producer can send that is not an event: the incident
+	// projection, which reads all of EVENTS, dead-letters it.
+	if _, err := a.As(t, access.Producer).JS.Publish(ctx, "events.integration_call_completed", []byte(`{"junk":true}`)); err != nil {
 		t.Fatal(err)
 	}
-	sub, err := b.Consume(ctx, bus.ConsumerConfig{Stream: streams.Events, Durable: "guard"}, func(context.Context, *event.Event) error { return nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Stop(ctx)
 	heraldtest.Eventually(t, 10*time.Second, "a dead letter", func() bool {
-		return len(heraldtest.Messages(t, b.JS, streams.DLQ)) == 1
+		return len(heraldtest.Messages(t, a.Bus.JS, streams.DLQ)) == 1
 	})
-	code, out, _ := cli(t, "", "dlq", "list", "--nats", url)
-	if code != exitOK || !strings.Contains(out, "guard") || !strings.Contains(out, "EVENTS#1") || !strings.Contains(out, "envelope") {
+	code, out, _ := cli(t, "", "dlq", "list", "--nats", url, "--data-dir", data)
+	if code != exitOK || !strings.Contains(out, "incident") || !strings.Contains(out, "EVENTS#") || !strings.Contains(out, "envelope") {
 		t.Errorf("list: exit %d: %s", code, out)
 	}
-	code, out, _ = cli(t, "", "dlq", "show", "--nats", url, "1", "--data")
+	code, out, _ = cli(t, "", "dlq", "show", "--nats", url, "--data-dir", data, "1", "--data")
 	if code != exitOK || strings.TrimSpace(out) != `{"junk":true}` {
 		t.Errorf("show --data: exit %d: %q", code, out)
 	}
-	if code, out, _ := cli(t, "", "dlq", "purge", "--nats", url, "1"); code != exitOK || !strings.Contains(out, "purged 1") {
+	if code, out, _ := cli(t, "", "dlq", "purge", "--nats", url, "--data-dir", data, "1"); code != exitOK || !strings.Contains(out, "purged 1") {
 		t.Errorf("purge: exit %d: %s", code, out)
 	}
-	if code, _, errOut := cli(t, "", "dlq", "show", "--nats", url, "1"); code != exitUsage || !strings.Contains(errOut, "no dead letter 1") {
+	if code, _, errOut := cli(t, "", "dlq", "show", "--nats", url, "--data-dir", data, "1"); code != exitUsage || !strings.Contains(errOut, "no dead letter 1") {
 		t.Errorf("show after purge: exit %d: %s", code, errOut)
 	}
 }

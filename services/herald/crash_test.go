@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -12,27 +11,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/streams"
 )
 
-// connectServe connects a test client to a running herald serve.
-func connectServe(t *testing.T, p *serveProc) *bus.Bus {
+// connectServe connects a test client to a running herald serve, as
+// operator-read (the credentials it created under its data dir).
+func connectServe(t *testing.T, p *serveProc, dataDir string) *bus.Bus {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cat, err := event.NewCatalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bus.Connect(ctx, bus.ConnConfig{URL: p.nats, Name: t.Name()}, cat, nil, heraldtest.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close(context.Background()) })
-	return b
+	return heraldtest.ConnectAs(t, p.nats, bus.CredsDir(dataDir), access.OperatorRead)
 }
 
 // Issue 9: SIGKILL of herald serve in the middle of OTP sends, restarted at
@@ -99,7 +89,7 @@ apps:
 	}
 	<-p.done
 	p = startServe(t, dataDir, "--config", cfgFile)
-	b := connectServe(t, p)
+	b := connectServe(t, p, dataDir)
 
 	outcome := map[string]event.OTPDeliveryCompleted{}
 	heraldtest.Eventually(t, 60*time.Second, "an outcome for every accepted send", func() bool {

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/streams"
@@ -112,7 +113,7 @@ func dlqListCmd(e *env) *cobra.Command {
 	cmd.Flags().StringVar(&consumer, "consumer", "", "only this consumer's dead letters")
 	cmd.Flags().StringVar(&reason, "reason", "", "only this reason (envelope, unknown_type, malformed, schema, handler, exhausted)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object per line, with headers and data")
-	cf.register(cmd)
+	cf.register(cmd, access.OperatorRead)
 	return cmd
 }
 
@@ -157,7 +158,7 @@ func dlqShowCmd(e *env) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&dataOnly, "data", false, "print only the original data")
-	cf.register(cmd)
+	cf.register(cmd, access.OperatorRead)
 	return cmd
 }
 
@@ -203,7 +204,7 @@ func dlqPurgeCmd(e *env) *cobra.Command {
 			return nil
 		},
 	}
-	cf.register(cmd)
+	cf.register(cmd, access.OperatorAdmin)
 	return cmd
 }
 

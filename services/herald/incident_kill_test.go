@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -47,11 +46,7 @@ func outcomes(t *testing.T, producer *heraldtest.App, app, status string, n int)
 		es = append(es, event.New("herald/provider-adapter", event.OTPDeliveryCompleted{App: app, Status: status, Attempts: 1, LatencyMs: 10},
 			event.WithRequestID(fmt.Sprintf("%s-%s-%d", app, status, i))))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := producer.Bus.Publish(ctx, es...); err != nil {
-		t.Fatalf("publish: %v", err)
-	}
+	producer.Publish(t, es...)
 }
 
 func openIncidents(t *testing.T, url string) (int, uint64) {
@@ -72,14 +67,15 @@ func openIncidents(t *testing.T, url string) (int, uint64) {
 // within the 10 s contract, publishes what the dead writer could not, and
 // INCIDENTS ends up as a rebuild from zero says, each transition once.
 func TestASIGKILLedIncidentWriterIsReplacedByItsStandbyWithinTenSeconds(t *testing.T) {
-	srv := heraldtest.Server(t)
+	srv := heraldtest.StartSecureServer(t).ApplyStreams(t)
 	cfgFile := filepath.Join(t.TempDir(), "herald.yaml")
 	if err := os.WriteFile(cfgFile, []byte(killRules), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	producer := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"), heraldtest.WithNATS(srv.ClientURL()), heraldtest.WithConfig(killRules))
+	producer := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"), heraldtest.WithNATS(srv.ClientURL()),
+		heraldtest.WithNATSCredsDir(srv.CredsDir), heraldtest.WithConfig(killRules))
 	serve := func() *serveProc {
-		return startServe(t, t.TempDir(), "--target", "incident", "--nats", srv.ClientURL(), "--config", cfgFile)
+		return startServe(t, t.TempDir(), "--target", "incident", "--nats", srv.ClientURL(), "--nats-creds-dir", srv.CredsDir, "--config", cfgFile)
 	}
 	first, second := serve(), serve()
 	leader := func(p *serveProc) float64 { return heraldtest.Metric(t, p.http, "herald_incident_leader") }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/incident"
 	svc "github.com/heraldhq/herald/services/incident"
 )
@@ -77,7 +78,7 @@ func incidentsListCmd(e *env) *cobra.Command {
 	fl.StringVar(&f.Rule, "rule", "", "only this rule")
 	fl.IntVarP(&limit, "limit", "n", 0, "at most this many")
 	fl.BoolVar(&asJSON, "json", false, "one JSON object per line")
-	cf.register(cmd)
+	cf.register(cmd, access.OperatorRead)
 	return cmd
 }
 
@@ -111,7 +112,7 @@ func incidentsShowCmd(e *env) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cf.register(cmd)
+	cf.register(cmd, access.OperatorRead)
 	return cmd
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/pkg/incident"
@@ -44,10 +45,11 @@ func TestRulesCheckNamesTheRuleAndField(t *testing.T) {
 // seedLog publishes, at explicit past times, a provider outage (the
 // gateway-timeout case) and an unpaid-subscription 401, then publishes the
 // incidents the default rules derive, as the service would.
-func seedLog(t *testing.T) (string, time.Time) {
+func seedLog(t *testing.T) (string, string, time.Time) {
 	t.Helper()
-	srv := heraldtest.Server(t)
-	b := heraldtest.Connect(t, srv)
+	srv := heraldtest.StartSecureServer(t).ApplyStreams(t)
+	b := srv.As(t, access.ProviderAdapter) // the provider responses are the adapter's
+	inc := srv.As(t, access.Incident)
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
 	rules, err := incident.DefaultRules(b.Catalog)
@@ -71,7 +73,7 @@ func seedLog(t *testing.T) (string, time.Time) {
 	if _, err := b.Publish(ctx, evs...); err != nil {
 		t.Fatal(err)
 	}
-	res, err := incident.Backtest(ctx, b, incident.BacktestOptions{Rules: rules})
+	res, err := incident.Backtest(ctx, inc, incident.BacktestOptions{Rules: rules})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,10 +82,10 @@ func seedLog(t *testing.T) (string, time.Time) {
 	}
 	// Publish what the live service would have published.
 	e := incident.NewEngine(incident.Options{Catalog: b.Catalog, Rules: rules})
-	if err := incident.Read(ctx, b.JS, incident.ReadOptions{}, func(r *incident.Record, _ incident.Position) error {
+	if err := incident.Read(ctx, inc.JS, incident.ReadOptions{}, func(r *incident.Record, _ incident.Position) error {
 		e.Apply(r)
 		for _, tr := range e.Drain() {
-			if _, err := b.PublishOnce(ctx, tr); err != nil {
+			if _, err := inc.PublishOnce(ctx, tr); err != nil {
 				return err
 			}
 		}
@@ -91,42 +93,42 @@ func seedLog(t *testing.T) (string, time.Time) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return srv.ClientURL(), t0
+	return srv.ClientURL(), srv.DataDir, t0
 }
 
 func TestIncidentsListAndShow(t *testing.T) {
-	url, _ := seedLog(t)
-	code, out, errOut := cli(t, "", "incidents", "list", "--nats", url)
+	url, data, _ := seedLog(t)
+	code, out, errOut := cli(t, "", "incidents", "list", "--nats", url, "--data-dir", data)
 	if code != exitOK || strings.Count(out, "\n") != 2 || !strings.Contains(out, "provider-no-success") || !strings.Contains(out, "provider-payment-required") {
 		t.Fatalf("list: exit %d, %q %q", code, out, errOut)
 	}
-	_, out, _ = cli(t, "", "incidents", "list", "--nats", url, "--rule", "provider-no-success", "--json")
+	_, out, _ = cli(t, "", "incidents", "list", "--nats", url, "--data-dir", data, "--rule", "provider-no-success", "--json")
 	if strings.Count(out, "\n") != 1 || !strings.Contains(out, `"openedAt":"2026-11-20T09:00:00Z"`) || !strings.Contains(out, `"resolvedAt":"2026-11-20T10:00:00Z"`) {
 		t.Fatalf("list --rule --json: %q", out)
 	}
 	id := strings.Fields(out[strings.Index(out, `"id":"`)+6:])[0]
 	id = id[:strings.Index(id, `"`)]
-	code, out, _ = cli(t, "", "incidents", "show", "--nats", url, id)
+	code, out, _ = cli(t, "", "incidents", "show", "--nats", url, "--data-dir", data, id)
 	if code != exitOK || !strings.Contains(out, "incident_opened") || !strings.Contains(out, "incident_resolved") || !strings.Contains(out, "fast2sms") {
 		t.Errorf("show: exit %d, %q", code, out)
 	}
-	if code, _, _ := cli(t, "", "incidents", "show", "--nats", url, "inc-nope00000"); code != exitUsage {
+	if code, _, _ := cli(t, "", "incidents", "show", "--nats", url, "--data-dir", data, "inc-nope00000"); code != exitUsage {
 		t.Errorf("show unknown: exit %d", code)
 	}
-	if code, _, _ := cli(t, "", "incidents", "list", "--nats", url, "--state", "closed"); code != exitUsage {
+	if code, _, _ := cli(t, "", "incidents", "list", "--nats", url, "--data-dir", data, "--state", "closed"); code != exitUsage {
 		t.Errorf("list --state closed: exit %d", code)
 	}
 }
 
 func TestReplayBackTestsRulesAndDiffsAgainstPublishedIncidents(t *testing.T) {
-	url, t0 := seedLog(t)
+	url, data, t0 := seedLog(t)
 	dir := t.TempDir()
 	same := filepath.Join(dir, "same.yaml")
 	if err := os.WriteFile(same, incident.DefaultRulesYAML(), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	from, to := t0.Format(time.RFC3339), t0.Add(6*time.Hour).Format(time.RFC3339)
-	code, out, errOut := cli(t, "", "replay", "--nats", url, "--rules", same, "--from", from, "--to", to)
+	code, out, errOut := cli(t, "", "replay", "--nats", url, "--data-dir", data, "--rules", same, "--from", from, "--to", to)
 	if code != exitOK || !strings.Contains(out, "2 same, 0 changed, 0 added, 0 removed") {
 		t.Fatalf("same rules: exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -137,19 +139,19 @@ func TestReplayBackTestsRulesAndDiffsAgainstPublishedIncidents(t *testing.T) {
 	if err := os.WriteFile(stricter, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, out, _ = cli(t, "", "replay", "--nats", url, "--rules", stricter, "--from", from, "--to", to, "--progress=false")
+	code, out, _ = cli(t, "", "replay", "--nats", url, "--data-dir", data, "--rules", stricter, "--from", from, "--to", to, "--progress=false")
 	if code != exitOK || !strings.Contains(out, "1 same, 0 changed, 1 added, 1 removed") || !strings.Contains(out, "opened 2026-11-20T08:30:00Z") {
 		t.Errorf("stricter rules: exit %d\n%s", code, out)
 	}
 	// Without --rules: the rules recorded in the log (none here: nothing).
-	code, out, _ = cli(t, "", "replay", "--nats", url, "--progress=false")
+	code, out, _ = cli(t, "", "replay", "--nats", url, "--data-dir", data, "--progress=false")
 	if code != exitOK || !strings.Contains(out, "0 same, 0 changed, 0 added, 2 removed") {
 		t.Errorf("log rules: exit %d\n%s", code, out)
 	}
 	for _, args := range [][]string{
-		{"replay", "--nats", url, "--projection", "slackk"},
-		{"replay", "--nats", url, "--from", "yesterday"},
-		{"replay", "--nats", url, "--from", to, "--to", from},
+		{"replay", "--nats", url, "--data-dir", data, "--projection", "slackk"},
+		{"replay", "--nats", url, "--data-dir", data, "--from", "yesterday"},
+		{"replay", "--nats", url, "--data-dir", data, "--from", to, "--to", from},
 	} {
 		if code, _, _ := cli(t, "", args...); code != exitUsage {
 			t.Errorf("%v: exit %d", args, code)

@@ -21,7 +21,7 @@ import (
 // adapter: the dispatch is redelivered, and Fast2SMS must still have received
 // exactly one SMS.
 func TestAdapterKilledDuringTheProviderCallSendsExactlyOneSMS(t *testing.T) {
-	srv := heraldtest.Server(t)
+	srv := heraldtest.StartSecureServer(t)
 	f2s := heraldtest.NewFast2SMS(t)
 	t.Setenv("FAST2SMS_API_KEY", f2s.APIKey)
 	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
@@ -49,9 +49,10 @@ apps:
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	dispatcher := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"), heraldtest.WithNATS(srv.ClientURL()),
+	dispatcher := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"), heraldtest.WithNATS(srv.ClientURL()), heraldtest.WithNATSCredsDir(srv.CredsDir),
 		heraldtest.WithConfig(cfg))
-	adapter := startServe(t, t.TempDir(), "--target", "provider-adapter", "--nats", srv.ClientURL(), "--config", cfgFile)
+	adapter := startServe(t, t.TempDir(), "--target", "provider-adapter", "--nats", srv.ClientURL(),
+		"--nats-creds-dir", srv.CredsDir, "--config", cfgFile)
 
 	hold := f2s.HoldNext()
 	resp := dispatcher.Do(t, "POST", "/v1/otp/send?mode=async", map[string]string{"app": "bank", "phone": "+919812345678"})
@@ -70,7 +71,7 @@ apps:
 	<-adapter.done
 	hold.Release() // the answer goes nowhere: its caller is dead
 
-	heraldtest.StartApp(t, heraldtest.WithTargets("provider-adapter"), heraldtest.WithNATS(srv.ClientURL()),
+	heraldtest.StartApp(t, heraldtest.WithTargets("provider-adapter"), heraldtest.WithNATS(srv.ClientURL()), heraldtest.WithNATSCredsDir(srv.CredsDir),
 		heraldtest.WithConfig(cfg))
 	var completed *event.OTPDeliveryCompleted
 	heraldtest.Eventually(t, 30*time.Second, "the redelivered dispatch to complete", func() bool {

@@ -10,7 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/api"
+	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/services/dispatcher"
 )
 
@@ -31,12 +33,16 @@ func publishCmd(e *env) *cobra.Command {
 or as CloudEvents JSON (an object, an array, or JSON lines), as an argument or on
 standard input with "-":
 
-  herald publish '{"type":"otp_verified","source":"shop","data":{"app":"shop","attempts":1}}'
+  herald publish '{"type":"integration_call_completed","source":"billing","data":{"integration":"stripe","operation":"refunds.create","statusCode":200,"latencyMs":80}}'
   cat events.jsonl | herald publish -
 
 Every event is validated against its schema first: nothing is published if one
 is invalid (exit code 2). An event without an id gets a UUIDv7; publishing the
-same id again is de-duplicated by JetStream.`,
+same id again is de-duplicated by JetStream.
+
+It publishes with the producer role's credentials (./data/nats/producer.creds,
+or --creds): the types producers own. A type a Herald service owns is refused
+(exit 2), as the server would refuse it (docs/security.md).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var ins []dispatcher.Input
@@ -70,6 +76,9 @@ same id again is de-duplicated by JetStream.`,
 			if err != nil {
 				return asUsage(err)
 			}
+			if err := mayPublish(cf.as, b.Catalog, events); err != nil {
+				return err
+			}
 			acks, err := b.Publish(cmd.Context(), events...)
 			if err != nil {
 				return err
@@ -97,7 +106,7 @@ same id again is de-duplicated by JetStream.`,
 	f.StringVar(&reqID, "request-id", "", "correlation id")
 	f.StringVar(&causID, "causation-id", "", "id of the event that caused this one")
 	f.BoolVar(&asJSON, "json", false, "print acknowledgements as JSON lines")
-	cf.register(cmd)
+	cf.register(cmd, access.Producer)
 	return cmd
 }
 
@@ -135,4 +144,23 @@ func asUsage(err error) error {
 		return usagef("%s: %s", ae.Code, ae.Detail)
 	}
 	return err
+}
+
+// mayPublish refuses, before anything is sent, the events the server would
+// refuse from these credentials: each type has one owning role.
+func mayPublish(r access.Role, cat *event.Catalog, events []*event.Event) error {
+	if r == "" {
+		return nil // not one of Herald's roles: the server decides
+	}
+	owner := access.Grants()[r].Owner
+	for _, e := range events {
+		def, err := cat.Def(e.Type)
+		if err != nil {
+			return asUsage(err)
+		}
+		if def.Owner != owner {
+			return usagef("%s events are published by the %s role only, and these credentials are %s's", e.Type, def.Owner, r)
+		}
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/incident"
 )
 
@@ -155,7 +156,7 @@ absence reaches before it sees only what is in the range.`,
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	f.BoolVar(&progress, "progress", true, "show a progress bar on standard error")
 	f.DurationVar(&maxSkew, "max-clock-skew", time.Minute, "bound on an event's time ahead of its storage time (as the service)")
-	cf.register(cmd)
+	cf.register(cmd, access.OperatorRead)
 	return cmd
 }
 

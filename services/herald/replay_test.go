@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 )
@@ -30,14 +31,14 @@ notifier:
 		event.IncidentResolved{IncidentID: "inc-4e91a10000000001", Rule: "otp-failure-rate", Group: group, OpenedAt: at, ResolvedAt: at.Add(time.Hour), PeakSeverity: "P2", Evidence: ev},
 	} {
 		e := event.New("incident", d, event.WithSubject(fmt.Sprintf("incidents.%s.inc-4e91a10000000001.%d", d.EventType(), i)))
-		if _, err := a.Bus.PublishOnce(ctx, e); err != nil {
+		if _, err := a.As(t, access.Incident).PublishOnce(ctx, e); err != nil {
 			t.Fatal(err)
 		}
 	}
 	heraldtest.Eventually(t, 5*time.Second, "three Slack calls", func() bool { return len(s.AcceptedCalls()) == 3 })
 	before := len(s.Calls())
 
-	code, out, errOut := cli(t, "", "replay", "--projection", "slack", "--nats", a.NATSURL)
+	code, out, errOut := cli(t, "", "replay", "--projection", "slack", "--nats", a.NATSURL, "--data-dir", a.DataDir)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -47,7 +48,7 @@ notifier:
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	code, out, _ = cli(t, "", "replay", "--projection", "slack", "--json", "--nats", a.NATSURL)
+	code, out, _ = cli(t, "", "replay", "--projection", "slack", "--json", "--nats", a.NATSURL, "--data-dir", a.DataDir)
 	var r struct {
 		Lanes []struct {
 			Destination string `json:"destination"`

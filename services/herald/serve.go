@@ -94,6 +94,7 @@ that can (the incident rules) apply it without losing state.`,
 	f.StringVar(&opts.HTTPAddr, "http", "", "HTTP listen address (default 127.0.0.1:8080)")
 	f.StringVar(&opts.NATSListen, "nats-listen", "", "client address of the embedded NATS server (default 127.0.0.1:4222; 'none' for none)")
 	f.StringVar(&opts.NATSURL, "nats", "", "use this external NATS server or cluster instead of embedding one")
+	f.StringVar(&opts.NATSCredsDir, "nats-creds-dir", "", "with --nats: directory of the roles' <role>.creds (default <data>/nats; env HERALD_NATS_CREDS_DIR)")
 	f.StringVar(&targets, "target", "all", "services to run: all, or a comma-separated list of dispatcher, provider-adapter, incident, notifier")
 	f.DurationVar(&stopIn, "shutdown-timeout", 30*time.Second, "how long a clean stop may take")
 	return cmd

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/streams"
 )
@@ -142,7 +143,7 @@ func postEvent(client *http.Client, url string, i int) (string, error) {
 // storedIDs reads the event ids in EVENTS of a stopped platform's data dir.
 func storedIDs(t *testing.T, dataDir string) map[string]int {
 	t.Helper()
-	b := heraldtest.Connect(t, heraldtest.Server(t, heraldtest.WithStoreDir(filepath.Join(dataDir, "jetstream"))))
+	b := heraldtest.OpenDataDir(t, dataDir).As(t, access.OperatorRead)
 	ids := map[string]int{}
 	for _, m := range heraldtest.Messages(t, b.JS, streams.Events, "events.integration_call_completed") {
 		ids[m.Headers().Get("ce-id")]++
@@ -269,7 +270,8 @@ func TestSIGTERMUnderLoadLosesNoAcceptedEventAndAcksEveryConsumedOneOnce(t *test
 		t.Fatalf("exit code %d\n%s", code, p.log())
 	}
 
-	b := heraldtest.Connect(t, heraldtest.Server(t, heraldtest.WithStoreDir(filepath.Join(dataDir, "jetstream"))))
+	srv := heraldtest.OpenDataDir(t, dataDir)
+	b := srv.As(t, access.OperatorRead)
 	stored := map[string]int{}
 	for _, m := range heraldtest.Messages(t, b.JS, streams.Events, "events.integration_call_completed") {
 		stored[m.Headers().Get("ce-id")]++
@@ -290,7 +292,8 @@ func TestSIGTERMUnderLoadLosesNoAcceptedEventAndAcksEveryConsumedOneOnce(t *test
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := b.JS.Consumer(ctx, streams.Events, "provider-adapter")
+	// Only the adapter's role may see its durable.
+	c, err := srv.As(t, access.ProviderAdapter).JS.Consumer(ctx, streams.Events, "provider-adapter")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/config"
 	"github.com/heraldhq/herald/services/herald/app"
 	"github.com/heraldhq/herald/streams"
@@ -71,7 +72,7 @@ func streamsApplyCmd(e *env) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&configFile, "config", "", "configuration file whose streams section (replicas, retention overrides) applies")
 	cmd.Flags().IntVar(&replicas, "replicas", 1, "replicas per stream (1 embedded, 3 on a cluster)")
-	cf.register(cmd)
+	cf.register(cmd, access.OperatorAdmin)
 	return cmd
 }
 
@@ -129,7 +130,7 @@ func streamsInfoCmd(e *env) *cobra.Command {
 			return w.Flush()
 		},
 	}
-	cf.register(cmd)
+	cf.register(cmd, access.OperatorRead)
 	return cmd
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/streams"
@@ -112,7 +113,7 @@ Lines are human-readable; --json prints one CloudEvents JSON object per line.`,
 	f.BoolVarP(&follow, "follow", "f", true, "keep waiting for new events (--follow=false stops once caught up)")
 	f.BoolVar(&asJSON, "json", false, "one JSON object per line")
 	f.IntVarP(&limit, "limit", "n", 0, "stop after this many events")
-	cf.register(cmd)
+	cf.register(cmd, access.OperatorRead)
 	return cmd
 }
 

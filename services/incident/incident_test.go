@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
@@ -62,16 +63,7 @@ type input struct {
 // /v1/events refuses types that Herald's services publish).
 func post(t *testing.T, a *heraldtest.App, ins ...input) {
 	t.Helper()
-	es := make([]*event.Event, len(ins))
-	for i, in := range ins {
-		es[i] = &event.Event{ID: event.NewID(), Type: event.Type(in.Type), Source: in.Source, Time: in.Time.UTC(),
-			RequestID: in.RequestID, Raw: in.Data}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := a.Bus.Publish(ctx, es...); err != nil {
-		t.Fatalf("publish: %v", err)
-	}
+	a.PublishInputs(t, ins)
 }
 
 func send(status string, at time.Time, i int) input {
@@ -222,7 +214,7 @@ func TestLiveProjectionEqualsARebuildFromZero(t *testing.T) {
 	}
 	// … so publishing them again stores nothing.
 	for _, r := range transitions {
-		ack, err := a.Bus.PublishOnce(context.Background(), r)
+		ack, err := a.As(t, access.Incident).PublishOnce(context.Background(), r)
 		if err != nil || !ack.Duplicate {
 			t.Errorf("republishing %s: %+v %v", r.ID, ack, err)
 		}
@@ -281,7 +273,7 @@ func TestRestartResumesFromTheCheckpoint(t *testing.T) {
 		}
 		t.Errorf("after restart: %s, want %s", line, want)
 	}
-	kv, err := a.Bus.JS.KeyValue(context.Background(), svc.Bucket)
+	kv, err := a.As(t, access.Incident).JS.KeyValue(context.Background(), svc.Bucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,11 +396,12 @@ func TestInvalidRawEventsAreDeadLetteredOnceByTheProjection(t *testing.T) {
 		header  map[string][]string
 		body    string
 	}{
-		{"events.raw", nil, `{"integration":"stripe"}`},
+		{"events.integration_call_completed", nil, `{"integration":"stripe"}`},
 		{"events.integration_call_completed", bad, `{"integration":"stripe","statusCode":500,"latencyMs":3}`},
 	} {
 		msg := &nats.Msg{Subject: m.subject, Header: m.header, Data: []byte(m.body)}
-		if _, err := a.Bus.JS.PublishMsg(ctx, msg); err != nil {
+		// What a producer could send: its own subject, a broken envelope.
+		if _, err := a.As(t, access.Producer).JS.PublishMsg(ctx, msg); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/pkg/lease"
@@ -20,9 +21,10 @@ func writer(t *testing.T, a *heraldtest.App) bool { return a.Metric(t, "herald_i
 
 // incidentProcess runs the incident service alone, as its own process would,
 // on the shared server.
-func incidentProcess(t *testing.T, url string) *heraldtest.App {
+func incidentProcess(t *testing.T, srv *heraldtest.SecureServer) *heraldtest.App {
 	t.Helper()
-	return heraldtest.StartApp(t, heraldtest.WithTargets("incident"), heraldtest.WithNATS(url), heraldtest.WithConfig(fastRules))
+	return heraldtest.StartApp(t, heraldtest.WithTargets("incident"), heraldtest.WithNATS(srv.ClientURL()),
+		heraldtest.WithNATSCredsDir(srv.CredsDir), heraldtest.WithConfig(fastRules))
 }
 
 // flow posts OTP outcomes for three apps every 50 ms until stopped, each
@@ -35,6 +37,7 @@ type flow struct {
 
 func startFlow(t *testing.T, producer *heraldtest.App) *flow {
 	f := &flow{stop: make(chan struct{}), done: make(chan struct{})}
+	adapter := producer.As(t, access.ProviderAdapter)
 	go func() {
 		defer close(f.done)
 		for i := 0; ; i++ {
@@ -61,7 +64,7 @@ func startFlow(t *testing.T, producer *heraldtest.App) *flow {
 					RequestID: in.RequestID, Raw: in.Data}
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_, err := producer.Bus.Publish(ctx, es...)
+			_, err := adapter.Publish(ctx, es...)
 			cancel()
 			if err != nil {
 				t.Errorf("publish: %v", err)
@@ -91,10 +94,11 @@ func quiet(t *testing.T, producer, w *heraldtest.App) {
 // publish) while events flow; the standby takes over within 10 s, and
 // INCIDENTS ends up exactly as a single writer would have left it.
 func TestAStandbyTakesOverWithinTenSecondsWhenTheWriterDies(t *testing.T) {
-	srv := heraldtest.Server(t)
-	producer := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"), heraldtest.WithNATS(srv.ClientURL()), heraldtest.WithConfig(fastRules))
-	first := incidentProcess(t, srv.ClientURL())
-	second := incidentProcess(t, srv.ClientURL())
+	srv := heraldtest.StartSecureServer(t).ApplyStreams(t)
+	producer := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"), heraldtest.WithNATS(srv.ClientURL()),
+		heraldtest.WithNATSCredsDir(srv.CredsDir), heraldtest.WithConfig(fastRules))
+	first := incidentProcess(t, srv)
+	second := incidentProcess(t, srv)
 	if !writer(t, first) || writer(t, second) {
 		t.Fatalf("writer gauges %v and %v, want the first process to write", writer(t, first), writer(t, second))
 	}
@@ -112,7 +116,7 @@ func TestAStandbyTakesOverWithinTenSecondsWhenTheWriterDies(t *testing.T) {
 		}
 	}
 	killed := time.Now()
-	first.Bus.NC.Close()
+	first.Connector.Abort()
 	heraldtest.Eventually(t, 20*time.Second, "the standby to take over", func() bool { return writer(t, second) })
 	took := time.Since(killed)
 	t.Logf("the standby took over %s after the writer died", took)
@@ -148,10 +152,11 @@ func TestAStandbyTakesOverWithinTenSecondsWhenTheWriterDies(t *testing.T) {
 // A standby answers the API like the writer, stays ready, and takes over at
 // once when the writer stops cleanly (it releases the lease).
 func TestAStandbyAnswersTheAPIAndTakesOverAtOnceWhenTheWriterStops(t *testing.T) {
-	srv := heraldtest.Server(t)
-	producer := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"), heraldtest.WithNATS(srv.ClientURL()), heraldtest.WithConfig(fastRules))
-	first := incidentProcess(t, srv.ClientURL())
-	second := incidentProcess(t, srv.ClientURL())
+	srv := heraldtest.StartSecureServer(t).ApplyStreams(t)
+	producer := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"), heraldtest.WithNATS(srv.ClientURL()),
+		heraldtest.WithNATSCredsDir(srv.CredsDir), heraldtest.WithConfig(fastRules))
+	first := incidentProcess(t, srv)
+	second := incidentProcess(t, srv)
 	now := time.Now().UTC()
 	var ins []input
 	for i := range 6 {
@@ -190,7 +195,7 @@ func TestAStandbyAnswersTheAPIAndTakesOverAtOnceWhenTheWriterStops(t *testing.T)
 	var m struct {
 		Term uint64 `json:"term"`
 	}
-	kv, err := producer.Bus.JS.KeyValue(context.Background(), svc.Bucket)
+	kv, err := producer.As(t, access.Incident).JS.KeyValue(context.Background(), svc.Bucket)
 	if err != nil {
 		t.Fatal(err)
 	}

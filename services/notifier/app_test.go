@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/pkg/slack"
@@ -19,7 +20,7 @@ import (
 func TestConsoleSinkIsTheDefaultAndPrintsReadableLines(t *testing.T) {
 	var out syncBuffer
 	a := heraldtest.StartApp(t, heraldtest.WithTargets("notifier"), heraldtest.WithStdout(&out))
-	inc := newIncident(t, a.Bus, "inc-c0501e0000000001", "P2", map[string]string{"app": "shop", "provider": "fast2sms"})
+	inc := newIncident(t, a.As(t, access.Incident), "inc-c0501e0000000001", "P2", map[string]string{"app": "shop", "provider": "fast2sms"})
 	inc.open().escalate("P1").resolve()
 	want := []string{
 		`2026-11-22T10:00:00Z  OPENED     P2  otp-failure-rate  app=shop provider=fast2sms  inc-c0501e0000000001  "shop: 23% of OTP sends failing"  23/100 failed (23%) over 5m0s  runbook https://herald.dev/runbooks/otp-dlt-outage`,
@@ -32,7 +33,7 @@ func TestConsoleSinkIsTheDefaultAndPrintsReadableLines(t *testing.T) {
 	}
 	// The console is a side effect like any other: a restart prints nothing again.
 	a.Restart(t)
-	newIncident(t, a.Bus, "inc-c0501e0000000002", "P3", map[string]string{"app": "bank"}).open()
+	newIncident(t, a.As(t, access.Incident), "inc-c0501e0000000002", "P3", map[string]string{"app": "bank"}).open()
 	heraldtest.Eventually(t, 5*time.Second, "the new incident", func() bool { return strings.Count(out.String(), "\n") >= 4 })
 	time.Sleep(200 * time.Millisecond)
 	if n := strings.Count(out.String(), "inc-c0501e0000000001"); n != 3 {
@@ -57,7 +58,7 @@ notifier:
   routes:
     - {name: everything, channels: ["incoming:ops", "webhook:pager"]}
 `, s.IncomingWebhookURL("ops"), s.WebhookURL("pager"))))
-	newIncident(t, a.Bus, "inc-00b0000000000001", "P2", map[string]string{"app": "shop"}).open().escalate("P1").resolve()
+	newIncident(t, a.As(t, access.Incident), "inc-00b0000000000001", "P2", map[string]string{"app": "shop"}).open().escalate("P1").resolve()
 	calls := waitCalls(t, s, 6, 5*time.Second)
 	quiet(t, s, 200*time.Millisecond)
 	var incoming, generic []heraldtest.SlackCall
@@ -194,7 +195,7 @@ func TestSlashCommandSignatures(t *testing.T) {
 	}
 
 	// The subscription routes the shop's incidents to the channel.
-	newIncident(t, a.Bus, "inc-5ab5000000000001", "P2", map[string]string{"app": "shop"}).open()
+	newIncident(t, a.As(t, access.Incident), "inc-5ab5000000000001", "P2", map[string]string{"app": "shop"}).open()
 	if c := waitCalls(t, s, 1, 5*time.Second)[0]; c.Channel != "C0SHOP" || !strings.HasPrefix(c.Text, "[P2]") {
 		t.Errorf("post %s", describe([]heraldtest.SlackCall{c}))
 	}
@@ -262,7 +263,7 @@ func TestSubscriptionsAPI(t *testing.T) {
 	}
 
 	// A P3 does not match; its escalation to P2 does: the channel joins then.
-	inc := newIncident(t, a.Bus, "inc-ba4c000000000001", "P3", map[string]string{"app": "bank"}).open()
+	inc := newIncident(t, a.As(t, access.Incident), "inc-ba4c000000000001", "P3", map[string]string{"app": "bank"}).open()
 	quiet(t, s, 300*time.Millisecond)
 	inc.escalate("P2")
 	calls := waitCalls(t, s, 1, 5*time.Second)

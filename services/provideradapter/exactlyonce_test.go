@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 )
@@ -18,7 +19,7 @@ import (
 func seedAttempt(t *testing.T, r *rig, requestID string, rec map[string]any) {
 	t.Helper()
 	ctx := context.Background()
-	kv, err := r.Bus.JS.KeyValue(ctx, "OTP_DELIVERY")
+	kv, err := r.As(t, access.ProviderAdapter).JS.KeyValue(ctx, "OTP_DELIVERY")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +115,7 @@ func TestNoCodeLeaksIntoLogsMetricsOrStreams(t *testing.T) {
 	}
 	r.waitFor(t, failed, "otp_revoked") // the outcome consumer's revocation is stored too
 	where := map[string]string{"logs": logs.String(), "metrics": string(r.Do(t, "GET", "/metrics", nil).Body)}
-	for name, text := range heraldtest.StoredText(t, r.Bus.JS) {
+	for name, text := range r.StoredText(t) {
 		where["stream "+name] = text
 	}
 	for _, must := range []string{"stream EVENTS", "stream KV_OTP_CODES", "stream KV_OTP_DELIVERY"} {

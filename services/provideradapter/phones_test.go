@@ -95,7 +95,7 @@ func TestNoFullPhoneNumberInAnyStreamBucketOrLog(t *testing.T) {
 				t.Fatalf("%d sends", n)
 			}
 
-			where := heraldtest.StoredText(t, r.Bus.JS)
+			where := r.StoredText(t)
 			for _, must := range []string{"EVENTS", "DLQ", "KV_OTP_CODES", "KV_OTP_DELIVERY", "KV_OTP_LIMITS", "KV_OTP_IDEMPOTENCY"} {
 				if where[must] == "" {
 					t.Errorf("%s holds nothing: the check would miss it", must)

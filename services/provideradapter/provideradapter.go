@@ -11,6 +11,7 @@ package provideradapter
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -44,8 +45,13 @@ func StreamDefs() fs.FS {
 
 const (
 	deliveryBucket = "OTP_DELIVERY"
-	durable        = "provider-adapter"
-	source         = "herald/provider-adapter"
+	// One durable per leg kind, each with one filter subject, so that the
+	// server can hold the adapter to reading these two subjects only
+	// (pkg/access): with several filters a consumer's subjects are not
+	// checked.
+	durable         = "provider-adapter"
+	durableFallback = "provider-adapter-fallback"
+	source          = "herald/provider-adapter"
 )
 
 // adapter is the service.
@@ -57,7 +63,7 @@ type adapter struct {
 	providers map[string]sms.Provider
 	breakers  *breakers
 	metrics   *metrics
-	sub       *bus.Subscription
+	subs      []*bus.Subscription
 	ackWait   time.Duration
 }
 
@@ -97,28 +103,48 @@ func newAdapter(in adapterIn) (*adapter, error) {
 
 func (a *adapter) start(ctx context.Context) error {
 	n := a.set.Providers.Concurrency
-	sub, err := a.bus.Consume(ctx, bus.ConsumerConfig{
-		Stream: streams.Events, Durable: durable,
-		FilterSubjects: []string{"events.otp_dlt_dispatch", "events.otp_dlt_fallback"},
-		Concurrency:    n,
-		// No more in hand than workers: a dispatch waiting in a queue would
-		// age towards its ack wait and be handed out twice.
-		MaxAckPending: n,
-		Batch:         min(n, 1000),
-		AckWait:       a.ackWait,
-		Backoff:       []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second},
-	}, a.handle)
+	// Before the dispatch durable loses its fallback filter.
+	fallbackFrom, err := a.fallbackStart(ctx)
 	if err != nil {
 		return err
 	}
-	a.sub = sub
+	for _, c := range []struct {
+		durable, subject string
+		from             uint64
+	}{
+		{durable, "events.otp_dlt_dispatch", 0},
+		{durableFallback, "events.otp_dlt_fallback", fallbackFrom},
+	} {
+		cfg := bus.ConsumerConfig{
+			Stream: streams.Events, Durable: c.durable,
+			FilterSubjects: []string{c.subject},
+			Concurrency:    n,
+			// No more in hand than workers: a dispatch waiting in a queue would
+			// age towards its ack wait and be handed out twice.
+			MaxAckPending: n,
+			Batch:         min(n, 1000),
+			AckWait:       a.ackWait,
+			Backoff:       []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second},
+		}
+		if c.from > 0 {
+			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, c.from
+		}
+		sub, err := a.bus.Consume(ctx, cfg, a.handle)
+		if err != nil {
+			_ = a.stop(ctx)
+			return err
+		}
+		a.subs = append(a.subs, sub)
+	}
 	a.log.Info("provider adapter consuming", "concurrency", n, "ackWait", a.ackWait)
 	return nil
 }
 
 func (a *adapter) stop(ctx context.Context) error {
-	if a.sub == nil {
-		return nil
+	var errs []error
+	for _, s := range a.subs {
+		errs = append(errs, s.Stop(ctx))
 	}
-	return a.sub.Stop(ctx)
+	a.subs = nil
+	return errors.Join(errs...)
 }

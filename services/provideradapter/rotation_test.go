@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 )
@@ -20,7 +21,7 @@ func testKey(b byte) string {
 func (r *rig) hashKeyID(t *testing.T, requestID string) string {
 	t.Helper()
 	ctx := context.Background()
-	kv, err := r.Bus.JS.KeyValue(ctx, "OTP_CODES")
+	kv, err := r.As(t, access.Dispatcher).JS.KeyValue(ctx, "OTP_CODES")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
@@ -31,11 +32,22 @@ func (r *rig) publishForged(t *testing.T, typ event.Type, requestID string, data
 	e.Type = typ
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ack, err := r.Bus.JS.PublishMsg(ctx, &nats.Msg{Subject: "events." + string(typ), Header: e.Header(), Data: raw})
+	// The forger holds the rights of the role that owns the type (the
+	// dispatcher's for a dispatch, the adapter's own for a fallback): the
+	// server lets it publish; only the seal and the plan can refuse it.
+	def, err := r.Bus.Catalog.Def(typ)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := r.Bus.JS.Consumer(ctx, streams.Events, "provider-adapter")
+	ack, err := r.As(t, access.Role(def.Owner)).JS.PublishMsg(ctx, &nats.Msg{Subject: "events." + string(typ), Header: e.Header(), Data: raw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	durable := "provider-adapter"
+	if typ == "otp_dlt_fallback" {
+		durable = "provider-adapter-fallback"
+	}
+	c, err := r.As(t, access.ProviderAdapter).JS.Consumer(ctx, streams.Events, durable)
 	if err != nil {
 		t.Fatal(err)
 	}

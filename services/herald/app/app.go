@@ -16,6 +16,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
+	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/api"
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/config"
@@ -37,12 +38,24 @@ const (
 // AllTargets lists every service, in start order.
 func AllTargets() []string { return []string{Dispatcher, ProviderAdapter, Incident, Notifier} }
 
+// modules are the services, each wrapped with its own connection: the
+// *bus.Bus it takes is private to it and carries its role's credentials, so
+// the server holds each service to its own job (pkg/access).
 func modules() map[string]fx.Option {
+	withRole := func(r access.Role, m fx.Option, more ...fx.Option) fx.Option {
+		// The connection's readiness covers what the service declared it
+		// needs (bus.Need) and the consumers it runs.
+		ready := fx.Provide(fx.Annotate(func(b *bus.Bus) api.Check { return api.Check{Name: "jetstream:" + string(r), Func: b.Ready} },
+			fx.ResultTags(`group:"readiness"`)))
+		return fx.Module(string(r)+"-nats", append([]fx.Option{fx.Provide(fx.Private, roleBus(r)), ready, m}, more...)...)
+	}
 	return map[string]fx.Option{
-		Dispatcher:      dispatcher.Module,
-		ProviderAdapter: provideradapter.Module,
-		Incident:        incident.Module,
-		Notifier:        notifier.Module,
+		// POST /v1/events publishes what producers send with the producer role.
+		Dispatcher: withRole(access.Dispatcher, dispatcher.Module,
+			fx.Provide(fx.Private, fx.Annotate(roleBus(access.Producer), fx.ResultTags(`name:"producer"`)))),
+		ProviderAdapter: withRole(access.ProviderAdapter, provideradapter.Module),
+		Incident:        withRole(access.Incident, incident.Module),
+		Notifier:        withRole(access.Notifier, notifier.Module),
 	}
 }
 
@@ -55,7 +68,9 @@ type Options struct {
 	HTTPAddr   string
 	NATSListen string
 	NATSURL    string
-	Targets    []string
+	// NATSCredsDir holds the roles' credentials for an external server.
+	NATSCredsDir string
+	Targets      []string
 	// LogOutput receives log lines (default stderr); Logger, if set, is used instead.
 	LogOutput io.Writer
 	Logger    *slog.Logger
@@ -65,10 +80,13 @@ type Options struct {
 
 // App is a built application.
 type App struct {
-	fx   *fx.App
-	Bus  *bus.Bus
-	HTTP *api.Server
-	Log  *slog.Logger
+	fx *fx.App
+	// Bus is the platform's own read-only connection (operator-read).
+	Bus *bus.Bus
+	// Connector opens a connection for a role (tests, tools in-process).
+	Connector *bus.Connector
+	HTTP      *api.Server
+	Log       *slog.Logger
 
 	opts      Options
 	reloaders []config.Reloader
@@ -157,7 +175,8 @@ func New(opts Options) (*App, error) {
 	// Built last, the HTTP server starts after every service and stops
 	// before them: no request arrives before the consumers run, and none is
 	// left waiting on a consumer that already stopped.
-	options = append(options, fx.Populate(&a.Bus, &a.HTTP),
+	options = append(options, fx.Populate(&a.HTTP, &a.Connector),
+		fx.Invoke(fx.Annotate(func(b *bus.Bus) { a.Bus = b }, fx.ParamTags(`name:"core"`))),
 		fx.Invoke(fx.Annotate(func(rs []config.Reloader) { a.reloaders = rs }, fx.ParamTags(`group:"reloaders"`))))
 	a.fx = fx.New(options...)
 	if err := a.fx.Err(); err != nil {

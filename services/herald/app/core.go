@@ -2,16 +2,19 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/fx"
 
+	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/api"
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/config"
@@ -76,6 +79,9 @@ func loadCore(f *config.File, opts Options) (Core, error) {
 	if opts.NATSURL != "" {
 		c.NATS.URL = opts.NATSURL
 	}
+	if opts.NATSCredsDir != "" {
+		c.NATS.CredsDir = opts.NATSCredsDir
+	}
 	if err := c.NATS.Validate(); err != nil {
 		return c, fmt.Errorf("%w: nats.%v", config.ErrInvalid, err)
 	}
@@ -96,8 +102,9 @@ var coreModule = fx.Module("core",
 	fx.Provide(
 		newRegistry,
 		func(reg *prometheus.Registry) *bus.Metrics { return bus.NewMetrics(reg) },
-		newBus,
-		fx.Annotate(busReadiness, fx.ResultTags(`group:"readiness"`)),
+		newConnector,
+		fx.Annotate(newCoreBus, fx.ResultTags(`name:"core"`)),
+		fx.Annotate(busReadiness, fx.ParamTags(`name:"core"`), fx.ResultTags(`group:"readiness"`)),
 		fx.Annotate(newHTTP, fx.ParamTags(``, ``, ``, ``, ``, `group:"routes"`, `group:"readiness"`)),
 	),
 )
@@ -108,7 +115,7 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-type busIn struct {
+type connectorIn struct {
 	fx.In
 	LC      fx.Lifecycle
 	Core    Core
@@ -117,36 +124,78 @@ type busIn struct {
 	Log     *slog.Logger
 }
 
-// newBus opens the bus (embedding a server unless --nats is given) and
-// applies the stream definitions before anything else starts.
-func newBus(in busIn) (*bus.Bus, error) {
+// newConnector starts the embedded server (creating its credentials on
+// first start) or prepares to reach the external one, and applies the
+// stream definitions with the operator-admin role before anything else
+// starts. Its stop hook, registered first, runs last: the server stops
+// after every role's connection closed.
+func newConnector(in connectorIn) (*bus.Connector, error) {
 	ctx := context.Background()
 	if in.Core.NATS.Embedded() {
 		if err := os.MkdirAll(in.Core.DataDir, 0o755); err != nil {
 			return nil, fmt.Errorf("data dir: %w", err)
 		}
 	}
-	b, err := bus.Open(ctx, in.Core.NATS, in.Core.DataDir, "herald", in.Catalog, in.Metrics, in.Log)
+	c, err := bus.NewConnector(in.Core.NATS, in.Core.DataDir, in.Catalog, in.Metrics, in.Log)
 	if err != nil {
 		return nil, err
 	}
-	in.LC.Append(fx.StopHook(func(ctx context.Context) error { return b.Shutdown(ctx) }))
-	defs, err := streams.Load(in.Core.Streams, ServiceStreamDefs()...)
-	if err != nil {
-		_ = b.Shutdown(ctx)
+	if err := applyStreams(ctx, c, in.Core, in.Log); err != nil {
+		c.Shutdown()
 		return nil, err
 	}
-	results, err := streams.Apply(ctx, b.JS, defs, in.Core.Streams.Replicas)
+	in.LC.Append(fx.StopHook(c.Shutdown))
+	in.Log.Info("event log ready", "embedded", in.Core.NATS.Embedded(), "clientURL", c.ClientURL(),
+		"dataDir", in.Core.DataDir, "sync", in.Core.NATS.Sync)
+	return c, nil
+}
+
+// applyStreams creates or updates the streams and buckets as operator-admin.
+// On an external server a process without that role's credentials leaves
+// it to herald streams apply.
+func applyStreams(ctx context.Context, c *bus.Connector, core Core, log *slog.Logger) error {
+	defs, err := streams.Load(core.Streams, ServiceStreamDefs()...)
 	if err != nil {
-		_ = b.Shutdown(ctx)
-		return nil, err
+		return err
+	}
+	admin, err := c.Connect(ctx, access.OperatorAdmin)
+	if errors.Is(err, bus.ErrNoCredentials) && !core.NATS.Embedded() {
+		log.Info("streams not applied: no operator-admin credentials here (herald streams apply does it)")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer admin.Close(ctx)
+	results, err := streams.Apply(ctx, admin.JS, defs, core.Streams.Replicas)
+	if err != nil {
+		return err
 	}
 	for _, r := range results {
-		in.Log.Debug("stream applied", "kind", r.Kind, "name", r.Name, "action", r.Action)
+		log.Debug("stream applied", "kind", r.Kind, "name", r.Name, "action", r.Action)
 	}
-	in.Log.Info("event log ready", "embedded", in.Core.NATS.Embedded(), "clientURL", b.ClientURL(),
-		"dataDir", in.Core.DataDir, "sync", in.Core.NATS.Sync)
-	return b, nil
+	return nil
+}
+
+// newCoreBus is the platform's own connection, read-only (operator-read):
+// readiness and the process's view of the log.
+func newCoreBus(lc fx.Lifecycle, c *bus.Connector) (*bus.Bus, error) {
+	return roleBus(access.OperatorRead)(lc, c)
+}
+
+// roleBus provides a connection with the role's credentials, closed when the
+// application stops.
+func roleBus(r access.Role) func(fx.Lifecycle, *bus.Connector) (*bus.Bus, error) {
+	return func(lc fx.Lifecycle, c *bus.Connector) (*bus.Bus, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		b, err := c.Connect(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		lc.Append(fx.StopHook(func(ctx context.Context) error { return b.Close(ctx) }))
+		return b, nil
+	}
 }
 
 func busReadiness(b *bus.Bus) api.Check {

@@ -11,10 +11,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/services/herald/app"
 	"github.com/heraldhq/herald/streams"
 )
+
+// startCluster starts the 3-node cluster of deploy/nats as shipped
+// (credentials, TLS), with its node restarts.
+func startCluster(t *testing.T) *heraldtest.SecureCluster {
+	return heraldtest.StartDeployCluster(t, "../../../deploy/nats")
+}
+
+// onCluster runs the platform's targets against the cluster.
+func onCluster(c *heraldtest.SecureCluster, cfg string, opts ...heraldtest.AppOption) []heraldtest.AppOption {
+	return append([]heraldtest.AppOption{heraldtest.WithNATS(c.URLs), heraldtest.WithNATSCredsDir(c.CredsDir),
+		heraldtest.WithConfig(fmt.Sprintf("nats: {caFile: %q}\n", c.TLS.CA) + cfg)}, opts...)
+}
 
 func clusterConfig(f2s *heraldtest.Fast2SMS) string {
 	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
@@ -111,10 +127,10 @@ func TestLosingAServerUnderOTPLoadFailsNoSendAndRepeatsNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-node cluster")
 	}
-	c := heraldtest.StartCluster(t, 3)
+	c := startCluster(t)
 	f2s := heraldtest.NewFast2SMS(t)
 	t.Setenv("FAST2SMS_API_KEY", f2s.APIKey)
-	a := heraldtest.StartApp(t, heraldtest.WithNATS(c.URLs), heraldtest.WithConfig(clusterConfig(f2s)))
+	a := heraldtest.StartApp(t, onCluster(c, clusterConfig(f2s))...)
 
 	stop := make(chan struct{})
 	results := load(t, a, 8, stop)
@@ -181,11 +197,10 @@ func TestReadyzIsUnavailableWhileANeededStreamHasNoLeader(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-node cluster")
 	}
-	c := heraldtest.StartCluster(t, 3)
+	c := startCluster(t)
 	f2s := heraldtest.NewFast2SMS(t)
 	t.Setenv("FAST2SMS_API_KEY", f2s.APIKey)
-	a := heraldtest.StartApp(t, heraldtest.WithNATS(c.URLs), heraldtest.WithConfig(clusterConfig(f2s)),
-		heraldtest.WithTargets("dispatcher"))
+	a := heraldtest.StartApp(t, onCluster(c, clusterConfig(f2s), heraldtest.WithTargets("dispatcher"))...)
 	if r := a.Do(t, "GET", "/readyz", nil); r.Status != http.StatusOK {
 		t.Fatalf("readyz on a healthy cluster: %d %s", r.Status, r.Body)
 	}
@@ -211,8 +226,18 @@ func TestReadyzReportsMissingStreamsAndRecreatesConsumers(t *testing.T) {
 		t.Fatalf("readyz: %d %s", r.Status, r.Body)
 	}
 	ctx := context.Background()
+	// What no role may do (delete a durable, the log): a test-only user.
+	nc, err := nats.Connect(a.NATSURL, nats.UserCredentials(heraldtest.UnrestrictedCreds(t, bus.CredsDir(a.DataDir))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	info := func() (int64, error) {
-		c, err := a.Bus.JS.Consumer(ctx, streams.Events, "dispatcher-otp-outcomes")
+		c, err := js.Consumer(ctx, streams.Events, "dispatcher-otp-outcomes")
 		if err != nil {
 			return 0, err
 		}
@@ -222,7 +247,7 @@ func TestReadyzReportsMissingStreamsAndRecreatesConsumers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Bus.JS.DeleteConsumer(ctx, streams.Events, "dispatcher-otp-outcomes"); err != nil {
+	if err := js.DeleteConsumer(ctx, streams.Events, "dispatcher-otp-outcomes"); err != nil {
 		t.Fatal(err)
 	}
 	heraldtest.Eventually(t, 30*time.Second, "the deleted consumer re-created, readyz 200", func() bool {
@@ -232,7 +257,7 @@ func TestReadyzReportsMissingStreamsAndRecreatesConsumers(t *testing.T) {
 	})
 
 	// The log itself deleted: 503 naming it, until it is applied again.
-	if err := a.Bus.JS.DeleteStream(ctx, streams.Events); err != nil {
+	if err := js.DeleteStream(ctx, streams.Events); err != nil {
 		t.Fatal(err)
 	}
 	var r *heraldtest.Response
@@ -244,7 +269,7 @@ func TestReadyzReportsMissingStreamsAndRecreatesConsumers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := streams.Apply(ctx, a.Bus.JS, defs, 1); err != nil {
+	if _, err := streams.Apply(ctx, js, defs, 1); err != nil {
 		t.Fatal(err)
 	}
 	heraldtest.Eventually(t, 30*time.Second, "readyz 200 once EVENTS and its consumers are back", func() bool {
@@ -252,7 +277,7 @@ func TestReadyzReportsMissingStreamsAndRecreatesConsumers(t *testing.T) {
 		return r.Status == http.StatusOK
 	})
 	for _, durable := range []string{"dispatcher-otp-outcomes", "provider-adapter"} {
-		if _, err := a.Bus.JS.Consumer(ctx, streams.Events, durable); err != nil {
+		if _, err := js.Consumer(ctx, streams.Events, durable); err != nil {
 			t.Errorf("consumer %s after the stream came back: %v", durable, err)
 		}
 	}
@@ -261,7 +286,7 @@ func TestReadyzReportsMissingStreamsAndRecreatesConsumers(t *testing.T) {
 // Issue 9: the per-app rate limit holds across dispatcher processes: two
 // dispatchers on one log together accept the app's burst, not twice it.
 func TestThePerAppLimitHoldsAcrossDispatcherProcesses(t *testing.T) {
-	srv := heraldtest.Server(t)
+	srv := heraldtest.StartSecureServer(t).ApplyStreams(t)
 	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
 	cfg := fmt.Sprintf(`
 otp:
@@ -278,7 +303,7 @@ apps:
 	var ds []*heraldtest.App
 	for range 2 {
 		ds = append(ds, heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"), heraldtest.WithNATS(srv.ClientURL()),
-			heraldtest.WithConfig(cfg)))
+			heraldtest.WithNATSCredsDir(srv.CredsDir), heraldtest.WithConfig(cfg)))
 	}
 	window := 1000 * time.Second // burst / rate
 	first := time.Now().UnixNano() / int64(window)
