@@ -41,7 +41,11 @@ type Slack struct {
 	violations []string
 	notify     chan struct{}
 	seq        int64
+	authError  string
+	holds      map[string]*hold // channel (as the request names it) → its next call is held
 }
+
+type hold struct{ arrived, release chan struct{} }
 
 type fakeChannel struct {
 	id, name     string
@@ -89,7 +93,8 @@ func WithRetryAfter(seconds int) SlackOption { return func(s *Slack) { s.retryIn
 // NewSlack starts the fake on a random 127.0.0.1 port; Close stops it.
 func NewSlack(opts ...SlackOption) (*Slack, error) {
 	s := &Slack{Token: "xoxb-herald-test", limit: 1, burst: 3, retryIn: 1,
-		channels: map[string]*fakeChannel{}, names: map[string]string{}, notify: make(chan struct{})}
+		channels: map[string]*fakeChannel{}, names: map[string]string{}, notify: make(chan struct{}),
+		holds: map[string]*hold{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -163,6 +168,22 @@ func (s *Slack) FailWith(id string, codes ...string) {
 
 // SetToken changes the token the fake accepts (others get invalid_auth).
 func (s *Slack) SetToken(tok string) { s.mu.Lock(); s.Token = tok; s.mu.Unlock() }
+
+// Hold makes the next Web API call naming channel wait, before it is
+// answered, until release is called; arrived is closed when it comes.
+// It lets a test act while a call is in flight.
+func (s *Slack) Hold(channel string) (arrived <-chan struct{}, release func()) {
+	h := &hold{arrived: make(chan struct{}), release: make(chan struct{})}
+	s.mu.Lock()
+	s.holds[channel] = h
+	s.mu.Unlock()
+	var once sync.Once
+	return h.arrived, func() { once.Do(func() { close(h.release) }) }
+}
+
+// RefuseAuth answers every Web API call with "ok":false and code (such as
+// token_revoked or account_inactive) until it is called with "".
+func (s *Slack) RefuseAuth(code string) { s.mu.Lock(); s.authError = code; s.mu.Unlock() }
 
 func (s *Slack) with(id string, f func(*fakeChannel)) {
 	s.mu.Lock()
@@ -251,6 +272,7 @@ func (s *Slack) update(w http.ResponseWriter, r *http.Request)      { s.chat(w, 
 
 func (s *Slack) chat(w http.ResponseWriter, r *http.Request, method string) {
 	req, token, err := readRequest(r)
+	s.waitHold(req.Channel)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
@@ -270,6 +292,9 @@ func (s *Slack) chat(w http.ResponseWriter, r *http.Request, method string) {
 		return
 	case token != s.Token:
 		fail("invalid_auth")
+		return
+	case s.authError != "":
+		fail(s.authError)
 		return
 	}
 	id := req.Channel
@@ -448,6 +473,17 @@ func (s *Slack) webhook(w http.ResponseWriter, r *http.Request) {
 	}
 	call.Text = v.Text
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Slack) waitHold(channel string) {
+	s.mu.Lock()
+	h := s.holds[channel]
+	delete(s.holds, channel)
+	s.mu.Unlock()
+	if h != nil {
+		close(h.arrived)
+		<-h.release
+	}
 }
 
 func (s *Slack) record(c SlackCall) {

@@ -54,7 +54,13 @@ func TestErrorsAreClassified(t *testing.T) {
 		retryAfter time.Duration
 	}{
 		{"ok false", 200, nil, `{"ok":false,"error":"channel_not_found"}`, "channel_not_found", slack.Permanent, 0},
-		{"invalid auth", 200, nil, `{"ok":false,"error":"invalid_auth"}`, "invalid_auth", slack.Permanent, 0},
+		{"invalid auth", 200, nil, `{"ok":false,"error":"invalid_auth"}`, "invalid_auth", slack.Credentials, 0},
+		{"token revoked", 200, nil, `{"ok":false,"error":"token_revoked"}`, "token_revoked", slack.Credentials, 0},
+		{"account inactive", 200, nil, `{"ok":false,"error":"account_inactive"}`, "account_inactive", slack.Credentials, 0},
+		{"not authed", 200, nil, `{"ok":false,"error":"not_authed"}`, "not_authed", slack.Credentials, 0},
+		{"msg too long", 200, nil, `{"ok":false,"error":"msg_too_long"}`, "msg_too_long", slack.Permanent, 0},
+		{"invalid blocks", 200, nil, `{"ok":false,"error":"invalid_blocks"}`, "invalid_blocks", slack.Permanent, 0},
+		{"a code Slack adds later", 200, nil, `{"ok":false,"error":"brand_new_error"}`, "brand_new_error", slack.Permanent, 0},
 		{"ok false without a code", 200, nil, `{"ok":false}`, "ok_false", slack.Permanent, 0},
 		{"slack's internal error", 200, nil, `{"ok":false,"error":"internal_error"}`, "internal_error", slack.Transient, 0},
 		{"429", 429, map[string]string{"Retry-After": "7"}, `{"ok":false,"error":"ratelimited"}`, "ratelimited", slack.RateLimited, 7 * time.Second},

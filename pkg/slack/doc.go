@@ -3,9 +3,11 @@
 // Bearer header), incoming webhooks, Block Kit with Slack's size limits, and
 // the v0 request signatures of slash commands.
 //
-// Every failure is reported as an *Error that says whether to wait for
+// Every failure is reported as an *Error whose Kind says whether to wait for
 // Retry-After (HTTP 429), retry with backoff (5xx, network, Slack's own
-// transient codes) or give up (any other "ok":false code, such as
-// channel_not_found or invalid_auth): Slack answers most errors with HTTP 200
-// and "ok":false, and those are errors too.
+// transient codes), wait for an operator to fix the workspace's credentials
+// (invalid_auth, token_revoked, …: retried too), or give the message up (any
+// other "ok":false code, such as channel_not_found or invalid_blocks). Slack
+// answers most errors with HTTP 200 and "ok":false, and those are errors
+// too. The table is codeKinds in error.go.
 package slack

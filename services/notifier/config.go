@@ -58,7 +58,8 @@ type RateConfig struct {
 	Burst     int     `yaml:"burst"`
 }
 
-// RetryConfig is the backoff of transient failures (5xx, network).
+// RetryConfig is the backoff of every failure that may pass (5xx,
+// timeouts, network errors, broken credentials): retried until it works.
 type RetryConfig struct {
 	Initial config.Duration `yaml:"initial"`
 	Max     config.Duration `yaml:"max"`
@@ -70,7 +71,7 @@ func DefaultConfig() Config {
 	return Config{
 		Slack:     SlackConfig{APIURL: slack.DefaultAPIURL, Timeout: config.Duration(10 * time.Second)},
 		RateLimit: RateConfig{PerSecond: 1, Burst: 3},
-		Retry:     RetryConfig{Initial: config.Duration(500 * time.Millisecond), Max: config.Duration(30 * time.Second)},
+		Retry:     RetryConfig{Initial: config.Duration(time.Second), Max: config.Duration(5 * time.Minute)},
 	}
 }
 

@@ -65,14 +65,27 @@ func (n *Notifier) worker(dst string) *worker {
 // kick schedules a lane: its worker will look for its next step.
 func (n *Notifier) kick(l *Lane) { n.worker(l.Dest).enqueue(l, false) }
 
+// enqueue puts a lane in its worker's queue: at the back, or at the front
+// for a lane that keeps its turn (the one a 429 interrupted) — moved there
+// even when it is queued already, because a transition that arrived
+// meanwhile queued it at the back.
 func (w *worker) enqueue(l *Lane, front bool) {
 	w.mu.Lock()
-	if !w.queued[l] {
+	switch {
+	case !w.queued[l]:
 		w.queued[l] = true
 		if front {
 			w.ready = append([]*Lane{l}, w.ready...)
 		} else {
 			w.ready = append(w.ready, l)
+		}
+	case front:
+		for i, q := range w.ready {
+			if q == l {
+				copy(w.ready[1:i+1], w.ready[:i])
+				w.ready[0] = l
+				break
+			}
 		}
 	}
 	w.mu.Unlock()
@@ -122,6 +135,10 @@ func (w *worker) run() {
 		w.mu.Lock()
 		s := w.schedOf(l)
 		wait := time.Until(s.notBefore)
+		if w.sink.Mode() == ModeWebAPI {
+			// Broken credentials stop the whole workspace, not one lane.
+			wait = max(wait, time.Until(w.n.auth.untilTime()))
+		}
 		if wait > 0 && !s.timer {
 			s.timer = true
 			time.AfterFunc(wait, func() {
@@ -179,6 +196,9 @@ func (w *worker) step(ctx context.Context, l *Lane, s *laneSched) bool {
 		}
 		n.observeDelivery(st)
 		w.resetBackoff(s)
+		if w.sink.Mode() == ModeWebAPI {
+			n.auth.ok()
+		}
 	case kind == slack.RateLimited:
 		n.metrics.calls.WithLabelValues(w.sink.Mode(), st.Kind, "rate_limited").Inc()
 		ra := retryAfter(err)
@@ -188,6 +208,11 @@ func (w *worker) step(ctx context.Context, l *Lane, s *laneSched) bool {
 		w.mu.Unlock()
 		w.enqueue(l, true)
 		return true
+	case kind == slack.Credentials:
+		n.metrics.calls.WithLabelValues(w.sink.Mode(), st.Kind, "credentials").Inc()
+		d := n.auth.fail()
+		n.log.Error("Slack refuses the workspace's credentials; every step waits and is retried", "destination", w.dest,
+			"incident", l.Incident, "step", st.Kind, "transition", st.Key, "in", d.String(), "error", err)
 	case kind == slack.Transient:
 		n.metrics.calls.WithLabelValues(w.sink.Mode(), st.Kind, "transient").Inc()
 		w.mu.Lock()

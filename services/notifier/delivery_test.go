@@ -215,7 +215,7 @@ func TestPermanentErrorsAreNotRetriedAndAreSurfaced(t *testing.T) {
 		channel string
 		code    string
 	}{
-		{"invalid_auth", func(s *heraldtest.Slack) { s.SetToken("xoxb-rotated") }, "C0OPS", "invalid_auth"},
+		{"msg_too_long", func(s *heraldtest.Slack) { s.FailWith("C0OPS", "msg_too_long") }, "C0OPS", "msg_too_long"},
 		{"not_in_channel", func(s *heraldtest.Slack) { s.NotInChannel("C0OPS") }, "C0OPS", "not_in_channel"},
 		{"channel_not_found", func(*heraldtest.Slack) {}, "#archived", "channel_not_found"},
 		{"invalid_blocks", func(s *heraldtest.Slack) { s.FailWith("C0OPS", "invalid_blocks") }, "C0OPS", "invalid_blocks"},

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/pkg/event"
+	"github.com/heraldhq/herald/pkg/slack"
 )
 
 // Incident statuses.
@@ -204,6 +205,11 @@ func (s *State) Apply(e *event.Event) *Transition {
 	case event.NotificationFailed:
 		s.Failed++
 		l := s.lane(d.IncidentID, d.Destination, d.Transition)
+		if slack.KindOfCode(d.Error).Retryable() {
+			// Recorded by a version that gave up on broken credentials: the
+			// step is still owed, and is retried.
+			break
+		}
 		l.Failures++
 		ord := Ordinal(d.Transition)
 		switch d.Action {
