@@ -19,9 +19,11 @@ import (
 
 // Slack is a fake of Slack on 127.0.0.1: chat.postMessage and chat.update
 // of the Web API with Slack's answers (HTTP 200 and "ok":false for errors,
-// 429 with Retry-After when a channel goes over its rate), incoming webhooks
-// (answer "ok"), and a generic JSON webhook receiver. It records every call
-// and measures whether clients wait for Retry-After before calling again.
+// 429 with Retry-After when a call goes over its method's limit: posts per
+// channel, other methods per workspace with WithSlackMethodRate), incoming
+// webhooks (answer "ok"), and a generic JSON webhook receiver. It records
+// every call and measures whether clients wait for Retry-After, per method
+// and scope, before calling again.
 type Slack struct {
 	// APIURL is the Web API base URL to configure (ends with "/").
 	APIURL string
@@ -42,7 +44,11 @@ type Slack struct {
 	notify     chan struct{}
 	seq        int64
 	authError  string
-	holds      map[string]*hold // channel (as the request names it) → its next call is held
+	// methods limited per workspace (chat.update, …), and the end of the
+	// Retry-After each method+scope was given.
+	methodLimits map[string]*rate.Limiter
+	notBefore    map[string]time.Time
+	holds        map[string]*hold // channel (as the request names it) → its next call is held
 }
 
 type hold struct{ arrived, release chan struct{} }
@@ -50,11 +56,10 @@ type hold struct{ arrived, release chan struct{} }
 type fakeChannel struct {
 	id, name     string
 	notMember    bool
-	limiter      *rate.Limiter
-	notBefore    time.Time // set by a 429: calls before it violate Retry-After
-	storm        int       // next calls answered 429
-	serverErrors int       // next calls answered 500
-	errors       []string  // next calls answered "ok":false with these codes
+	limiter      *rate.Limiter // chat.postMessage and incoming webhooks
+	storm        int           // next calls answered 429
+	serverErrors int           // next calls answered 500
+	errors       []string      // next calls answered "ok":false with these codes
 	messages     map[string]bool
 }
 
@@ -87,6 +92,14 @@ func WithSlackRate(r float64, burst int) SlackOption {
 	return func(s *Slack) { s.limit, s.burst = rate.Limit(r), burst }
 }
 
+// WithSlackMethodRate limits a method Slack limits per workspace
+// (chat.update, chat.delete, conversations.history, conversations.replies:
+// Tier 3, 50+ a minute) to perMinute with a burst; calls over it get 429.
+// Without it such methods are not limited.
+func WithSlackMethodRate(method string, perMinute float64, burst int) SlackOption {
+	return func(s *Slack) { s.methodLimits[method] = rate.NewLimiter(rate.Limit(perMinute/60), burst) }
+}
+
 // WithRetryAfter sets the Retry-After (whole seconds, as Slack sends) of 429s.
 func WithRetryAfter(seconds int) SlackOption { return func(s *Slack) { s.retryIn = seconds } }
 
@@ -94,7 +107,7 @@ func WithRetryAfter(seconds int) SlackOption { return func(s *Slack) { s.retryIn
 func NewSlack(opts ...SlackOption) (*Slack, error) {
 	s := &Slack{Token: "xoxb-herald-test", limit: 1, burst: 3, retryIn: 1,
 		channels: map[string]*fakeChannel{}, names: map[string]string{}, notify: make(chan struct{}),
-		holds: map[string]*hold{}}
+		holds: map[string]*hold{}, methodLimits: map[string]*rate.Limiter{}, notBefore: map[string]time.Time{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -214,7 +227,8 @@ func (s *Slack) AcceptedCalls() []SlackCall {
 }
 
 // RetryAfterViolations lists the calls that came before the Retry-After of
-// a 429 given to the same channel had elapsed.
+// a 429 given to the same method and scope (the channel for posts, the
+// workspace for the other methods) had elapsed.
 func (s *Slack) RetryAfterViolations() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -348,12 +362,27 @@ func (s *Slack) chat(w http.ResponseWriter, r *http.Request, method string) {
 		"message": map[string]any{"type": "message", "subtype": "bot_message", "bot_id": "B0HERALD", "text": req.Text, "ts": ts}})
 }
 
-// throttled applies the channel's scripted 429s and 500s and its rate
-// limit, and records calls that ignored a Retry-After.
+// scope is what Slack limits a method by: chat.postMessage (and an
+// incoming webhook) per channel, the other methods per workspace.
+func scope(method, channel string) string {
+	if method == "chat.postMessage" || method == "incoming_webhook" {
+		return method + " " + channel
+	}
+	return method
+}
+
+// throttled applies the channel's scripted 429s and 500s and the method's
+// rate limit, and records calls that ignored a Retry-After given to the
+// same method and scope.
 func (s *Slack) throttled(w http.ResponseWriter, c *fakeChannel, now time.Time, call *SlackCall) bool {
-	if now.Before(c.notBefore) {
+	sc := scope(call.Method, c.id)
+	if nb := s.notBefore[sc]; now.Before(nb) {
 		s.violations = append(s.violations, fmt.Sprintf("%s %s at %s, %s before Retry-After elapsed",
-			call.Method, c.id, now.Format("15:04:05.000"), c.notBefore.Sub(now)))
+			call.Method, c.id, now.Format("15:04:05.000"), nb.Sub(now)))
+	}
+	lim := c.limiter
+	if sc == call.Method {
+		lim = s.methodLimits[call.Method]
 	}
 	limited := false
 	switch {
@@ -367,13 +396,13 @@ func (s *Slack) throttled(w http.ResponseWriter, c *fakeChannel, now time.Time, 
 		w.WriteHeader(http.StatusInternalServerError)
 		_, _ = io.WriteString(w, "<html><body>Internal Server Error</body></html>")
 		return true
-	case c.limiter != nil && !c.limiter.AllowN(now, 1):
+	case lim != nil && !lim.AllowN(now, 1):
 		limited = true
 	}
 	if !limited {
 		return false
 	}
-	c.notBefore = now.Add(time.Duration(s.retryIn) * time.Second)
+	s.notBefore[sc] = now.Add(time.Duration(s.retryIn) * time.Second)
 	call.Status, call.Error = http.StatusTooManyRequests, "ratelimited"
 	w.Header().Set("Retry-After", strconv.Itoa(s.retryIn))
 	writeSlackJSON(w, http.StatusTooManyRequests, map[string]any{"ok": false, "error": "ratelimited"})

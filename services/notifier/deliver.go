@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
-	"golang.org/x/time/rate"
 
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/slack"
@@ -14,22 +13,23 @@ import (
 
 // Delivery runs one worker per destination, so that a destination that is
 // rate limited or down never delays another. A worker serves its lanes (one
-// per incident) in turn, one step at a time: a lane waiting out a backoff
-// does not hold up the other incidents of its destination, and a 429 pauses
-// the whole destination, because Slack's limit is per channel.
+// per incident) in turn, one step at a time: a lane waiting out a backoff,
+// or a chat.update token of the workspace, does not hold up the other
+// incidents of its destination. Posts are paced per destination and a 429
+// on them pauses the whole destination, because Slack's limit is per
+// channel; edits are paced per workspace (pace.go).
 
 type worker struct {
-	n       *Notifier
-	dest    string
-	sink    Sink
-	limiter *rate.Limiter
+	n    *Notifier
+	dest string
+	sink Sink
+	post *bucket // this destination's posts
 
 	mu     sync.Mutex
 	ready  []*Lane
 	queued map[*Lane]bool
 	sched  map[*Lane]*laneSched
 	wake   chan struct{}
-	pause  time.Time // Retry-After of the last 429
 }
 
 // laneSched is a lane's retry state; it is not part of the projection.
@@ -37,6 +37,9 @@ type laneSched struct {
 	notBefore time.Time
 	bo        *backoff.ExponentialBackOff
 	timer     bool
+	// front: when notBefore comes, the lane goes to the front of the queue
+	// (it is owed its turn: a reserved edit, a 429 of the workspace).
+	front bool
 }
 
 // worker returns the destination's worker, starting it on first use.
@@ -47,11 +50,11 @@ func (n *Notifier) worker(dst string) *worker {
 		return w
 	}
 	sink := n.sinkFor(dst)
-	lim := rate.NewLimiter(rate.Limit(n.cfg.RateLimit.PerSecond), n.cfg.RateLimit.Burst)
+	post := newBucket(n.cfg.RateLimit.PerSecond, n.cfg.RateLimit.Burst)
 	if sink.Mode() == ModeConsole {
-		lim = rate.NewLimiter(rate.Inf, 1)
+		post = unlimited()
 	}
-	w := &worker{n: n, dest: dst, sink: sink, limiter: lim, queued: map[*Lane]bool{}, sched: map[*Lane]*laneSched{},
+	w := &worker{n: n, dest: dst, sink: sink, post: post, queued: map[*Lane]bool{}, sched: map[*Lane]*laneSched{},
 		wake: make(chan struct{}, 1)}
 	n.workers[dst] = w
 	n.wg.Add(1)
@@ -117,6 +120,13 @@ func (w *worker) schedOf(l *Lane) *laneSched {
 	return s
 }
 
+// later sets a lane aside until t; front: it then keeps its turn.
+func (w *worker) later(s *laneSched, t time.Time, front bool) {
+	w.mu.Lock()
+	s.notBefore, s.front = t, front
+	w.mu.Unlock()
+}
+
 func (w *worker) run() {
 	ctx := w.n.runCtx
 	for {
@@ -144,8 +154,10 @@ func (w *worker) run() {
 			time.AfterFunc(wait, func() {
 				w.mu.Lock()
 				s.timer = false
+				front := s.front
+				s.front = false
 				w.mu.Unlock()
-				w.enqueue(l, false)
+				w.enqueue(l, front)
 			})
 		}
 		w.mu.Unlock()
@@ -173,15 +185,37 @@ func (w *worker) step(ctx context.Context, l *Lane, s *laneSched) bool {
 		w.mu.Unlock()
 		return true
 	}
-	if !w.waitTurn(ctx) {
-		return false
+	if st.Kind == StepUpdate {
+		// Edits are paced per workspace: without a token now, the lane
+		// waits aside for the next one (keeping its turn) and the
+		// destination's other incidents go meanwhile. The token is taken
+		// when the call goes, so that lanes waking together never exceed it.
+		if at := n.pace[methodUpdate].take(); time.Until(at) > 0 {
+			n.mu.Lock()
+			reply := n.state.NextReply(l)
+			n.mu.Unlock()
+			if reply == nil {
+				w.later(s, at, true)
+				w.enqueue(l, true)
+				return true
+			}
+			// Its thread reply need not wait for the edit.
+			st = reply
+		}
 	}
-	// Transitions that arrived while it waited coalesce into this step.
-	n.mu.Lock()
-	if latest := n.state.Next(l, w.sink.Caps()); latest != nil {
-		st = latest
+	if st.Kind != StepUpdate {
+		if err := w.post.wait(ctx); err != nil {
+			return false
+		}
+		// Transitions that arrived while it waited coalesce into this step
+		// (a root showing a later state); a step of another kind waits its
+		// own turn.
+		n.mu.Lock()
+		if latest := n.state.Next(l, w.sink.Caps()); latest != nil && latest.Kind == st.Kind {
+			st = latest
+		}
+		n.mu.Unlock()
 	}
-	n.mu.Unlock()
 	// The call is not cut short by a stop, even one out of time (the HTTP
 	// client's timeout bounds it): an answer that arrives must be recorded,
 	// or the step would be sent again after a restart.
@@ -202,10 +236,13 @@ func (w *worker) step(ctx context.Context, l *Lane, s *laneSched) bool {
 	case kind == slack.RateLimited:
 		n.metrics.calls.WithLabelValues(w.sink.Mode(), st.Kind, "rate_limited").Inc()
 		ra := retryAfter(err)
-		n.log.Warn("rate limited; waiting for Retry-After", "destination", w.dest, "retryAfter", ra.String())
-		w.mu.Lock()
-		w.pause = time.Now().Add(ra)
-		w.mu.Unlock()
+		n.log.Warn("rate limited; waiting for Retry-After", "destination", w.dest, "step", st.Kind,
+			"retryAfter", ra.String())
+		if st.Kind == StepUpdate {
+			n.pace[methodUpdate].pauseFor(ra) // the whole workspace's edits
+		} else {
+			w.post.pauseFor(ra) // this channel's posts
+		}
 		w.enqueue(l, true)
 		return true
 	case kind == slack.Credentials:
@@ -237,23 +274,6 @@ func (w *worker) resetBackoff(s *laneSched) {
 	s.bo.Reset()
 	s.notBefore = time.Time{}
 	w.mu.Unlock()
-}
-
-// waitTurn waits out a 429's Retry-After and the destination's rate limit.
-func (w *worker) waitTurn(ctx context.Context) bool {
-	w.mu.Lock()
-	until := w.pause
-	w.mu.Unlock()
-	if d := time.Until(until); d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return false
-		case <-t.C:
-		}
-	}
-	return w.limiter.Wait(ctx) == nil
 }
 
 func retryAfter(err error) time.Duration {

@@ -195,7 +195,7 @@ func TestStaysUnderTheChannelRateLimit(t *testing.T) {
 	s := heraldtest.StartSlack(t, heraldtest.WithSlackRate(10, 3))
 	s.AddChannel("C0BUSY", "busy")
 	cfg := webAPIConfig(s, "C0BUSY")
-	cfg.RateLimit = notifier.RateConfig{PerSecond: 10, Burst: 2}
+	cfg.RateLimit.PerSecond, cfg.RateLimit.Burst = 10, 2
 	start(t, b, cfg, nil)
 	for i := range 8 {
 		newIncident(t, b, "inc-b05e00000000000"+string(rune('0'+i)), "P2", map[string]string{"app": "shop"}).open()
@@ -312,7 +312,11 @@ func TestPendingEditsCoalesceButEveryReplyIsSent(t *testing.T) {
 	waitCalls(t, s, 1, 5*time.Second)
 	s.Storm("C0OPS", 1) // the next call waits a second: transitions pile up meanwhile
 	inc.escalate("P2").escalate("P1").resolve()
-	heraldtest.Eventually(t, 5*time.Second, "the resolve reply", func() bool { return finished(s.AcceptedCalls(), "C0OPS") })
+	// The 429 paused the workspace's edits; the replies need not wait.
+	heraldtest.Eventually(t, 5*time.Second, "the resolve reply and the edit", func() bool {
+		calls := s.AcceptedCalls()
+		return finished(calls, "C0OPS") && calls[len(calls)-1].Method == "chat.update"
+	})
 	quiet(t, s, 200*time.Millisecond)
 	calls := s.AcceptedCalls()
 	updates := 0

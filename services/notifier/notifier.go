@@ -67,6 +67,7 @@ type Notifier struct {
 	metrics *metrics
 	now     func() time.Time
 	auth    *authGate
+	pace    map[string]*bucket // methods Slack limits per workspace
 
 	mu    sync.Mutex // guards state
 	state *State
@@ -133,7 +134,7 @@ func New(cfg Config, d Deps) (*Notifier, error) {
 		cfg: cfg, bus: d.Bus, log: d.Log.With("component", "notifier"), stdout: d.Stdout, now: d.Now,
 		hc:      &http.Client{Timeout: cfg.Slack.Timeout.D(), Transport: tr},
 		metrics: newMetrics(d.Registry), state: NewState(), workers: map[string]*worker{},
-		auth: newAuthGate(cfg.Retry.Initial.D(), cfg.Retry.Max.D()),
+		auth: newAuthGate(cfg.Retry.Initial.D(), cfg.Retry.Max.D()), pace: workspaceBuckets(cfg.RateLimit),
 	}
 	if cfg.Slack.BotToken != "" {
 		n.slack = slack.NewClient(cfg.Slack.APIURL, cfg.Slack.BotToken, n.hc)

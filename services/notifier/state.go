@@ -419,6 +419,21 @@ func (s *State) Next(l *Lane, sinkCaps Caps) *Step {
 			return &Step{Kind: StepUpdate, Key: t.Transition, Snap: t.Snapshot, Cause: t.EventID}
 		}
 	}
+	return s.nextReply(l, i)
+}
+
+// NextReply is a lane's next thread reply, whatever edit is pending: what
+// goes first while the workspace's edit budget is spent, so that a
+// resolve's reply does not wait for the root's edit.
+func (s *State) NextReply(l *Lane) *Step {
+	i := s.Incidents[l.Incident]
+	if i == nil || !l.Rooted {
+		return nil
+	}
+	return s.nextReply(l, i)
+}
+
+func (s *State) nextReply(l *Lane, i *Incident) *Step {
 	for _, t := range i.Transitions {
 		if t.Ordinal > l.Replied && t.Ordinal <= l.Target {
 			return &Step{Kind: StepReply, Key: t.Transition, Snap: t.Snapshot, Cause: t.EventID}
