@@ -2,6 +2,7 @@ package notifier
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -20,10 +21,10 @@ import (
 // channel; edits are paced per workspace (pace.go).
 
 type worker struct {
-	n    *Notifier
-	dest string
-	sink Sink
-	post *bucket // this destination's posts
+	n     *Notifier
+	dest  string
+	sink  Sink
+	posts *bucket // this destination's posts
 
 	mu     sync.Mutex
 	ready  []*Lane
@@ -40,6 +41,12 @@ type laneSched struct {
 	// front: when notBefore comes, the lane goes to the front of the queue
 	// (it is owed its turn: a reserved edit, a 429 of the workspace).
 	front bool
+	// refused: steps whose last attempt Slack refused (nothing posted), so
+	// not in doubt.
+	refused map[string]bool
+	// repair: the last post was in doubt and could not be looked up first;
+	// look for duplicates of it since then.
+	repair time.Time
 }
 
 // worker returns the destination's worker, starting it on first use.
@@ -54,7 +61,7 @@ func (n *Notifier) worker(dst string) *worker {
 	if sink.Mode() == ModeConsole {
 		post = unlimited()
 	}
-	w := &worker{n: n, dest: dst, sink: sink, post: post, queued: map[*Lane]bool{}, sched: map[*Lane]*laneSched{},
+	w := &worker{n: n, dest: dst, sink: sink, posts: post, queued: map[*Lane]bool{}, sched: map[*Lane]*laneSched{},
 		wake: make(chan struct{}, 1)}
 	n.workers[dst] = w
 	n.wg.Add(1)
@@ -113,7 +120,7 @@ func (w *worker) pop() *Lane {
 func (w *worker) schedOf(l *Lane) *laneSched {
 	s, ok := w.sched[l]
 	if !ok {
-		s = &laneSched{bo: backoff.NewExponentialBackOff()}
+		s = &laneSched{bo: backoff.NewExponentialBackOff(), refused: map[string]bool{}}
 		s.bo.InitialInterval, s.bo.MaxInterval = w.n.cfg.Retry.Initial.D(), w.n.cfg.Retry.Max.D()
 		w.sched[l] = s
 	}
@@ -204,7 +211,7 @@ func (w *worker) step(ctx context.Context, l *Lane, s *laneSched) bool {
 		}
 	}
 	if st.Kind != StepUpdate {
-		if err := w.post.wait(ctx); err != nil {
+		if err := w.posts.wait(ctx); err != nil {
 			return false
 		}
 		// Transitions that arrived while it waited coalesce into this step
@@ -219,14 +226,33 @@ func (w *worker) step(ctx context.Context, l *Lane, s *laneSched) bool {
 	// The call is not cut short by a stop, even one out of time (the HTTP
 	// client's timeout bounds it): an answer that arrives must be recorded,
 	// or the step would be sent again after a restart.
-	sent, err := w.sink.Send(context.WithoutCancel(ctx), l, st)
+	var (
+		sent Sent
+		err  error
+	)
+	if w.sink.Mode() == ModeWebAPI && st.Kind != StepUpdate {
+		sent, err = w.post(ctx, l, st, s)
+	} else {
+		sent, err = w.sink.Send(context.WithoutCancel(ctx), l, st)
+	}
 	answered := time.Now()
+	if errors.Is(err, errStopping) {
+		return false
+	}
+	if err == nil && !sent.Adopted && n.crashAfterSend != nil && n.crashAfterSend(stepID(l, st)) {
+		n.crash()
+		return false
+	}
 	kind := slack.KindOf(err)
 	switch {
 	case err == nil:
 		n.metrics.calls.WithLabelValues(w.sink.Mode(), st.Kind, "ok").Inc()
 		if !n.recordSent(l, st, sent, w.sink.Mode(), answered) {
 			return false
+		}
+		if !s.repair.IsZero() {
+			w.repair(ctx, l, st, sent, s.repair)
+			s.repair = time.Time{}
 		}
 		n.observeDelivery(st)
 		w.resetBackoff(s)
@@ -238,10 +264,12 @@ func (w *worker) step(ctx context.Context, l *Lane, s *laneSched) bool {
 		ra := retryAfter(err)
 		n.log.Warn("rate limited; waiting for Retry-After", "destination", w.dest, "step", st.Kind,
 			"retryAfter", ra.String())
-		if st.Kind == StepUpdate {
-			n.pace[methodUpdate].pauseFor(ra) // the whole workspace's edits
-		} else {
-			w.post.pauseFor(ra) // this channel's posts
+		var se *slack.Error
+		switch {
+		case asSlack(err, &se) && n.pace[se.Method] != nil:
+			n.pace[se.Method].pauseFor(ra) // a method limited per workspace
+		default:
+			w.posts.pauseFor(ra) // this channel's posts
 		}
 		w.enqueue(l, true)
 		return true
@@ -299,9 +327,12 @@ func (n *Notifier) recordSent(l *Lane, st *Step, sent Sent, mode string, answere
 		subj = ledgerSubject("slack_message_updated", l.Incident, st.Key, l.Dest, StepUpdate)
 	default:
 		p := event.SlackMessagePosted{IncidentID: l.Incident, Transition: st.Key, Channel: orDest(sent.Channel, l),
-			TS: sent.TS, Mode: mode, Destination: l.Dest, Action: st.Kind, Broadcast: sent.Broadcast}
+			TS: sent.TS, Mode: mode, Destination: l.Dest, Action: st.Kind, Broadcast: sent.Broadcast, Adopted: sent.Adopted}
 		if st.Kind == StepRoot {
 			p.State = st.Snap.Transition
+			if sent.State != "" {
+				p.State = sent.State // adopted: what the message found shows
+			}
 		} else if l.RootTS != "" && capsOf(mode).Thread {
 			p.ThreadTS = l.RootTS
 		}

@@ -54,6 +54,10 @@ type Deps struct {
 	Stdout io.Writer
 	// Now is the clock of slash-command signature checks (nil: time.Now).
 	Now func() time.Time
+	// CrashAfterSend is a test hook, called with a step's id right after
+	// the sink accepted it and before its ledger entry: true makes the
+	// notifier stop there as if killed, writing nothing more for it.
+	CrashAfterSend func(step string) bool
 }
 
 // Notifier is the running service.
@@ -68,6 +72,8 @@ type Notifier struct {
 	now     func() time.Time
 	auth    *authGate
 	pace    map[string]*bucket // methods Slack limits per workspace
+
+	crashAfterSend func(step string) bool
 
 	mu    sync.Mutex // guards state
 	state *State
@@ -136,6 +142,7 @@ func New(cfg Config, d Deps) (*Notifier, error) {
 		metrics: newMetrics(d.Registry), state: NewState(), workers: map[string]*worker{},
 		auth: newAuthGate(cfg.Retry.Initial.D(), cfg.Retry.Max.D()), pace: workspaceBuckets(cfg.RateLimit),
 	}
+	n.crashAfterSend = d.CrashAfterSend
 	if cfg.Slack.BotToken != "" {
 		n.slack = slack.NewClient(cfg.Slack.APIURL, cfg.Slack.BotToken, n.hc)
 	}
@@ -203,6 +210,13 @@ func (n *Notifier) Stop(ctx context.Context) error {
 		n.stopResult = errors.Join(errs...)
 	})
 	return n.stopResult
+}
+
+// crash stops every worker at once, as a kill would (CrashAfterSend).
+func (n *Notifier) crash() {
+	n.ready.Store(false)
+	n.stopRun()
+	n.stopHard()
 }
 
 // Ready reports whether the notifier has rebuilt its state and consumes.

@@ -104,7 +104,16 @@ type Lane struct {
 	Replied      int `json:"replied"`
 	RootFailedAt int `json:"rootFailedAt"`
 	Failures     int `json:"failures"`
+	// Attempts are the posts attempted (slack_post_attempted) by step
+	// ("root:opened", "reply:resolved-2") and when: a step attempted and not
+	// recorded as posted is in doubt.
+	Attempts map[string]time.Time `json:"attempts,omitempty"`
+	// Replies are the thread replies' ts by transition.
+	Replies map[string]string `json:"replies,omitempty"`
 }
+
+// attemptKey names a step among a lane's attempts.
+func attemptKey(kind, key string) string { return kind + ":" + key }
 
 // Subscription is an active channel subscription.
 type Subscription struct {
@@ -130,7 +139,7 @@ type State struct {
 	Routed        map[string]map[string]bool // incident → transition keys
 	Subscriptions map[string]*Subscription
 	// Counts of ledger entries folded.
-	Posted, Updated, Failed int
+	Posted, Updated, Failed, Deleted int
 }
 
 // NewState returns an empty projection.
@@ -186,6 +195,12 @@ func (s *State) Apply(e *event.Event) *Transition {
 		l := s.lane(d.IncidentID, dest(d.Destination, d.Channel), d.Transition)
 		if d.Action == "reply" {
 			l.Replied = max(l.Replied, Ordinal(d.Transition))
+			if d.TS != "" {
+				if l.Replies == nil {
+					l.Replies = map[string]string{}
+				}
+				l.Replies[d.Transition] = d.TS
+			}
 			break
 		}
 		l.Rooted, l.RootTS, l.RootChannel, l.Mode = true, d.TS, d.Channel, d.Mode
@@ -198,6 +213,14 @@ func (s *State) Apply(e *event.Event) *Transition {
 			// A sink that cannot edit told the story so far in that message.
 			l.Replied = max(l.Replied, Ordinal(state))
 		}
+	case event.SlackPostAttempted:
+		l := s.lane(d.IncidentID, d.Destination, d.Transition)
+		if l.Attempts == nil {
+			l.Attempts = map[string]time.Time{}
+		}
+		l.Attempts[attemptKey(d.Action, d.Transition)] = e.Time
+	case event.SlackMessageDeleted:
+		s.Deleted++
 	case event.SlackMessageUpdated:
 		s.Updated++
 		l := s.lane(d.IncidentID, dest(d.Destination, d.Channel), d.Transition)
