@@ -1,6 +1,8 @@
 // Package slack speaks the parts of Slack's wire formats that Herald uses:
-// the Web API's chat.postMessage and chat.update (JSON bodies, bot token as a
-// Bearer header), incoming webhooks, Block Kit with Slack's size limits, and
+// the Web API's chat.postMessage (with message metadata), chat.update and
+// chat.delete (JSON bodies, bot token as a Bearer header),
+// conversations.history and conversations.replies (form bodies, cursor
+// pagination, include_all_metadata), incoming webhooks, Block Kit with Slack's size limits, and
 // the v0 request signatures of slash commands.
 //
 // Every failure is reported as an *Error whose Kind says whether to wait for
