@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -174,4 +176,33 @@ func Do(t testing.TB, method, url string, body any, header ...string) *Response 
 		t.Fatal(err)
 	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// Metric sums the samples of a metric (every label set) in the platform's
+// GET /metrics; 0 if it has none.
+func (a *App) Metric(t testing.TB, name string) float64 {
+	t.Helper()
+	return Metric(t, a.URL, name)
+}
+
+// Metric sums the samples of a metric in GET baseURL/metrics (a herald
+// process started otherwise); 0 if it has none.
+func Metric(t testing.TB, baseURL, name string) float64 {
+	t.Helper()
+	r := Do(t, "GET", baseURL+"/metrics", nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET /metrics: %d", r.Status)
+	}
+	sum := 0.0
+	for _, line := range strings.Split(string(r.Body), "\n") {
+		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			t.Fatalf("metric line %q: %v", line, err)
+		}
+		sum += v
+	}
+	return sum
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/s2"
@@ -23,10 +24,16 @@ const (
 	chunkSize   = 512 << 10
 )
 
+// ErrFenced means a writer with a later lease term saved the checkpoint:
+// this process is no longer the incident writer and must not overwrite it.
+var ErrFenced = errors.New("checkpoint: a later writer holds it")
+
 // manifest names the chunks of the current snapshot; it is written after
-// them, so a crash mid-save leaves the previous checkpoint in force.
+// them, so a crash mid-save leaves the previous checkpoint in force. Term is
+// the writer's lease term (pkg/lease: the fencing token).
 type manifest struct {
 	Seq     uint64    `json:"seq"`
+	Term    uint64    `json:"term,omitempty"`
 	Gen     uint64    `json:"gen"`
 	Chunks  int       `json:"chunks"`
 	Size    int       `json:"size"`
@@ -34,10 +41,16 @@ type manifest struct {
 	SavedAt time.Time `json:"savedAt"`
 }
 
-// checkpoints stores snapshots in the bucket.
+// checkpoints stores snapshots in the bucket. The manifest is written by
+// revision compare-and-set, so that of two processes that both believe they
+// are the writer (one paused past its lease), the one with the earlier term
+// can never overwrite the other's checkpoint.
 type checkpoints struct {
-	kv   jetstream.KeyValue
+	kv jetstream.KeyValue
+
+	mu   sync.Mutex // the loops, the takeover and a rebuild share it
 	last *manifest
+	rev  uint64 // revision of the manifest last read or written (0: none)
 }
 
 func openCheckpoints(ctx context.Context, js jetstream.JetStream) (*checkpoints, error) {
@@ -48,18 +61,24 @@ func openCheckpoints(ctx context.Context, js jetstream.JetStream) (*checkpoints,
 	return &checkpoints{kv: kv}, nil
 }
 
-// load returns a reader of the last snapshot (nil if none).
+// load returns a reader of the last snapshot (nil if none). The writer
+// purges a snapshot's chunks once it saved the next one, so a chunk missing
+// means the manifest moved while it was read: it is read again.
 func (c *checkpoints) load(ctx context.Context) (io.Reader, *manifest, error) {
-	e, err := c.kv.Get(ctx, manifestKey)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, nil, nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for attempt := 0; ; attempt++ {
+		r, m, err := c.loadOnce(ctx)
+		if !errors.Is(err, jetstream.ErrKeyNotFound) || attempt == 2 {
+			return r, m, err
+		}
 	}
-	if err != nil {
+}
+
+func (c *checkpoints) loadOnce(ctx context.Context) (io.Reader, *manifest, error) {
+	m, err := c.current(ctx)
+	if m == nil || err != nil {
 		return nil, nil, err
-	}
-	var m manifest
-	if err := json.Unmarshal(e.Value(), &m); err != nil {
-		return nil, nil, fmt.Errorf("checkpoint manifest: %w", err)
 	}
 	var buf bytes.Buffer
 	for i := range m.Chunks {
@@ -73,8 +92,32 @@ func (c *checkpoints) load(ctx context.Context) (io.Reader, *manifest, error) {
 	if hex.EncodeToString(sum[:]) != m.SHA256 {
 		return nil, nil, errors.New("checkpoint: checksum mismatch")
 	}
-	c.last = &m
-	return s2.NewReader(&buf), &m, nil
+	return s2.NewReader(&buf), m, nil
+}
+
+// refresh reads the current manifest (nil if none) and remembers its
+// revision, for the next save, and its chunks, to purge after it.
+func (c *checkpoints) refresh(ctx context.Context) (*manifest, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.current(ctx)
+}
+
+func (c *checkpoints) current(ctx context.Context) (*manifest, error) {
+	e, err := c.kv.Get(ctx, manifestKey)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		c.rev = 0
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint manifest: %w", err)
+	}
+	var m manifest
+	if err := json.Unmarshal(e.Value(), &m); err != nil {
+		return nil, fmt.Errorf("checkpoint manifest: %w", err)
+	}
+	c.last, c.rev = &m, e.Revision()
+	return &m, nil
 }
 
 // encode compresses a snapshot as it is written (the JSON is never held
@@ -91,10 +134,14 @@ func encode(write func(io.Writer) error) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// save writes a compressed snapshot covering the log up to seq.
-func (c *checkpoints) save(ctx context.Context, seq uint64, z []byte) (*manifest, error) {
+// save writes a compressed snapshot covering the log up to seq, as the
+// writer of lease term term. It fails with ErrFenced, writing no manifest,
+// if a writer of a later term saved one.
+func (c *checkpoints) save(ctx context.Context, seq uint64, z []byte, term uint64) (*manifest, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	sum := sha256.Sum256(z)
-	m := &manifest{Seq: seq, Gen: uint64(time.Now().UnixNano()), Size: len(z), SHA256: hex.EncodeToString(sum[:]), SavedAt: time.Now().UTC()}
+	m := &manifest{Seq: seq, Term: term, Gen: uint64(time.Now().UnixNano()), Size: len(z), SHA256: hex.EncodeToString(sum[:]), SavedAt: time.Now().UTC()}
 	if c.last != nil && m.Gen <= c.last.Gen {
 		m.Gen = c.last.Gen + 1
 	}
@@ -106,8 +153,11 @@ func (c *checkpoints) save(ctx context.Context, seq uint64, z []byte) (*manifest
 		m.Chunks++
 	}
 	b, _ := json.Marshal(m)
-	if _, err := c.kv.Put(ctx, manifestKey, b); err != nil {
-		return nil, fmt.Errorf("checkpoint manifest: %w", err)
+	if err := c.writeManifest(ctx, b, term); err != nil {
+		for i := range m.Chunks {
+			_ = c.kv.Purge(ctx, chunkKey(m.Gen, i))
+		}
+		return nil, err
 	}
 	if old := c.last; old != nil {
 		for i := range old.Chunks {
@@ -118,11 +168,53 @@ func (c *checkpoints) save(ctx context.Context, seq uint64, z []byte) (*manifest
 	return m, nil
 }
 
-// clear forgets the checkpoint (a rebuild from zero).
-func (c *checkpoints) clear(ctx context.Context) error {
-	if err := c.kv.Purge(ctx, manifestKey); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+// writeManifest writes the manifest at the revision last seen; if another
+// process wrote it since, it reads who did: a later term fences this
+// writer off, an earlier one (a deposed writer's last save) is overwritten.
+func (c *checkpoints) writeManifest(ctx context.Context, b []byte, term uint64) error {
+	for attempt := 0; ; attempt++ {
+		var (
+			rev uint64
+			err error
+		)
+		if c.rev == 0 {
+			rev, err = c.kv.Create(ctx, manifestKey, b)
+		} else {
+			rev, err = c.kv.Update(ctx, manifestKey, b, c.rev)
+		}
+		if err == nil {
+			c.rev = rev
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) || attempt == 2 {
+			return fmt.Errorf("checkpoint manifest: %w", err)
+		}
+		cur, err := c.current(ctx)
+		if err != nil {
+			return err
+		}
+		if cur != nil && cur.Term > term {
+			return fmt.Errorf("%w (term %d, this writer's %d)", ErrFenced, cur.Term, term)
+		}
+	}
+}
+
+// clear forgets the checkpoint (a rebuild from zero), unless a writer of a
+// later term than term holds it.
+func (c *checkpoints) clear(ctx context.Context, term uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur, err := c.current(ctx)
+	if err != nil || cur == nil {
 		return err
 	}
+	if cur.Term > term {
+		return fmt.Errorf("%w (term %d, this writer's %d)", ErrFenced, cur.Term, term)
+	}
+	if err := c.kv.Purge(ctx, manifestKey, jetstream.LastRevision(c.rev)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	c.rev = 0
 	return nil
 }
 

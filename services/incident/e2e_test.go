@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/streams"
 )
@@ -62,7 +63,12 @@ incident:
 		p := list(t, a, "?rule=provider-payment-required&state=resolved")
 		return len(p.Incidents) == 1
 	})
-	published := heraldtest.Events(t, a.Bus, streams.Incidents)
+	// The API shows the projection, which publishes right after: wait for it.
+	var published []*event.Event
+	heraldtest.Eventually(t, 10*time.Second, "the resolution published", func() bool {
+		published = heraldtest.Events(t, a.Bus, streams.Incidents)
+		return len(published) >= 3
+	})
 	var types []string
 	for _, e := range published {
 		types = append(types, string(e.Type))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,22 +17,35 @@ import (
 	"github.com/heraldhq/herald/pkg/config"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/incident"
+	"github.com/heraldhq/herald/pkg/lease"
 	"github.com/heraldhq/herald/streams"
 )
 
-// Service runs the incident projection live.
+// LeaseName is the key of the incident writer's lease in lease.Bucket.
+const LeaseName = "incident"
+
+// Service runs the incident projection live. Several processes may run it:
+// all fold the log and answer the API, and the one holding the lease
+// (LeaseName) is the active writer — the only one to publish transitions,
+// clock ticks and rule sets and to save the checkpoint. The others are hot
+// standbys (see lead).
 type Service struct {
-	cfg  Config
-	b    *bus.Bus
-	log  *slog.Logger
-	m    *metrics
-	ckpt *checkpoints
+	cfg   Config
+	b     *bus.Bus
+	log   *slog.Logger
+	m     *metrics
+	ckpt  *checkpoints
+	lease *lease.Lease
+
+	// active is set while this process holds the lease and has taken over
+	// (checkpoint fence refreshed, rules recorded).
+	active atomic.Bool
 
 	mu         sync.RWMutex
 	eng        *incident.Engine
 	caughtUp   bool
 	tickAt     time.Time // when the tick in flight was published (zero: none)
-	outbox     []*event.Event
+	outbox     []queued
 	lastCkpt   uint64
 	ckptCost   time.Duration // how long the last checkpoint held the projection
 	ckptAt     time.Time
@@ -50,6 +64,18 @@ type Service struct {
 	runWG   sync.WaitGroup
 	bg      context.CancelFunc
 	bgWG    sync.WaitGroup
+
+	stopLease context.CancelFunc
+	leaseDone chan struct{}
+	firstLead chan error // the outcome of the first takeover
+}
+
+// queued is a transition to publish, with the sequence of the event whose
+// fold produced it: a standby forgets those the active one's checkpoint
+// covers.
+type queued struct {
+	e   *event.Event
+	seq uint64
 }
 
 // New builds the service; Start runs it.
@@ -69,14 +95,25 @@ func (s *Service) engineOptions() incident.Options {
 	return incident.Options{Catalog: s.b.Catalog, KeepResolved: s.cfg.KeepResolved}
 }
 
-// Start restores the last checkpoint, makes sure the log records the
-// configured rules, and starts folding, publishing, ticking and checkpointing.
+// Start restores the last checkpoint, starts folding, and competes for the
+// writer's lease; once it wins, it records the configured rules and
+// publishes, ticks and checkpoints.
 func (s *Service) Start(ctx context.Context) error {
 	ck, err := openCheckpoints(ctx, s.b.JS)
 	if err != nil {
 		return err
 	}
 	s.ckpt = ck
+	kv, err := s.b.JS.KeyValue(ctx, lease.Bucket)
+	if err != nil {
+		return fmt.Errorf("lease bucket %s: %w", lease.Bucket, err)
+	}
+	if s.lease, err = lease.New(kv, LeaseName, holderName(), lease.DefaultTTL, s.log); err != nil {
+		return err
+	}
+	if err := s.lease.Check(ctx); err != nil {
+		return err
+	}
 	s.eng = incident.NewEngine(s.engineOptions())
 	snap, m, err := ck.load(ctx)
 	switch {
@@ -91,9 +128,6 @@ func (s *Service) Start(ctx context.Context) error {
 			s.log.Info("checkpoint restored", "seq", m.Seq, "bytes", m.Size, "savedAt", m.SavedAt)
 		}
 	}
-	if err := s.recordRules(ctx, s.configured); err != nil {
-		return err
-	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.bg = cancel
 	s.bgWG.Add(3)
@@ -101,20 +135,127 @@ func (s *Service) Start(ctx context.Context) error {
 	go s.clockLoop(bg)
 	go s.checkpointLoop(bg)
 	s.startReader()
+	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopLease, s.leaseDone = stop, make(chan struct{})
+	s.firstLead = make(chan error, 1)
+	go func() {
+		defer close(s.leaseDone)
+		if err := s.lease.Run(lctx, s.lead); err != nil {
+			s.log.Error("the incident writer's lease cannot be used; this process stays a standby", "error", err)
+		}
+	}()
+	// Know the role before serving: a writer has recorded its rules in the
+	// log, so the events that follow are folded through them.
+	select {
+	case <-s.lease.Attempted():
+	case <-ctx.Done():
+		return errors.Join(ctx.Err(), s.Stop(context.WithoutCancel(ctx)))
+	}
+	if s.lease.Term() == 0 {
+		s.log.Info("standby: another process is the incident writer; folding the log to take over")
+		return nil
+	}
+	select {
+	case err := <-s.firstLead:
+		if err != nil {
+			return errors.Join(err, s.Stop(context.WithoutCancel(ctx)))
+		}
+	case <-ctx.Done():
+		return errors.Join(ctx.Err(), s.Stop(context.WithoutCancel(ctx)))
+	}
 	return nil
 }
 
-// Stop stops reading, publishes what is pending and saves a checkpoint.
+// tookOver reports the first takeover's outcome to Start.
+func (s *Service) tookOver(err error) {
+	select {
+	case s.firstLead <- err:
+	default:
+	}
+}
+
+// holderName names this process in the lease, for people.
+func holderName() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return fmt.Sprintf("%s/%d", host, os.Getpid())
+}
+
+// lead is the active writer's term: from the moment this process holds the
+// lease until ctx says it lost it (or is stopping).
+//
+// A standby has folded the log all along, keeping every transition its fold
+// produced since the last checkpoint of the active writer (a checkpoint is
+// saved only once everything folded before it is published). Taking over is
+// then only to publish that queue again — INCIDENTS refuses what the old
+// writer already published (write-once subjects), and stores what it did
+// not — and to carry on: nothing is missed, nothing stored twice, and no
+// refold is needed, so the takeover costs the lease's expiry (at most 6 s
+// after a crash) plus one round of publishes.
+func (s *Service) lead(ctx context.Context) error {
+	term := s.lease.Term()
+	m, err := s.ckpt.refresh(ctx)
+	if err != nil {
+		s.tookOver(err)
+		return fmt.Errorf("incident takeover: %w", err)
+	}
+	s.mu.Lock()
+	if m != nil {
+		s.lastCkpt = m.Seq
+	}
+	s.tickAt = time.Time{}
+	rs := s.configured
+	s.mu.Unlock()
+	if err := s.recordRules(ctx, rs); err != nil {
+		s.tookOver(err)
+		return fmt.Errorf("incident takeover: %w", err)
+	}
+	s.active.Store(true)
+	s.m.leader.Set(1)
+	s.tookOver(nil)
+	s.log.Info("active: this process is the incident writer", "term", term, "pending", s.pending())
+	s.wake()
+	<-ctx.Done()
+	s.active.Store(false)
+	s.m.leader.Set(0)
+	if cause := context.Cause(ctx); errors.Is(cause, lease.ErrLost) {
+		s.log.Warn("standby: the incident writer's lease was lost", "term", term, "cause", cause)
+	} else {
+		s.log.Info("standby: the incident writer's lease is given up", "term", term)
+	}
+	return nil
+}
+
+// Active reports whether this process is the incident writer.
+func (s *Service) Active() bool { return s.active.Load() }
+
+func (s *Service) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Stop stops reading; the active writer publishes what is pending and saves
+// a checkpoint; then the lease is released, so a standby takes over at once.
 func (s *Service) Stop(ctx context.Context) error {
 	s.stopReader()
 	s.bg()
 	s.bgWG.Wait()
 	var errs []error
-	if err := s.flush(ctx); err != nil {
-		errs = append(errs, err)
+	if s.Active() {
+		if err := s.flush(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		if err := s.checkpoint(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	if err := s.checkpoint(ctx); err != nil {
-		errs = append(errs, err)
+	if s.stopLease != nil {
+		s.stopLease()
+		<-s.leaseDone
 	}
 	return errors.Join(errs...)
 }
@@ -160,13 +301,13 @@ func (s *Service) Reload(ctx context.Context, f *config.File) error {
 	if err != nil {
 		return err
 	}
-	if err := s.recordRules(ctx, rs); err != nil {
-		return err
-	}
 	s.mu.Lock()
 	s.configured = rs
 	s.mu.Unlock()
-	return nil
+	if !s.Active() {
+		return nil // recorded when this process becomes the writer
+	}
+	return s.recordRules(ctx, rs)
 }
 
 func (s *Service) startReader() {
@@ -190,7 +331,8 @@ func (s *Service) stopReader() {
 
 // Rebuild throws the projection away and folds the log again from its
 // first event. Transitions it publishes again are refused by INCIDENTS
-// (write-once subjects), so nothing is notified twice.
+// (write-once subjects), so nothing is notified twice. A standby rebuilds
+// its own projection only; the active writer also forgets the checkpoint.
 func (s *Service) Rebuild(ctx context.Context) error {
 	s.rebuildMu.Lock()
 	defer s.rebuildMu.Unlock()
@@ -198,12 +340,16 @@ func (s *Service) Rebuild(ctx context.Context) error {
 	if err := s.flush(ctx); err != nil {
 		return err
 	}
+	s.pubMu.Lock() // no publication in progress trims the new queue
 	s.mu.Lock()
 	s.eng = incident.NewEngine(s.engineOptions())
 	s.outbox, s.caughtUp, s.tickAt, s.lastCkpt = nil, false, time.Time{}, 0
 	s.mu.Unlock()
-	if err := s.ckpt.clear(ctx); err != nil {
-		return err
+	s.pubMu.Unlock()
+	if s.Active() {
+		if err := s.ckpt.clear(ctx, s.lease.Term()); err != nil {
+			return err
+		}
 	}
 	s.log.Info("rebuilding the incident projection from the start of the log")
 	s.startReader()
@@ -286,15 +432,14 @@ func (s *Service) apply(rec *incident.Record, pos incident.Position) error {
 		s.tickAt = time.Time{}
 	}
 	s.caughtUp = pos.Pending == 0
-	s.outbox = append(s.outbox, out...)
+	for _, e := range out {
+		s.outbox = append(s.outbox, queued{e: e, seq: rec.Seq})
+	}
 	s.mu.Unlock()
 	s.m.events.Inc()
 	s.m.lastSeq.Set(float64(rec.Seq))
 	if len(out) > 0 {
-		select {
-		case s.kick <- struct{}{}:
-		default:
-		}
+		s.wake()
 	}
 	return nil
 }
@@ -327,14 +472,19 @@ func (s *Service) publishLoop(ctx context.Context) {
 	}
 }
 
-// publishPending publishes the transitions queued so far.
+// publishPending publishes the transitions queued so far, if this process
+// is the writer (a standby keeps them for a takeover).
 func (s *Service) publishPending(ctx context.Context) (int, error) {
+	if !s.Active() {
+		return 0, nil
+	}
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
 	s.mu.RLock()
-	pending := append([]*event.Event(nil), s.outbox...)
+	pending := append([]queued(nil), s.outbox...)
 	s.mu.RUnlock()
-	for i, e := range pending {
+	for i, q := range pending {
+		e := q.e
 		ack, err := s.b.PublishOnce(ctx, e)
 		if err != nil && !errors.Is(err, bus.ErrUnavailable) {
 			// A transition its own schema refuses is a bug, not an outage:
@@ -360,6 +510,22 @@ func (s *Service) publishPending(ctx context.Context) (int, error) {
 	return len(pending), nil
 }
 
+// forget drops the queued transitions of events up to seq: the active
+// writer's checkpoint at seq says they are published. It waits for a
+// publication in progress (a takeover starting), which trims the queue by
+// count.
+func (s *Service) forget(seq uint64) {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for n < len(s.outbox) && s.outbox[n].seq <= seq {
+		n++
+	}
+	s.outbox = s.outbox[n:]
+}
+
 // flush publishes what is pending, within ctx.
 func (s *Service) flush(ctx context.Context) error {
 	for {
@@ -381,9 +547,11 @@ func (s *Service) pending() int {
 
 // clockLoop records the wall clock in the log when the projection waits on
 // time: once the wall clock passes its next deadline and no event has moved
-// event time past it, a clock_tick is published. The projection advances
-// only when it reads the tick back, so a rebuild sees time advance at the
-// same point of the log.
+// event time past it, the active writer publishes a clock_tick. The
+// projection advances only when it reads the tick back, so a rebuild sees
+// time advance at the same point of the log. A tick's id is derived from
+// its deadline, so that a resent tick, or one a new writer sends for the
+// deadline its predecessor just ticked, is stored once (Nats-Msg-Id).
 func (s *Service) clockLoop(ctx context.Context) {
 	defer s.bgWG.Done()
 	t := time.NewTicker(s.cfg.TickInterval.D())
@@ -393,6 +561,9 @@ func (s *Service) clockLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if !s.Active() {
+			continue
 		}
 		now := time.Now()
 		s.mu.Lock()
@@ -407,17 +578,23 @@ func (s *Service) clockLoop(ctx context.Context) {
 			continue
 		}
 		e := event.New(incident.Source, event.ClockTick{Projection: "incidents", Deadline: time.Unix(0, due).UTC()},
-			event.WithTime(now.UTC()))
-		if _, err := s.b.Publish(ctx, e); err != nil {
+			event.WithTime(now.UTC()), event.WithID(tickID(due)))
+		acks, err := s.b.Publish(ctx, e)
+		if err != nil {
 			s.log.Warn("publishing a clock tick failed", "error", err)
 			s.mu.Lock()
 			s.tickAt = time.Time{}
 			s.mu.Unlock()
 			continue
 		}
-		s.m.ticks.Inc()
+		if !acks[0].Duplicate {
+			s.m.ticks.Inc()
+		}
 	}
 }
+
+// tickID is the id of the clock tick for a deadline (ns since the epoch).
+func tickID(due int64) string { return fmt.Sprintf("clock_tick.incidents.%d", due) }
 
 func (s *Service) checkpointLoop(ctx context.Context) {
 	defer s.bgWG.Done()
@@ -429,9 +606,26 @@ func (s *Service) checkpointLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		if !s.Active() {
+			s.followCheckpoint(ctx)
+			continue
+		}
 		if err := s.checkpointIf(ctx, true); err != nil {
 			s.log.Warn("checkpoint failed", "error", err)
 		}
+	}
+}
+
+// followCheckpoint is a standby's: it reads the active writer's checkpoint
+// and forgets the transitions it covers.
+func (s *Service) followCheckpoint(ctx context.Context) {
+	m, err := s.ckpt.refresh(ctx)
+	if err != nil {
+		s.log.Debug("standby: the checkpoint is unreadable", "error", err)
+		return
+	}
+	if m != nil {
+		s.forget(m.Seq)
 	}
 }
 
@@ -446,6 +640,10 @@ func (s *Service) checkpoint(ctx context.Context) error {
 // times as long as the last snapshot held the projection, so that a large
 // state (100,000 groups: about a second) never stalls the fold more than 10 %.
 func (s *Service) checkpointIf(ctx context.Context, periodic bool) error {
+	term := s.lease.Term()
+	if !s.Active() || term == 0 {
+		return nil // the writer's
+	}
 	s.mu.RLock()
 	if len(s.outbox) > 0 || s.eng.Seq() == s.lastCkpt || periodic && time.Since(s.ckptAt) < 10*s.ckptCost {
 		s.mu.RUnlock()
@@ -459,7 +657,7 @@ func (s *Service) checkpointIf(ctx context.Context, periodic bool) error {
 	if err != nil {
 		return err
 	}
-	m, err := s.ckpt.save(ctx, seq, snap)
+	m, err := s.ckpt.save(ctx, seq, snap, term)
 	if err != nil {
 		return err
 	}
@@ -471,7 +669,8 @@ func (s *Service) checkpointIf(ctx context.Context, periodic bool) error {
 	return nil
 }
 
-// Ready is the readiness check: the projection has caught up with the log.
+// Ready is the readiness check: the projection has caught up with the log
+// (a standby's too: it answers the API).
 func (s *Service) Ready(context.Context) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -497,6 +696,7 @@ type metrics struct {
 	transitions       *prometheus.CounterVec
 	ticks             prometheus.Counter
 	checkpointSeconds prometheus.Histogram
+	leader            prometheus.Gauge
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -508,9 +708,11 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		ticks: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_incident_clock_ticks_total", Help: "clock_tick events published."}),
 		checkpointSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "herald_incident_checkpoint_seconds",
 			Help: "Time to snapshot and save the incident projection.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 8)}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "herald_incident_leader",
+			Help: "1 while this process is the incident writer (holds the lease), 0 while it is a standby."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.lastSeq, m.transitions, m.ticks, m.checkpointSeconds)
+		reg.MustRegister(m.events, m.lastSeq, m.transitions, m.ticks, m.checkpointSeconds, m.leader)
 	}
 	return m
 }
