@@ -2,6 +2,7 @@ package notifier_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,12 +34,12 @@ func waitRefused(t testing.TB, s *heraldtest.Slack, code string, n int, within t
 	}
 }
 
-// threeChannels routes app a1…a3 to channels C0A1…C0A3, one incident each.
-func threeChannels(s *heraldtest.Slack) notifier.Config {
+// fourChannels routes app a1…a4 to channels C0A1…C0A4, one incident each.
+func fourChannels(s *heraldtest.Slack) notifier.Config {
 	cfg := webAPIConfig(s)
 	cfg.Routes = nil
-	for _, a := range []string{"a1", "a2", "a3"} {
-		ch := "C0" + map[string]string{"a1": "A1", "a2": "A2", "a3": "A3"}[a]
+	for _, a := range []string{"a1", "a2", "a3", "a4"} {
+		ch := "C0" + strings.ToUpper(a)
 		s.AddChannel(ch, a)
 		cfg.Routes = append(cfg.Routes, notifier.Route{Name: a, Match: event.SubscriptionMatch{App: a}, Channels: []string{ch}})
 	}
@@ -58,7 +59,7 @@ func TestBrokenCredentialsAreRetriedUntilTheyWorkAndNothingIsLost(t *testing.T) 
 		t.Run(tt.code, func(t *testing.T) {
 			b := heraldtest.JetStream(t)
 			s := heraldtest.StartSlack(t, heraldtest.WithSlackRate(0, 0))
-			cfg := threeChannels(s)
+			cfg := fourChannels(s)
 			n1 := start(t, b, cfg, nil)
 			var incs []*incident
 			for i, a := range []string{"a1", "a2", "a3"} {
@@ -66,8 +67,10 @@ func TestBrokenCredentialsAreRetriedUntilTheyWorkAndNothingIsLost(t *testing.T) 
 			}
 			waitCalls(t, s, 3, 5*time.Second)
 
-			// The token stops working while the incidents move on and resolve.
+			// The token stops working while the incidents move on and resolve,
+			// and a fourth one opens, escalates and resolves.
 			tt.break_(s)
+			incs = append(incs, newIncident(t, b, "inc-c4ed000000000004", "P3", map[string]string{"app": "a4"}).open())
 			for _, i := range incs {
 				i.escalate("P2").escalate("P1").resolve()
 			}
@@ -87,14 +90,16 @@ func TestBrokenCredentialsAreRetriedUntilTheyWorkAndNothingIsLost(t *testing.T) 
 			waitRefused(t, s, tt.code, refused+1, 5*time.Second)
 
 			tt.fix(s)
-			for _, a := range []string{"a1", "a2", "a3"} {
+			for _, a := range []string{"a1", "a2", "a3", "a4"} {
 				heraldtest.Eventually(t, 5*time.Second, a+"'s resolve", func() bool {
-					return finished(s.AcceptedCalls(), "C0"+string(a[0]-32)+string(a[1]))
+					return finished(s.AcceptedCalls(), "C0"+strings.ToUpper(a))
 				})
 			}
 			quiet(t, s, 300*time.Millisecond)
-			for _, a := range []string{"a1", "a2", "a3"} {
-				checkStory(t, s.AcceptedCalls(), "C0"+string(a[0]-32)+string(a[1]), a)
+			// Each channel: one root, edited to the resolve; one reply per
+			// transition, in order; nothing twice.
+			for _, a := range []string{"a1", "a2", "a3", "a4"} {
+				checkStory(t, s.AcceptedCalls(), "C0"+strings.ToUpper(a), a)
 			}
 			if got := count(t, b, "notifications.notification_failed.>"); got != 0 {
 				t.Errorf("%d notification_failed entries", got)
