@@ -114,7 +114,7 @@ func Notifier(ctx context.Context, b *bus.Bus, slack SlackTarget, cfg NotifierCo
 
 	ncfg := notifier.DefaultConfig()
 	ncfg.Slack.APIURL, ncfg.Slack.BotToken = slack.APIURL, slack.Token
-	ncfg.RateLimit = notifier.RateConfig{PerSecond: cfg.Rate, Burst: cfg.Burst}
+	ncfg.RateLimit.PerSecond, ncfg.RateLimit.Burst = cfg.Rate, cfg.Burst
 	for i, ch := range slack.Channels {
 		ncfg.Routes = append(ncfg.Routes, notifier.Route{Name: fmt.Sprintf("r%02d", i),
 			Match: event.SubscriptionMatch{App: appName(i)}, Channels: []string{ch}})

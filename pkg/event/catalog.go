@@ -71,6 +71,8 @@ func definitions() []*Def {
 		define[IncidentSuppressed](LogIncidents, 1, OwnerIncident),
 		define[SlackMessagePosted](LogNotifications, 1, OwnerNotifier),
 		define[SlackMessageUpdated](LogNotifications, 1, OwnerNotifier),
+		define[SlackPostAttempted](LogNotifications, 1, OwnerNotifier),
+		define[SlackMessageDeleted](LogNotifications, 1, OwnerNotifier),
 		define[NotificationRouted](LogNotifications, 1, OwnerNotifier),
 		define[NotificationFailed](LogNotifications, 1, OwnerNotifier),
 		define[SubscriptionCreated](LogNotifications, 1, OwnerNotifier),

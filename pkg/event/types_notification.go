@@ -20,6 +20,35 @@ type SlackMessagePosted struct {
 	// State is the transition whose state a root message shows.
 	State     string `json:"state,omitempty"`
 	Broadcast bool   `json:"broadcast,omitempty"`
+	// Adopted: found in Slack by its metadata after an attempt in doubt,
+	// rather than answered to this attempt.
+	Adopted bool `json:"adopted,omitempty"`
+}
+
+// SlackPostAttempted: a Web API post is about to be attempted. Written once
+// per step before its first attempt, it marks the step in doubt until its
+// slack_message_posted entry: the next attempt first looks for the message
+// in Slack by its metadata (Step) and adopts it instead of posting twice.
+type SlackPostAttempted struct {
+	IncidentID  string `json:"incidentId"`
+	Transition  string `json:"transition"`
+	Destination string `json:"destination"`
+	Action      string `json:"action"`
+	Step        string `json:"step"`
+	Channel     string `json:"channel,omitempty"`
+	ThreadTS    string `json:"threadTs,omitempty"`
+}
+
+// SlackMessageDeleted: a duplicate of a step's message was deleted.
+type SlackMessageDeleted struct {
+	IncidentID  string `json:"incidentId"`
+	Transition  string `json:"transition"`
+	Destination string `json:"destination"`
+	Action      string `json:"action"`
+	Channel     string `json:"channel"`
+	TS          string `json:"ts"`
+	Kept        string `json:"kept,omitempty"`
+	Reason      string `json:"reason"`
 }
 
 // SlackMessageUpdated: an incident's root message was edited in place.
@@ -91,6 +120,8 @@ type SubscriptionRemoved struct {
 func (SlackMessagePosted) EventType() Type  { return "slack_message_posted" }
 func (SlackMessageUpdated) EventType() Type { return "slack_message_updated" }
 func (NotificationRouted) EventType() Type  { return "notification_routed" }
+func (SlackPostAttempted) EventType() Type  { return "slack_post_attempted" }
+func (SlackMessageDeleted) EventType() Type { return "slack_message_deleted" }
 func (NotificationFailed) EventType() Type  { return "notification_failed" }
 func (SubscriptionCreated) EventType() Type { return "subscription_created" }
 func (SubscriptionRemoved) EventType() Type { return "subscription_removed" }

@@ -1,6 +1,7 @@
 package heraldtest
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,9 +20,11 @@ import (
 
 // Slack is a fake of Slack on 127.0.0.1: chat.postMessage and chat.update
 // of the Web API with Slack's answers (HTTP 200 and "ok":false for errors,
-// 429 with Retry-After when a channel goes over its rate), incoming webhooks
-// (answer "ok"), and a generic JSON webhook receiver. It records every call
-// and measures whether clients wait for Retry-After before calling again.
+// 429 with Retry-After when a call goes over its method's limit: posts per
+// channel, other methods per workspace with WithSlackMethodRate), incoming
+// webhooks (answer "ok"), and a generic JSON webhook receiver. It records
+// every call and measures whether clients wait for Retry-After, per method
+// and scope, before calling again.
 type Slack struct {
 	// APIURL is the Web API base URL to configure (ends with "/").
 	APIURL string
@@ -41,17 +44,45 @@ type Slack struct {
 	violations []string
 	notify     chan struct{}
 	seq        int64
+	authError  string
+	// methods limited per workspace (chat.update, …), and the end of the
+	// Retry-After each method+scope was given.
+	methodLimits map[string]*rate.Limiter
+	notBefore    map[string]time.Time
+	holds        map[string]*hold // channel (as the request names it) → its next call is held
 }
+
+type hold struct{ arrived, release chan struct{} }
 
 type fakeChannel struct {
 	id, name     string
 	notMember    bool
-	limiter      *rate.Limiter
-	notBefore    time.Time // set by a 429: calls before it violate Retry-After
-	storm        int       // next calls answered 429
-	serverErrors int       // next calls answered 500
-	errors       []string  // next calls answered "ok":false with these codes
-	messages     map[string]bool
+	limiter      *rate.Limiter // chat.postMessage and incoming webhooks
+	storm        int           // next calls answered 429
+	serverErrors int           // next calls answered 500
+	errors       []string      // next calls answered "ok":false with these codes
+	lose         int           // next posts are made but their answers lost
+	messages     map[string]*fakeMessage
+	order        []*fakeMessage // as posted
+}
+
+// fakeMessage is a message as the fake keeps it.
+type fakeMessage struct {
+	ts, threadTS string
+	text         string
+	blocks       json.RawMessage
+	metadata     json.RawMessage
+	broadcast    bool
+	deleted      bool
+}
+
+// SlackMessage is a message in a channel of the fake, as it is now.
+type SlackMessage struct {
+	TS, ThreadTS string
+	Text         string
+	Broadcast    bool
+	// Metadata is the message's metadata as posted ({"event_type":…,"event_payload":{…}}), if any.
+	Metadata json.RawMessage
 }
 
 // SlackCall is one request the fake received.
@@ -83,13 +114,22 @@ func WithSlackRate(r float64, burst int) SlackOption {
 	return func(s *Slack) { s.limit, s.burst = rate.Limit(r), burst }
 }
 
+// WithSlackMethodRate limits a method Slack limits per workspace
+// (chat.update, chat.delete, conversations.history, conversations.replies:
+// Tier 3, 50+ a minute) to perMinute with a burst; calls over it get 429.
+// Without it such methods are not limited.
+func WithSlackMethodRate(method string, perMinute float64, burst int) SlackOption {
+	return func(s *Slack) { s.methodLimits[method] = rate.NewLimiter(rate.Limit(perMinute/60), burst) }
+}
+
 // WithRetryAfter sets the Retry-After (whole seconds, as Slack sends) of 429s.
 func WithRetryAfter(seconds int) SlackOption { return func(s *Slack) { s.retryIn = seconds } }
 
 // NewSlack starts the fake on a random 127.0.0.1 port; Close stops it.
 func NewSlack(opts ...SlackOption) (*Slack, error) {
 	s := &Slack{Token: "xoxb-herald-test", limit: 1, burst: 3, retryIn: 1,
-		channels: map[string]*fakeChannel{}, names: map[string]string{}, notify: make(chan struct{})}
+		channels: map[string]*fakeChannel{}, names: map[string]string{}, notify: make(chan struct{}),
+		holds: map[string]*hold{}, methodLimits: map[string]*rate.Limiter{}, notBefore: map[string]time.Time{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -100,6 +140,9 @@ func NewSlack(opts ...SlackOption) (*Slack, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/chat.postMessage", s.postMessage)
 	mux.HandleFunc("POST /api/chat.update", s.update)
+	mux.HandleFunc("POST /api/chat.delete", s.delete)
+	mux.HandleFunc("/api/conversations.history", s.history)
+	mux.HandleFunc("/api/conversations.replies", s.replies)
 	mux.HandleFunc("POST /services/{name}", s.incomingWebhook)
 	mux.HandleFunc("POST /hooks/{name}", s.webhook)
 	s.ln, s.srv = ln, &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
@@ -137,7 +180,7 @@ func (s *Slack) WebhookURL(name string) string {
 func (s *Slack) AddChannel(id, name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := &fakeChannel{id: id, name: name, messages: map[string]bool{}}
+	c := &fakeChannel{id: id, name: name, messages: map[string]*fakeMessage{}}
 	if s.limit > 0 {
 		c.limiter = rate.NewLimiter(s.limit, s.burst)
 	}
@@ -164,6 +207,22 @@ func (s *Slack) FailWith(id string, codes ...string) {
 // SetToken changes the token the fake accepts (others get invalid_auth).
 func (s *Slack) SetToken(tok string) { s.mu.Lock(); s.Token = tok; s.mu.Unlock() }
 
+// Hold makes the next Web API call naming channel wait, before it is
+// answered, until release is called; arrived is closed when it comes.
+// It lets a test act while a call is in flight.
+func (s *Slack) Hold(channel string) (arrived <-chan struct{}, release func()) {
+	h := &hold{arrived: make(chan struct{}), release: make(chan struct{})}
+	s.mu.Lock()
+	s.holds[channel] = h
+	s.mu.Unlock()
+	var once sync.Once
+	return h.arrived, func() { once.Do(func() { close(h.release) }) }
+}
+
+// RefuseAuth answers every Web API call with "ok":false and code (such as
+// token_revoked or account_inactive) until it is called with "".
+func (s *Slack) RefuseAuth(code string) { s.mu.Lock(); s.authError = code; s.mu.Unlock() }
+
 func (s *Slack) with(id string, f func(*fakeChannel)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -181,11 +240,13 @@ func (s *Slack) Calls() []SlackCall {
 	return append([]SlackCall(nil), s.calls...)
 }
 
-// AcceptedCalls returns the calls answered with success, in order.
+// AcceptedCalls returns the calls with an effect (posts, edits, deletes,
+// webhooks) answered with success, in order; look-ups
+// (conversations.history, .replies) are only in Calls.
 func (s *Slack) AcceptedCalls() []SlackCall {
 	var out []SlackCall
 	for _, c := range s.Calls() {
-		if c.Accepted() {
+		if c.Accepted() && !strings.HasPrefix(c.Method, "conversations.") {
 			out = append(out, c)
 		}
 	}
@@ -193,7 +254,8 @@ func (s *Slack) AcceptedCalls() []SlackCall {
 }
 
 // RetryAfterViolations lists the calls that came before the Retry-After of
-// a 429 given to the same channel had elapsed.
+// a 429 given to the same method and scope (the channel for posts, the
+// workspace for the other methods) had elapsed.
 func (s *Slack) RetryAfterViolations() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -216,6 +278,7 @@ type slackRequest struct {
 	ReplyBroadcast bool            `json:"reply_broadcast"`
 	Text           string          `json:"text"`
 	Blocks         json.RawMessage `json:"blocks"`
+	Metadata       json.RawMessage `json:"metadata"`
 }
 
 // readRequest reads a Web API request as Slack does: a JSON body with a
@@ -243,6 +306,9 @@ func readRequest(r *http.Request) (slackRequest, string, error) {
 	if b := form.Get("blocks"); b != "" {
 		req.Blocks = json.RawMessage(b)
 	}
+	if m := form.Get("metadata"); m != "" {
+		req.Metadata = json.RawMessage(m)
+	}
 	return req, token, nil
 }
 
@@ -251,6 +317,7 @@ func (s *Slack) update(w http.ResponseWriter, r *http.Request)      { s.chat(w, 
 
 func (s *Slack) chat(w http.ResponseWriter, r *http.Request, method string) {
 	req, token, err := readRequest(r)
+	s.waitHold(req.Channel)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
@@ -270,6 +337,9 @@ func (s *Slack) chat(w http.ResponseWriter, r *http.Request, method string) {
 		return
 	case token != s.Token:
 		fail("invalid_auth")
+		return
+	case s.authError != "":
+		fail(s.authError)
 		return
 	}
 	id := req.Channel
@@ -303,32 +373,120 @@ func (s *Slack) chat(w http.ResponseWriter, r *http.Request, method string) {
 		fail(code)
 		return
 	}
+	if code := checkMetadata(req.Metadata); code != "" {
+		fail(code)
+		return
+	}
 	if method == "chat.update" {
-		if !c.messages[req.TS] {
+		m := c.messages[req.TS]
+		if m == nil || m.deleted {
 			fail("message_not_found")
 			return
+		}
+		m.text, m.blocks = req.Text, req.Blocks
+		if len(req.Metadata) > 0 {
+			m.metadata = req.Metadata
 		}
 		writeSlackJSON(w, http.StatusOK, map[string]any{"ok": true, "channel": id, "ts": req.TS, "text": req.Text,
 			"message": map[string]any{"type": "message", "text": req.Text, "edited": map[string]any{"user": "B0HERALD", "ts": s.nextTS(now)}}})
 		return
 	}
-	if req.ThreadTS != "" && !c.messages[req.ThreadTS] {
+	if p := c.messages[req.ThreadTS]; req.ThreadTS != "" && (p == nil || p.deleted) {
 		fail("thread_not_found")
 		return
 	}
 	ts := s.nextTS(now)
-	c.messages[ts] = true
+	m := &fakeMessage{ts: ts, threadTS: req.ThreadTS, text: req.Text, blocks: req.Blocks, metadata: req.Metadata,
+		broadcast: req.ReplyBroadcast}
+	c.messages[ts] = m
+	c.order = append(c.order, m)
 	call.TS = ts
+	if c.lose > 0 {
+		// Posted, but the answer never reaches the client (a timeout, a
+		// connection cut): the client cannot know the message exists.
+		c.lose--
+		call.Status, call.Error = 0, "answer_lost"
+		loseAnswer(w)
+		return
+	}
 	writeSlackJSON(w, http.StatusOK, map[string]any{"ok": true, "channel": id, "ts": ts,
 		"message": map[string]any{"type": "message", "subtype": "bot_message", "bot_id": "B0HERALD", "text": req.Text, "ts": ts}})
 }
 
-// throttled applies the channel's scripted 429s and 500s and its rate
-// limit, and records calls that ignored a Retry-After.
+// loseAnswer cuts the connection instead of answering.
+func loseAnswer(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
+}
+
+// checkMetadata applies Slack's rules for message metadata: an object with
+// an event_type string and an event_payload object.
+func checkMetadata(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var m struct {
+		EventType    *string         `json:"event_type"`
+		EventPayload json.RawMessage `json:"event_payload"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return "invalid_metadata_format"
+	}
+	var payload map[string]any
+	if m.EventType == nil || *m.EventType == "" || len(*m.EventType) > 255 || json.Unmarshal(m.EventPayload, &payload) != nil || payload == nil {
+		return "invalid_metadata_schema"
+	}
+	return ""
+}
+
+// LoseAnswers makes the channel's next n posts succeed without their answer
+// reaching the client: the connection is cut instead.
+func (s *Slack) LoseAnswers(id string, n int) { s.with(id, func(c *fakeChannel) { c.lose += n }) }
+
+// Messages returns the channel's messages as they are now (deleted ones
+// left out), oldest first.
+func (s *Slack) Messages(id string) []SlackMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.channels[id]
+	if !ok {
+		return nil
+	}
+	var out []SlackMessage
+	for _, m := range c.order {
+		if !m.deleted {
+			out = append(out, SlackMessage{TS: m.ts, ThreadTS: m.threadTS, Text: m.text, Broadcast: m.broadcast, Metadata: m.metadata})
+		}
+	}
+	return out
+}
+
+// scope is what Slack limits a method by: chat.postMessage (and an
+// incoming webhook) per channel, the other methods per workspace.
+func scope(method, channel string) string {
+	if method == "chat.postMessage" || method == "incoming_webhook" {
+		return method + " " + channel
+	}
+	return method
+}
+
+// throttled applies the channel's scripted 429s and 500s and the method's
+// rate limit, and records calls that ignored a Retry-After given to the
+// same method and scope.
 func (s *Slack) throttled(w http.ResponseWriter, c *fakeChannel, now time.Time, call *SlackCall) bool {
-	if now.Before(c.notBefore) {
+	sc := scope(call.Method, c.id)
+	if nb := s.notBefore[sc]; now.Before(nb) {
 		s.violations = append(s.violations, fmt.Sprintf("%s %s at %s, %s before Retry-After elapsed",
-			call.Method, c.id, now.Format("15:04:05.000"), c.notBefore.Sub(now)))
+			call.Method, c.id, now.Format("15:04:05.000"), nb.Sub(now)))
+	}
+	lim := c.limiter
+	if sc == call.Method {
+		lim = s.methodLimits[call.Method]
 	}
 	limited := false
 	switch {
@@ -342,13 +500,13 @@ func (s *Slack) throttled(w http.ResponseWriter, c *fakeChannel, now time.Time, 
 		w.WriteHeader(http.StatusInternalServerError)
 		_, _ = io.WriteString(w, "<html><body>Internal Server Error</body></html>")
 		return true
-	case c.limiter != nil && !c.limiter.AllowN(now, 1):
+	case lim != nil && !lim.AllowN(now, 1):
 		limited = true
 	}
 	if !limited {
 		return false
 	}
-	c.notBefore = now.Add(time.Duration(s.retryIn) * time.Second)
+	s.notBefore[sc] = now.Add(time.Duration(s.retryIn) * time.Second)
 	call.Status, call.Error = http.StatusTooManyRequests, "ratelimited"
 	w.Header().Set("Retry-After", strconv.Itoa(s.retryIn))
 	writeSlackJSON(w, http.StatusTooManyRequests, map[string]any{"ok": false, "error": "ratelimited"})
@@ -450,6 +608,17 @@ func (s *Slack) webhook(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+func (s *Slack) waitHold(channel string) {
+	s.mu.Lock()
+	h := s.holds[channel]
+	delete(s.holds, channel)
+	s.mu.Unlock()
+	if h != nil {
+		close(h.arrived)
+		<-h.release
+	}
+}
+
 func (s *Slack) record(c SlackCall) {
 	s.calls = append(s.calls, c)
 	close(s.notify)
@@ -466,4 +635,221 @@ func writeSlackJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (s *Slack) delete(w http.ResponseWriter, r *http.Request) {
+	req, token, err := readRequest(r)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	call := SlackCall{Time: now, Method: "chat.delete", Channel: req.Channel, TS: req.TS, Status: http.StatusOK}
+	defer func() { s.record(call) }()
+	c, code := s.authorize(err, token, req.Channel)
+	if code == "" && s.throttled(w, c, now, &call) {
+		return
+	}
+	if code == "" {
+		if m := c.messages[req.TS]; m == nil || m.deleted {
+			code = "message_not_found"
+		}
+	}
+	if code != "" {
+		call.Error = code
+		writeSlackJSON(w, http.StatusOK, map[string]any{"ok": false, "error": code})
+		return
+	}
+	c.messages[req.TS].deleted = true
+	writeSlackJSON(w, http.StatusOK, map[string]any{"ok": true, "channel": c.id, "ts": req.TS})
+}
+
+// authorize checks a request's token and channel id as Slack's read and
+// delete methods do (they take a channel id, never a name).
+func (s *Slack) authorize(reqErr error, token, channel string) (*fakeChannel, string) {
+	switch {
+	case reqErr != nil:
+		return nil, "invalid_form_data"
+	case token == "":
+		return nil, "not_authed"
+	case token != s.Token:
+		return nil, "invalid_auth"
+	case s.authError != "":
+		return nil, s.authError
+	}
+	c, ok := s.channels[channel]
+	if !ok {
+		return nil, "channel_not_found"
+	}
+	return c, ""
+}
+
+// readParams reads a read method's arguments as Slack does: the query
+// string, a form body or a JSON body; the token in the Authorization
+// header or the token argument.
+func readParams(r *http.Request) (url.Values, string, error) {
+	token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		var m map[string]any
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&m); err != nil {
+			return nil, token, err
+		}
+		v := url.Values{}
+		for k, x := range m {
+			v.Set(k, fmt.Sprint(x))
+		}
+		return v, token, nil
+	}
+	if err := r.ParseForm(); err != nil {
+		return nil, token, err
+	}
+	if token == "" {
+		token = r.Form.Get("token")
+	}
+	return r.Form, token, nil
+}
+
+// historyMessage is a message as conversations.history and .replies show it.
+func historyMessage(m *fakeMessage, c *fakeChannel, withMeta bool) map[string]any {
+	out := map[string]any{"type": "message", "subtype": "bot_message", "bot_id": "B0HERALD", "text": m.text, "ts": m.ts}
+	if m.threadTS != "" {
+		out["thread_ts"] = m.threadTS
+		if m.broadcast {
+			out["subtype"] = "thread_broadcast"
+		}
+	} else {
+		replies := 0
+		for _, r := range c.order {
+			if r.threadTS == m.ts && !r.deleted {
+				replies++
+			}
+		}
+		if replies > 0 {
+			out["thread_ts"], out["reply_count"] = m.ts, replies
+		}
+	}
+	if len(m.blocks) > 0 {
+		out["blocks"] = m.blocks
+	}
+	if withMeta && len(m.metadata) > 0 {
+		out["metadata"] = m.metadata
+	}
+	return out
+}
+
+// tsAfter compares Slack timestamps ("seconds.micros") as numbers.
+func tsAfter(a, b string) bool {
+	x, _ := strconv.ParseFloat(a, 64)
+	y, _ := strconv.ParseFloat(b, 64)
+	return x > y
+}
+
+// page answers one page of messages with Slack's cursor pagination: limit
+// (default 100, at most 999), an opaque cursor naming the next message,
+// has_more and response_metadata.next_cursor.
+func page(w http.ResponseWriter, call *SlackCall, form url.Values, msgs []map[string]any) {
+	limit := 100
+	if v, err := strconv.Atoi(form.Get("limit")); err == nil && v > 0 {
+		limit = min(v, 999)
+	}
+	start := 0
+	if cur := form.Get("cursor"); cur != "" {
+		raw, err := base64.StdEncoding.DecodeString(cur)
+		next, ok := strings.CutPrefix(string(raw), "next_ts:")
+		if err != nil || !ok {
+			call.Error = "invalid_cursor"
+			writeSlackJSON(w, http.StatusOK, map[string]any{"ok": false, "error": "invalid_cursor"})
+			return
+		}
+		for start < len(msgs) && msgs[start]["ts"] != next {
+			start++
+		}
+	}
+	end := min(start+limit, len(msgs))
+	out := map[string]any{"ok": true, "messages": append([]map[string]any{}, msgs[start:end]...), "has_more": end < len(msgs),
+		"pin_count": 0}
+	if end < len(msgs) {
+		out["response_metadata"] = map[string]any{"next_cursor": base64.StdEncoding.EncodeToString([]byte("next_ts:" + msgs[end]["ts"].(string)))}
+	} else {
+		out["response_metadata"] = map[string]any{"next_cursor": ""}
+	}
+	writeSlackJSON(w, http.StatusOK, out)
+}
+
+// inRange applies oldest, latest and inclusive as Slack does: exclusive
+// bounds unless inclusive is true.
+func inRange(ts string, form url.Values) bool {
+	incl := form.Get("inclusive") == "true" || form.Get("inclusive") == "1"
+	if o := form.Get("oldest"); o != "" && !(tsAfter(ts, o) || incl && !tsAfter(o, ts)) {
+		return false
+	}
+	if l := form.Get("latest"); l != "" && !(tsAfter(l, ts) || incl && !tsAfter(ts, l)) {
+		return false
+	}
+	return true
+}
+
+func metaWanted(form url.Values) bool {
+	v := form.Get("include_all_metadata")
+	return v == "true" || v == "1"
+}
+
+// history answers conversations.history: a channel's messages (not thread
+// replies, except broadcast ones), newest first.
+func (s *Slack) history(w http.ResponseWriter, r *http.Request) {
+	form, token, err := readParams(r)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	call := SlackCall{Time: now, Method: "conversations.history", Channel: form.Get("channel"), Status: http.StatusOK}
+	defer func() { s.record(call) }()
+	c, code := s.authorize(err, token, form.Get("channel"))
+	if code == "" && s.throttled(w, c, now, &call) {
+		return
+	}
+	if code != "" {
+		call.Error = code
+		writeSlackJSON(w, http.StatusOK, map[string]any{"ok": false, "error": code})
+		return
+	}
+	var msgs []map[string]any
+	for i := len(c.order) - 1; i >= 0; i-- {
+		m := c.order[i]
+		if m.deleted || m.threadTS != "" && !m.broadcast || !inRange(m.ts, form) {
+			continue
+		}
+		msgs = append(msgs, historyMessage(m, c, metaWanted(form)))
+	}
+	page(w, &call, form, msgs)
+}
+
+// replies answers conversations.replies: a thread's parent, then its
+// replies oldest first.
+func (s *Slack) replies(w http.ResponseWriter, r *http.Request) {
+	form, token, err := readParams(r)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	call := SlackCall{Time: now, Method: "conversations.replies", Channel: form.Get("channel"), TS: form.Get("ts"), Status: http.StatusOK}
+	defer func() { s.record(call) }()
+	c, code := s.authorize(err, token, form.Get("channel"))
+	if code == "" && s.throttled(w, c, now, &call) {
+		return
+	}
+	if code == "" {
+		if p := c.messages[form.Get("ts")]; p == nil || p.deleted {
+			code = "thread_not_found"
+		}
+	}
+	if code != "" {
+		call.Error = code
+		writeSlackJSON(w, http.StatusOK, map[string]any{"ok": false, "error": code})
+		return
+	}
+	parent := c.messages[form.Get("ts")]
+	msgs := []map[string]any{historyMessage(parent, c, metaWanted(form))}
+	for _, m := range c.order {
+		if m.threadTS == parent.ts && !m.deleted && inRange(m.ts, form) {
+			msgs = append(msgs, historyMessage(m, c, metaWanted(form)))
+		}
+	}
+	page(w, &call, form, msgs)
 }

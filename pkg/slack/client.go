@@ -59,8 +59,8 @@ type Message struct {
 // Metadata is Slack's message metadata: machine-readable facts attached to
 // a message, kept with it in Slack.
 type Metadata struct {
-	EventType    string            `json:"event_type"`
-	EventPayload map[string]string `json:"event_payload"`
+	EventType    string         `json:"event_type"`
+	EventPayload map[string]any `json:"event_payload"`
 }
 
 // Answer is the part of Slack's answer that Herald uses.
@@ -91,6 +91,15 @@ func (c *Client) UpdateMessage(ctx context.Context, m Message) (Answer, error) {
 	return c.Call(ctx, "chat.update", m)
 }
 
+// DeleteMessage deletes a message the bot posted (chat.delete).
+func (c *Client) DeleteMessage(ctx context.Context, channel, ts string) error {
+	_, err := c.Call(ctx, "chat.delete", struct {
+		Channel string `json:"channel"`
+		TS      string `json:"ts"`
+	}{channel, ts})
+	return err
+}
+
 // Call posts body as JSON to a Web API method with the bot token and decodes
 // the answer. HTTP 429, any other non-200 status, and a 200 with "ok":false
 // are all errors (*Error).
@@ -99,20 +108,27 @@ func (c *Client) Call(ctx context.Context, method string, body any) (Answer, err
 	if err != nil {
 		return Answer{}, &Error{Method: method, Code: "invalid_request", Kind: Permanent, Err: err}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+method, bytes.NewReader(b))
+	var a Answer
+	err = c.do(ctx, method, "application/json; charset=utf-8", b, &a)
+	return a, err
+}
+
+// do sends one Web API request and decodes a successful answer into out.
+func (c *Client) do(ctx context.Context, method, contentType string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+method, bytes.NewReader(body))
 	if err != nil {
-		return Answer{}, &Error{Method: method, Code: "invalid_request", Kind: Permanent, Err: err}
+		return &Error{Method: method, Code: "invalid_request", Kind: Permanent, Err: err}
 	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return Answer{}, &Error{Method: method, Code: "network", Kind: Transient, Err: err}
+		return &Error{Method: method, Code: "network", Kind: Transient, Err: err}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
-		return Answer{}, &Error{Method: method, Code: "network", Status: resp.StatusCode, Kind: Transient, Err: err}
+		return &Error{Method: method, Code: "network", Status: resp.StatusCode, Kind: Transient, Err: err}
 	}
 	var a Answer
 	jsonErr := json.Unmarshal(raw, &a)
@@ -122,14 +138,20 @@ func (c *Client) Call(ctx context.Context, method string, body any) (Answer, err
 		if code == "" {
 			code = "ok_false"
 		}
-		return a, codeError(method, code, resp.StatusCode, resp.Header)
+		if p, ok := out.(*Answer); ok {
+			*p = a
+		}
+		return codeError(method, code, resp.StatusCode, resp.Header)
 	case resp.StatusCode != http.StatusOK:
-		return a, httpError(method, resp.StatusCode, resp.Header, "")
+		return httpError(method, resp.StatusCode, resp.Header, "")
 	case jsonErr != nil:
 		// A 200 that is not Slack's JSON (a proxy's page): try again later.
-		return a, &Error{Method: method, Code: "invalid_response", Status: resp.StatusCode, Kind: Transient, Err: jsonErr}
+		return &Error{Method: method, Code: "invalid_response", Status: resp.StatusCode, Kind: Transient, Err: jsonErr}
 	}
-	return a, nil
+	if err := json.Unmarshal(raw, out); err != nil {
+		return &Error{Method: method, Code: "invalid_response", Status: resp.StatusCode, Kind: Transient, Err: err}
+	}
+	return nil
 }
 
 // PostWebhook posts a message to an incoming webhook. Incoming webhooks

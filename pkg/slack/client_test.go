@@ -54,7 +54,13 @@ func TestErrorsAreClassified(t *testing.T) {
 		retryAfter time.Duration
 	}{
 		{"ok false", 200, nil, `{"ok":false,"error":"channel_not_found"}`, "channel_not_found", slack.Permanent, 0},
-		{"invalid auth", 200, nil, `{"ok":false,"error":"invalid_auth"}`, "invalid_auth", slack.Permanent, 0},
+		{"invalid auth", 200, nil, `{"ok":false,"error":"invalid_auth"}`, "invalid_auth", slack.Credentials, 0},
+		{"token revoked", 200, nil, `{"ok":false,"error":"token_revoked"}`, "token_revoked", slack.Credentials, 0},
+		{"account inactive", 200, nil, `{"ok":false,"error":"account_inactive"}`, "account_inactive", slack.Credentials, 0},
+		{"not authed", 200, nil, `{"ok":false,"error":"not_authed"}`, "not_authed", slack.Credentials, 0},
+		{"msg too long", 200, nil, `{"ok":false,"error":"msg_too_long"}`, "msg_too_long", slack.Permanent, 0},
+		{"invalid blocks", 200, nil, `{"ok":false,"error":"invalid_blocks"}`, "invalid_blocks", slack.Permanent, 0},
+		{"a code Slack adds later", 200, nil, `{"ok":false,"error":"brand_new_error"}`, "brand_new_error", slack.Permanent, 0},
 		{"ok false without a code", 200, nil, `{"ok":false}`, "ok_false", slack.Permanent, 0},
 		{"slack's internal error", 200, nil, `{"ok":false,"error":"internal_error"}`, "internal_error", slack.Transient, 0},
 		{"429", 429, map[string]string{"Retry-After": "7"}, `{"ok":false,"error":"ratelimited"}`, "ratelimited", slack.RateLimited, 7 * time.Second},
@@ -148,3 +154,62 @@ func TestSignatureVerification(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestHistoryPagesThroughMessagesWithTheirMetadata(t *testing.T) {
+	s := heraldtest.StartSlack(t, heraldtest.WithSlackRate(0, 0))
+	s.AddChannel("C0123", "ops")
+	c := slack.NewClient(s.APIURL, s.Token, nil)
+	ctx := context.Background()
+	var posted []string
+	for i := range 5 {
+		a, err := c.PostMessage(ctx, slack.Message{Channel: "C0123", Text: "m" + itoa(int64(i)),
+			Meta: &slack.Metadata{EventType: "herald_step", EventPayload: map[string]any{"step": "s" + itoa(int64(i))}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		posted = append(posted, a.TS)
+	}
+	reply, err := c.PostMessage(ctx, slack.Message{Channel: "C0123", ThreadTS: posted[0], Text: "r",
+		Meta: &slack.Metadata{EventType: "herald_step", EventPayload: map[string]any{"step": "r"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteMessage(ctx, "C0123", posted[3]); err != nil {
+		t.Fatal(err)
+	}
+	var se *slack.Error
+	if err := c.DeleteMessage(ctx, "C0123", posted[3]); !errors.As(err, &se) || se.Code != "message_not_found" {
+		t.Errorf("second delete: %v", err)
+	}
+
+	var got []string
+	q := slack.HistoryQuery{Channel: "C0123", Oldest: posted[0], Limit: 2}
+	for pages := 0; ; pages++ {
+		p, err := c.History(ctx, q)
+		if err != nil || pages > 3 {
+			t.Fatalf("page %d: %v", pages, err)
+		}
+		for _, m := range p.Messages {
+			if m.Metadata == nil || m.Metadata.EventType != "herald_step" {
+				t.Errorf("message %s without its metadata", m.TS)
+			}
+			got = append(got, m.Metadata.EventPayload["step"].(string))
+		}
+		if q.Cursor = p.NextCursor(); q.Cursor == "" {
+			break
+		}
+	}
+	// Newest first, after oldest (exclusive), the deleted one and the
+	// thread reply left out.
+	if strings.Join(got, ",") != "s4,s2,s1" {
+		t.Errorf("history: %v", got)
+	}
+	p, err := c.History(ctx, slack.HistoryQuery{Channel: "C0123", Thread: posted[0]})
+	if err != nil || len(p.Messages) != 2 || p.Messages[0].TS != posted[0] || p.Messages[1].TS != reply.TS ||
+		p.Messages[1].Metadata.EventPayload["step"] != "r" {
+		t.Errorf("replies: %+v %v", p, err)
+	}
+	if _, err := c.History(ctx, slack.HistoryQuery{Channel: "#ops"}); !errors.As(err, &se) || se.Code != "channel_not_found" {
+		t.Errorf("history by name: %v", err)
+	}
+}

@@ -13,13 +13,19 @@ import (
 type Kind int
 
 const (
-	// Permanent: retrying the same request cannot succeed (channel_not_found,
-	// not_in_channel, invalid_auth, invalid_blocks, …).
+	// Permanent: this message can never be accepted as it is
+	// (channel_not_found, not_in_channel, invalid_blocks, msg_too_long, …).
 	Permanent Kind = iota
-	// Transient: retry with backoff (5xx, network errors, Slack's internal_error).
+	// Transient: Slack or the network failed; retry with backoff (5xx,
+	// timeouts, network errors, Slack's internal_error).
 	Transient
 	// RateLimited: retry after RetryAfter (HTTP 429).
 	RateLimited
+	// Credentials: the workspace's token or the app's installation is
+	// broken (invalid_auth, token_revoked, account_inactive, …). Every call
+	// fails alike until an operator fixes it, and then every call works
+	// again: retry with backoff, never give the message up.
+	Credentials
 )
 
 func (k Kind) String() string {
@@ -28,9 +34,15 @@ func (k Kind) String() string {
 		return "transient"
 	case RateLimited:
 		return "rate_limited"
+	case Credentials:
+		return "credentials"
 	}
 	return "permanent"
 }
+
+// Retryable reports whether a call that failed this way may succeed later
+// unchanged, so that the message must not be given up.
+func (k Kind) Retryable() bool { return k != Permanent }
 
 // Error is a failed call to Slack (or to a webhook).
 type Error struct {
@@ -74,22 +86,70 @@ func KindOf(err error) Kind {
 	return Transient
 }
 
-// transientCodes are "ok":false codes Slack documents as temporary.
-var transientCodes = map[string]bool{
-	"internal_error":      true,
-	"fatal_error":         true,
-	"service_unavailable": true,
-	"request_timeout":     true,
-	"ratelimited":         true,
+// codeKinds is the classification of Slack's error codes ("ok":false
+// answers of the Web API, plain-text bodies of incoming webhooks). A code
+// that is not listed is Permanent: a new code Slack invents fails one
+// message visibly (notification_failed) rather than looping for ever.
+var codeKinds = map[string]Kind{
+	// Slack itself is failing: it says so, and it passes.
+	"internal_error":      Transient,
+	"fatal_error":         Transient,
+	"service_unavailable": Transient,
+	"request_timeout":     Transient,
+	// The rate limit (normally HTTP 429 with Retry-After).
+	"ratelimited":  RateLimited,
+	"rate_limited": RateLimited,
+	// The workspace's credentials or the app's installation: the same for
+	// every message, fixed by an operator (a new token, a reinstall with the
+	// scope, a reactivated account), after which the same calls succeed.
+	"invalid_auth":              Credentials,
+	"not_authed":                Credentials,
+	"token_revoked":             Credentials,
+	"token_expired":             Credentials,
+	"account_inactive":          Credentials,
+	"missing_scope":             Credentials,
+	"no_permission":             Credentials,
+	"not_allowed_token_type":    Credentials,
+	"team_access_not_granted":   Credentials,
+	"ekm_access_denied":         Credentials,
+	"org_login_required":        Credentials,
+	"two_factor_setup_required": Credentials,
+	"invalid_token":             Credentials, // incoming webhooks' invalid_auth
+	"team_disabled":             Credentials, // incoming webhooks
+	// This message, or its channel, can never be accepted: give it up and
+	// say so (notification_failed). Listed for the record; Permanent is
+	// also the default.
+	"channel_not_found":     Permanent,
+	"not_in_channel":        Permanent,
+	"is_archived":           Permanent,
+	"channel_is_archived":   Permanent,
+	"msg_too_long":          Permanent,
+	"no_text":               Permanent,
+	"invalid_blocks":        Permanent,
+	"invalid_blocks_format": Permanent,
+	"invalid_metadata":      Permanent,
+	"invalid_arguments":     Permanent,
+	"too_many_attachments":  Permanent,
+	"message_not_found":     Permanent,
+	"cant_update_message":   Permanent,
+	"edit_window_closed":    Permanent,
+	"thread_not_found":      Permanent,
+	"restricted_action":     Permanent,
+	"action_prohibited":     Permanent,
+	"no_service":            Permanent,
+	"invalid_payload":       Permanent,
 }
+
+// KindOfCode classifies one of Slack's error codes (see codeKinds).
+func KindOfCode(code string) Kind { return codeKinds[code] }
 
 // codeError classifies Slack's "ok":false answer.
 func codeError(method, code string, status int, h http.Header) *Error {
-	e := &Error{Method: method, Code: code, Status: status, Kind: Permanent}
+	e := &Error{Method: method, Code: code, Status: status, Kind: KindOfCode(code)}
 	switch {
-	case status == http.StatusTooManyRequests || code == "ratelimited" || code == "rate_limited":
+	case status == http.StatusTooManyRequests || e.Kind == RateLimited:
 		e.Kind, e.RetryAfter = RateLimited, RetryAfter(h)
-	case status >= 500 || transientCodes[code]:
+	case status >= 500 && e.Kind == Permanent:
 		e.Kind = Transient
 	}
 	return e
@@ -101,7 +161,7 @@ func httpError(method string, status int, h http.Header, body string) *Error {
 	if code == "" || len(code) > 64 || strings.ContainsAny(code, " <{\n") {
 		code = "http_" + strconv.Itoa(status)
 	}
-	e := &Error{Method: method, Code: code, Status: status, Kind: Permanent}
+	e := &Error{Method: method, Code: code, Status: status, Kind: KindOfCode(code)}
 	switch {
 	case status == http.StatusTooManyRequests:
 		e.Kind, e.RetryAfter = RateLimited, RetryAfter(h)

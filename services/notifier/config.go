@@ -52,13 +52,30 @@ type Route struct {
 	Channels []string                `yaml:"channels"`
 }
 
-// RateConfig is each destination's rate limit.
+// RateConfig paces each Slack method by the limit Slack applies to it.
 type RateConfig struct {
+	// PerSecond and Burst pace posts per destination: chat.postMessage
+	// (about one message per second per channel, short bursts allowed),
+	// incoming and generic webhooks.
 	PerSecond float64 `yaml:"perSecond"`
+	Burst     int     `yaml:"burst"`
+	// Update paces chat.update per workspace (Tier 3).
+	Update MethodRate `yaml:"update"`
+	// History paces conversations.history and conversations.replies, each
+	// per workspace (Tier 3): the look-ups of steps in doubt.
+	History MethodRate `yaml:"history"`
+	// Delete paces chat.delete per workspace (Tier 3): duplicate repairs.
+	Delete MethodRate `yaml:"delete"`
+}
+
+// MethodRate is a per-workspace method limit.
+type MethodRate struct {
+	PerMinute float64 `yaml:"perMinute"`
 	Burst     int     `yaml:"burst"`
 }
 
-// RetryConfig is the backoff of transient failures (5xx, network).
+// RetryConfig is the backoff of every failure that may pass (5xx,
+// timeouts, network errors, broken credentials): retried until it works.
 type RetryConfig struct {
 	Initial config.Duration `yaml:"initial"`
 	Max     config.Duration `yaml:"max"`
@@ -68,9 +85,10 @@ type RetryConfig struct {
 // message per second per channel with a burst of 3.
 func DefaultConfig() Config {
 	return Config{
-		Slack:     SlackConfig{APIURL: slack.DefaultAPIURL, Timeout: config.Duration(10 * time.Second)},
-		RateLimit: RateConfig{PerSecond: 1, Burst: 3},
-		Retry:     RetryConfig{Initial: config.Duration(500 * time.Millisecond), Max: config.Duration(30 * time.Second)},
+		Slack: SlackConfig{APIURL: slack.DefaultAPIURL, Timeout: config.Duration(10 * time.Second)},
+		RateLimit: RateConfig{PerSecond: 1, Burst: 3, Update: MethodRate{PerMinute: 50, Burst: 10},
+			History: MethodRate{PerMinute: 50, Burst: 5}, Delete: MethodRate{PerMinute: 50, Burst: 5}},
+		Retry: RetryConfig{Initial: config.Duration(time.Second), Max: config.Duration(5 * time.Minute)},
 	}
 }
 
@@ -133,6 +151,14 @@ func (c *Config) Validate() error {
 	}
 	if c.RateLimit.PerSecond <= 0 || c.RateLimit.Burst < 1 {
 		return errors.New("rateLimit: perSecond must be positive and burst at least 1")
+	}
+	for _, m := range []struct {
+		key string
+		r   MethodRate
+	}{{"update", c.RateLimit.Update}, {"history", c.RateLimit.History}, {"delete", c.RateLimit.Delete}} {
+		if m.r.PerMinute <= 0 || m.r.Burst < 1 {
+			return fmt.Errorf("rateLimit.%s: perMinute must be positive and burst at least 1", m.key)
+		}
 	}
 	if c.Retry.Initial <= 0 || c.Retry.Max < c.Retry.Initial {
 		return errors.New("retry: initial must be positive and max at least initial")

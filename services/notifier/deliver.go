@@ -2,11 +2,11 @@ package notifier
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
-	"golang.org/x/time/rate"
 
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/slack"
@@ -14,22 +14,23 @@ import (
 
 // Delivery runs one worker per destination, so that a destination that is
 // rate limited or down never delays another. A worker serves its lanes (one
-// per incident) in turn, one step at a time: a lane waiting out a backoff
-// does not hold up the other incidents of its destination, and a 429 pauses
-// the whole destination, because Slack's limit is per channel.
+// per incident) in turn, one step at a time: a lane waiting out a backoff,
+// or a chat.update token of the workspace, does not hold up the other
+// incidents of its destination. Posts are paced per destination and a 429
+// on them pauses the whole destination, because Slack's limit is per
+// channel; edits are paced per workspace (pace.go).
 
 type worker struct {
-	n       *Notifier
-	dest    string
-	sink    Sink
-	limiter *rate.Limiter
+	n     *Notifier
+	dest  string
+	sink  Sink
+	posts *bucket // this destination's posts
 
 	mu     sync.Mutex
 	ready  []*Lane
 	queued map[*Lane]bool
 	sched  map[*Lane]*laneSched
 	wake   chan struct{}
-	pause  time.Time // Retry-After of the last 429
 }
 
 // laneSched is a lane's retry state; it is not part of the projection.
@@ -37,6 +38,15 @@ type laneSched struct {
 	notBefore time.Time
 	bo        *backoff.ExponentialBackOff
 	timer     bool
+	// front: when notBefore comes, the lane goes to the front of the queue
+	// (it is owed its turn: a reserved edit, a 429 of the workspace).
+	front bool
+	// refused: steps whose last attempt Slack refused (nothing posted), so
+	// not in doubt.
+	refused map[string]bool
+	// repair: the last post was in doubt and could not be looked up first;
+	// look for duplicates of it since then.
+	repair time.Time
 }
 
 // worker returns the destination's worker, starting it on first use.
@@ -47,11 +57,11 @@ func (n *Notifier) worker(dst string) *worker {
 		return w
 	}
 	sink := n.sinkFor(dst)
-	lim := rate.NewLimiter(rate.Limit(n.cfg.RateLimit.PerSecond), n.cfg.RateLimit.Burst)
+	post := newBucket(n.cfg.RateLimit.PerSecond, n.cfg.RateLimit.Burst)
 	if sink.Mode() == ModeConsole {
-		lim = rate.NewLimiter(rate.Inf, 1)
+		post = unlimited()
 	}
-	w := &worker{n: n, dest: dst, sink: sink, limiter: lim, queued: map[*Lane]bool{}, sched: map[*Lane]*laneSched{},
+	w := &worker{n: n, dest: dst, sink: sink, posts: post, queued: map[*Lane]bool{}, sched: map[*Lane]*laneSched{},
 		wake: make(chan struct{}, 1)}
 	n.workers[dst] = w
 	n.wg.Add(1)
@@ -65,14 +75,27 @@ func (n *Notifier) worker(dst string) *worker {
 // kick schedules a lane: its worker will look for its next step.
 func (n *Notifier) kick(l *Lane) { n.worker(l.Dest).enqueue(l, false) }
 
+// enqueue puts a lane in its worker's queue: at the back, or at the front
+// for a lane that keeps its turn (the one a 429 interrupted) — moved there
+// even when it is queued already, because a transition that arrived
+// meanwhile queued it at the back.
 func (w *worker) enqueue(l *Lane, front bool) {
 	w.mu.Lock()
-	if !w.queued[l] {
+	switch {
+	case !w.queued[l]:
 		w.queued[l] = true
 		if front {
 			w.ready = append([]*Lane{l}, w.ready...)
 		} else {
 			w.ready = append(w.ready, l)
+		}
+	case front:
+		for i, q := range w.ready {
+			if q == l {
+				copy(w.ready[1:i+1], w.ready[:i])
+				w.ready[0] = l
+				break
+			}
 		}
 	}
 	w.mu.Unlock()
@@ -97,11 +120,18 @@ func (w *worker) pop() *Lane {
 func (w *worker) schedOf(l *Lane) *laneSched {
 	s, ok := w.sched[l]
 	if !ok {
-		s = &laneSched{bo: backoff.NewExponentialBackOff()}
+		s = &laneSched{bo: backoff.NewExponentialBackOff(), refused: map[string]bool{}}
 		s.bo.InitialInterval, s.bo.MaxInterval = w.n.cfg.Retry.Initial.D(), w.n.cfg.Retry.Max.D()
 		w.sched[l] = s
 	}
 	return s
+}
+
+// later sets a lane aside until t; front: it then keeps its turn.
+func (w *worker) later(s *laneSched, t time.Time, front bool) {
+	w.mu.Lock()
+	s.notBefore, s.front = t, front
+	w.mu.Unlock()
 }
 
 func (w *worker) run() {
@@ -122,13 +152,19 @@ func (w *worker) run() {
 		w.mu.Lock()
 		s := w.schedOf(l)
 		wait := time.Until(s.notBefore)
+		if w.sink.Mode() == ModeWebAPI {
+			// Broken credentials stop the whole workspace, not one lane.
+			wait = max(wait, time.Until(w.n.auth.untilTime()))
+		}
 		if wait > 0 && !s.timer {
 			s.timer = true
 			time.AfterFunc(wait, func() {
 				w.mu.Lock()
 				s.timer = false
+				front := s.front
+				s.front = false
 				w.mu.Unlock()
-				w.enqueue(l, false)
+				w.enqueue(l, front)
 			})
 		}
 		w.mu.Unlock()
@@ -156,20 +192,57 @@ func (w *worker) step(ctx context.Context, l *Lane, s *laneSched) bool {
 		w.mu.Unlock()
 		return true
 	}
-	if !w.waitTurn(ctx) {
-		return false
+	if st.Kind == StepUpdate {
+		// Edits are paced per workspace: without a token now, the lane
+		// waits aside for the next one (keeping its turn) and the
+		// destination's other incidents go meanwhile. The token is taken
+		// when the call goes, so that lanes waking together never exceed it.
+		if at := n.pace[methodUpdate].take(); time.Until(at) > 0 {
+			n.mu.Lock()
+			reply := n.state.NextReply(l)
+			n.mu.Unlock()
+			if reply == nil {
+				w.later(s, at, true)
+				w.enqueue(l, true)
+				return true
+			}
+			// Its thread reply need not wait for the edit.
+			st = reply
+		}
 	}
-	// Transitions that arrived while it waited coalesce into this step.
-	n.mu.Lock()
-	if latest := n.state.Next(l, w.sink.Caps()); latest != nil {
-		st = latest
+	if st.Kind != StepUpdate {
+		if err := w.posts.wait(ctx); err != nil {
+			return false
+		}
+		// Transitions that arrived while it waited coalesce into this step
+		// (a root showing a later state); a step of another kind waits its
+		// own turn.
+		n.mu.Lock()
+		if latest := n.state.Next(l, w.sink.Caps()); latest != nil && latest.Kind == st.Kind {
+			st = latest
+		}
+		n.mu.Unlock()
 	}
-	n.mu.Unlock()
 	// The call is not cut short by a stop, even one out of time (the HTTP
 	// client's timeout bounds it): an answer that arrives must be recorded,
 	// or the step would be sent again after a restart.
-	sent, err := w.sink.Send(context.WithoutCancel(ctx), l, st)
+	var (
+		sent Sent
+		err  error
+	)
+	if w.sink.Mode() == ModeWebAPI && st.Kind != StepUpdate {
+		sent, err = w.post(ctx, l, st, s)
+	} else {
+		sent, err = w.sink.Send(context.WithoutCancel(ctx), l, st)
+	}
 	answered := time.Now()
+	if errors.Is(err, errStopping) {
+		return false
+	}
+	if err == nil && !sent.Adopted && n.crashAfterSend != nil && n.crashAfterSend(stepID(l, st)) {
+		n.crash()
+		return false
+	}
 	kind := slack.KindOf(err)
 	switch {
 	case err == nil:
@@ -177,17 +250,34 @@ func (w *worker) step(ctx context.Context, l *Lane, s *laneSched) bool {
 		if !n.recordSent(l, st, sent, w.sink.Mode(), answered) {
 			return false
 		}
+		if !s.repair.IsZero() {
+			w.repair(ctx, l, st, sent, s.repair)
+			s.repair = time.Time{}
+		}
 		n.observeDelivery(st)
 		w.resetBackoff(s)
+		if w.sink.Mode() == ModeWebAPI {
+			n.auth.ok()
+		}
 	case kind == slack.RateLimited:
 		n.metrics.calls.WithLabelValues(w.sink.Mode(), st.Kind, "rate_limited").Inc()
 		ra := retryAfter(err)
-		n.log.Warn("rate limited; waiting for Retry-After", "destination", w.dest, "retryAfter", ra.String())
-		w.mu.Lock()
-		w.pause = time.Now().Add(ra)
-		w.mu.Unlock()
+		n.log.Warn("rate limited; waiting for Retry-After", "destination", w.dest, "step", st.Kind,
+			"retryAfter", ra.String())
+		var se *slack.Error
+		switch {
+		case asSlack(err, &se) && n.pace[se.Method] != nil:
+			n.pace[se.Method].pauseFor(ra) // a method limited per workspace
+		default:
+			w.posts.pauseFor(ra) // this channel's posts
+		}
 		w.enqueue(l, true)
 		return true
+	case kind == slack.Credentials:
+		n.metrics.calls.WithLabelValues(w.sink.Mode(), st.Kind, "credentials").Inc()
+		d := n.auth.fail()
+		n.log.Error("Slack refuses the workspace's credentials; every step waits and is retried", "destination", w.dest,
+			"incident", l.Incident, "step", st.Kind, "transition", st.Key, "in", d.String(), "error", err)
 	case kind == slack.Transient:
 		n.metrics.calls.WithLabelValues(w.sink.Mode(), st.Kind, "transient").Inc()
 		w.mu.Lock()
@@ -214,23 +304,6 @@ func (w *worker) resetBackoff(s *laneSched) {
 	w.mu.Unlock()
 }
 
-// waitTurn waits out a 429's Retry-After and the destination's rate limit.
-func (w *worker) waitTurn(ctx context.Context) bool {
-	w.mu.Lock()
-	until := w.pause
-	w.mu.Unlock()
-	if d := time.Until(until); d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return false
-		case <-t.C:
-		}
-	}
-	return w.limiter.Wait(ctx) == nil
-}
-
 func retryAfter(err error) time.Duration {
 	var e *slack.Error
 	if asSlack(err, &e) && e.RetryAfter > 0 {
@@ -254,9 +327,12 @@ func (n *Notifier) recordSent(l *Lane, st *Step, sent Sent, mode string, answere
 		subj = ledgerSubject("slack_message_updated", l.Incident, st.Key, l.Dest, StepUpdate)
 	default:
 		p := event.SlackMessagePosted{IncidentID: l.Incident, Transition: st.Key, Channel: orDest(sent.Channel, l),
-			TS: sent.TS, Mode: mode, Destination: l.Dest, Action: st.Kind, Broadcast: sent.Broadcast}
+			TS: sent.TS, Mode: mode, Destination: l.Dest, Action: st.Kind, Broadcast: sent.Broadcast, Adopted: sent.Adopted}
 		if st.Kind == StepRoot {
 			p.State = st.Snap.Transition
+			if sent.State != "" {
+				p.State = sent.State // adopted: what the message found shows
+			}
 		} else if l.RootTS != "" && capsOf(mode).Thread {
 			p.ThreadTS = l.RootTS
 		}

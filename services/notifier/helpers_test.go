@@ -110,7 +110,7 @@ func webAPIConfig(s *heraldtest.Slack, channels ...string) notifier.Config {
 	cfg := notifier.DefaultConfig()
 	cfg.Slack.APIURL, cfg.Slack.BotToken = s.APIURL, s.Token
 	cfg.Routes = []notifier.Route{{Name: "all", Channels: channels}}
-	cfg.RateLimit = notifier.RateConfig{PerSecond: 50, Burst: 5}
+	cfg.RateLimit.PerSecond, cfg.RateLimit.Burst = 50, 5
 	cfg.Retry.Initial = cfgDuration(50 * time.Millisecond)
 	cfg.Retry.Max = cfgDuration(200 * time.Millisecond)
 	return cfg

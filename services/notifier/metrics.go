@@ -7,6 +7,7 @@ type metrics struct {
 	failures *prometheus.CounterVec
 	delivery *prometheus.HistogramVec
 	ledger   prometheus.Histogram
+	leader   prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -29,9 +30,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "From the sink's answer to the ledger entry's acknowledgement: the only window in which a crash can cause a duplicate.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .5, 1},
 		}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "herald_notifier_active",
+			Help: "1 while this process is the active notifier (holds the lease), 0 while it stands by.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.calls, m.failures, m.delivery, m.ledger)
+		reg.MustRegister(m.calls, m.failures, m.delivery, m.ledger, m.leader)
 	}
 	return m
 }

@@ -25,8 +25,8 @@ import (
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/config"
 	"github.com/heraldhq/herald/pkg/event"
+	"github.com/heraldhq/herald/pkg/lease"
 	"github.com/heraldhq/herald/pkg/slack"
-	"github.com/heraldhq/herald/streams"
 )
 
 // Module is the notifier service.
@@ -54,6 +54,10 @@ type Deps struct {
 	Stdout io.Writer
 	// Now is the clock of slash-command signature checks (nil: time.Now).
 	Now func() time.Time
+	// CrashAfterSend is a test hook, called with a step's id right after
+	// the sink accepted it and before its ledger entry: true makes the
+	// notifier stop there as if killed, writing nothing more for it.
+	CrashAfterSend func(step string) bool
 }
 
 // Notifier is the running service.
@@ -66,6 +70,10 @@ type Notifier struct {
 	slack   *slack.Client
 	metrics *metrics
 	now     func() time.Time
+	auth    *authGate
+	pace    map[string]*bucket // methods Slack limits per workspace
+
+	crashAfterSend func(step string) bool
 
 	mu    sync.Mutex // guards state
 	state *State
@@ -82,8 +90,18 @@ type Notifier struct {
 	stopHard   context.CancelFunc
 	sub        *bus.Subscription
 	ready      atomic.Bool
+	active     atomic.Bool
 	stopOnce   sync.Once
 	stopResult error
+
+	// The lease (lease.go): one active notifier per event log.
+	lease     *lease.Lease
+	stopLease context.CancelFunc
+	leaseDone chan struct{}
+	firstLead chan error
+	termMu    sync.Mutex
+	stopping  <-chan struct{} // closed when Stop runs out of time
+	termErr   error
 }
 
 type fxIn struct {
@@ -133,7 +151,9 @@ func New(cfg Config, d Deps) (*Notifier, error) {
 		cfg: cfg, bus: d.Bus, log: d.Log.With("component", "notifier"), stdout: d.Stdout, now: d.Now,
 		hc:      &http.Client{Timeout: cfg.Slack.Timeout.D(), Transport: tr},
 		metrics: newMetrics(d.Registry), state: NewState(), workers: map[string]*worker{},
+		auth: newAuthGate(cfg.Retry.Initial.D(), cfg.Retry.Max.D()), pace: workspaceBuckets(cfg.RateLimit),
 	}
+	n.crashAfterSend = d.CrashAfterSend
 	if cfg.Slack.BotToken != "" {
 		n.slack = slack.NewClient(cfg.Slack.APIURL, cfg.Slack.BotToken, n.hc)
 	}
@@ -142,65 +162,11 @@ func New(cfg Config, d Deps) (*Notifier, error) {
 	return n, nil
 }
 
-// Start rebuilds the state from the log, resumes every delivery the ledger
-// shows unfinished, and starts consuming INCIDENTS.
-func (n *Notifier) Start(ctx context.Context) error {
-	st, err := Rebuild(ctx, n.bus, n.log)
-	if err != nil {
-		return err
-	}
-	n.mu.Lock()
-	n.state = st
-	lanes := make([]*Lane, 0, len(st.Lanes))
-	for _, l := range st.Lanes {
-		lanes = append(lanes, l)
-	}
-	n.mu.Unlock()
-	for _, l := range lanes {
-		n.kick(l)
-	}
-	n.sub, err = n.bus.Consume(ctx, bus.ConsumerConfig{
-		Stream: streams.Incidents, Durable: Durable, FilterSubjects: []string{"incidents.>"}, Concurrency: 1,
-	}, n.handle)
-	if err != nil {
-		n.stopRun()
-		n.stopHard()
-		n.wg.Wait()
-		return err
-	}
-	n.ready.Store(true)
-	mode := "console"
-	if n.slack != nil {
-		mode = "web_api"
-	}
-	n.log.Info("notifier started", "incidents", len(st.Incidents), "lanes", len(st.Lanes),
-		"subscriptions", len(st.Subscriptions), "slack", mode, "routes", len(n.cfg.Routes))
-	return nil
-}
-
-// Stop stops consuming, lets every step in flight finish and be recorded,
-// and leaves the rest to the next start (the ledger says what is left).
-func (n *Notifier) Stop(ctx context.Context) error {
-	n.stopOnce.Do(func() {
-		n.ready.Store(false)
-		var errs []error
-		if n.sub != nil {
-			errs = append(errs, n.sub.Stop(ctx))
-		}
-		n.stopRun()
-		done := make(chan struct{})
-		go func() { n.wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			n.stopHard()
-			<-done
-			errs = append(errs, fmt.Errorf("notifier: stop: %w", ctx.Err()))
-		}
-		n.stopHard()
-		n.stopResult = errors.Join(errs...)
-	})
-	return n.stopResult
+// crash stops every worker at once, as a kill would (CrashAfterSend).
+func (n *Notifier) crash() {
+	n.ready.Store(false)
+	n.stopRun()
+	n.stopHard()
 }
 
 // Ready reports whether the notifier has rebuilt its state and consumes.
@@ -224,34 +190,15 @@ func (n *Notifier) handle(ctx context.Context, e *event.Event) error {
 		t.seen = time.Now()
 	}
 	id, ord := incidentOf(e), 0
-	var snap Snapshot
 	if i := n.state.Incidents[id]; i != nil {
-		t := i.Latest()
+		ord = i.Latest().Ordinal
 		if o, ok := subjectOrdinal(e.Subject); ok {
-			t = i.At(o)
+			ord = o
 		}
-		ord, snap = t.Ordinal, t.Snapshot
-	}
-	key := TransitionKey(e.Type, ord)
-	routed := n.state.IsRouted(id, key)
-	var (
-		dests   []string
-		matches []event.RouteMatch
-	)
-	if !routed {
-		dests, matches = route(n.cfg.Routes, n.state.Subscriptions, n.state.Following(id), &snap)
 	}
 	n.mu.Unlock()
-	if !routed {
-		if dests == nil {
-			dests = []string{}
-		}
-		r := event.NotificationRouted{IncidentID: id, Transition: key, Destinations: dests, Matches: matches}
-		stored, err := n.writeOnce(ctx, ledgerEvent(r, ledgerSubject("notification_routed", id, key), e.ID))
-		if err != nil {
-			return err // redelivered after a backoff
-		}
-		n.apply(stored)
+	if err := n.routeUpTo(ctx, id, ord); err != nil {
+		return err // redelivered after a backoff
 	}
 	n.mu.Lock()
 	lanes := append([]*Lane(nil), n.state.LanesOf(id)...)
@@ -260,6 +207,42 @@ func (n *Notifier) handle(ctx context.Context, e *event.Event) error {
 		n.kick(l)
 	}
 	return nil
+}
+
+// routeUpTo decides where each of an incident's transitions up to ord goes
+// that is not routed yet, in order: a transition redelivered after later
+// ones (its first delivery went to a notifier that died) is routed before
+// them, so a destination never joins an incident at a later transition
+// than the one that brought it there.
+func (n *Notifier) routeUpTo(ctx context.Context, id string, ord int) error {
+	for {
+		n.mu.Lock()
+		var t *Transition
+		if i := n.state.Incidents[id]; i != nil {
+			for _, x := range i.Transitions {
+				if x.Ordinal <= ord && !n.state.IsRouted(id, x.Transition) {
+					t = x
+					break
+				}
+			}
+		}
+		if t == nil {
+			n.mu.Unlock()
+			return nil
+		}
+		snap := t.Snapshot
+		dests, matches := route(n.cfg.Routes, n.state.Subscriptions, n.state.Following(id), &snap)
+		n.mu.Unlock()
+		if dests == nil {
+			dests = []string{}
+		}
+		r := event.NotificationRouted{IncidentID: id, Transition: t.Transition, Destinations: dests, Matches: matches}
+		stored, err := n.writeOnce(ctx, ledgerEvent(r, ledgerSubject("notification_routed", id, t.Transition), t.EventID))
+		if err != nil {
+			return err
+		}
+		n.apply(stored)
+	}
 }
 
 func incidentOf(e *event.Event) string {

@@ -15,6 +15,7 @@ type Report struct {
 	Posted        int            `json:"posted"`
 	Updated       int            `json:"updated"`
 	Failed        int            `json:"failed"`
+	Deleted       int            `json:"deleted"`
 	Pending       int            `json:"pending"`
 	Unrouted      []string       `json:"unrouted"`
 	Lanes         []LaneReport   `json:"lanes"`
@@ -31,7 +32,7 @@ type LaneReport struct {
 // Report computes the summary. Lanes not yet rooted are assumed to go to
 // the Web API when their destination is a Slack channel.
 func (s *State) Report() Report {
-	r := Report{Incidents: len(s.Incidents), Posted: s.Posted, Updated: s.Updated, Failed: s.Failed,
+	r := Report{Incidents: len(s.Incidents), Posted: s.Posted, Updated: s.Updated, Failed: s.Failed, Deleted: s.Deleted,
 		Unrouted: []string{}, Lanes: []LaneReport{}, Subscriptions: []Subscription{}}
 	for id, i := range s.Incidents {
 		if i.Latest().Status == StatusOpen {
@@ -55,6 +56,9 @@ func (s *State) Report() Report {
 		}
 		if st := s.Next(l, caps); st != nil {
 			lr.Next = st.Kind + " " + st.Key
+			if _, ok := l.Attempts[attemptKey(st.Kind, st.Key)]; ok {
+				lr.Next += " (in doubt: looked up in Slack first)"
+			}
 			r.Pending++
 		}
 		r.Lanes = append(r.Lanes, lr)

@@ -24,6 +24,10 @@ const (
 type Sent struct {
 	Channel, TS string
 	Broadcast   bool
+	// Adopted: found in Slack after an attempt in doubt, with the state
+	// (for a root) its metadata says it shows.
+	Adopted bool
+	State   string
 }
 
 // Sink delivers a lane's steps to one destination.
@@ -39,7 +43,18 @@ func broadcast(st *Step) bool {
 	return st.Kind == StepReply && (s.Status == StatusResolved && s.Peak == "P1" || s.Status == StatusOpen && s.To == "P1")
 }
 
-func message(st *Step, thread bool) slack.Message {
+// metaEventType is the Slack metadata event type of Herald's messages; its
+// payload names the step (stepID), so that a message whose answer was lost
+// can be found in the channel's history.
+const metaEventType = "herald_step"
+
+// stepID names a step in the ledger and in Slack metadata:
+// <incident>.<transition>.<destination>.<root|reply>.
+func stepID(l *Lane, st *Step) string {
+	return l.Incident + "." + st.Key + "." + l.Dest + "." + st.Kind
+}
+
+func message(l *Lane, st *Step, thread bool) slack.Message {
 	f := false
 	m := slack.Message{Text: Fallback(st.Kind, st.Snap), UnfurlLinks: &f}
 	if st.Kind == StepReply {
@@ -47,8 +62,8 @@ func message(st *Step, thread bool) slack.Message {
 	} else {
 		m.Blocks = RootBlocks(st.Snap)
 	}
-	m.Meta = &slack.Metadata{EventType: "herald_incident", EventPayload: map[string]string{
-		"incident_id": st.Snap.IncidentID, "transition": st.Key}}
+	m.Meta = &slack.Metadata{EventType: metaEventType, EventPayload: map[string]any{
+		"step": stepID(l, st), "incident_id": st.Snap.IncidentID, "transition": st.Key, "state": st.Snap.Transition}}
 	return m
 }
 
@@ -65,17 +80,17 @@ func (w *webAPI) Caps() Caps   { return Caps{Edit: true, Thread: true} }
 func (w *webAPI) Send(ctx context.Context, l *Lane, st *Step) (Sent, error) {
 	switch st.Kind {
 	case StepRoot:
-		m := message(st, false)
+		m := message(l, st, false)
 		m.Channel = w.dest
 		a, err := w.client.PostMessage(ctx, m)
 		return Sent{Channel: a.Channel, TS: a.TS}, err
 	case StepUpdate:
-		m := message(st, false)
+		m := message(l, st, false)
 		m.Channel, m.TS, m.Meta = l.RootChannel, l.RootTS, nil
 		a, err := w.client.UpdateMessage(ctx, m)
 		return Sent{Channel: a.Channel, TS: l.RootTS}, err
 	}
-	m := message(st, true)
+	m := message(l, st, true)
 	m.Channel, m.ThreadTS, m.ReplyBroadcast = l.RootChannel, l.RootTS, broadcast(st)
 	a, err := w.client.PostMessage(ctx, m)
 	return Sent{Channel: a.Channel, TS: a.TS, Broadcast: m.ReplyBroadcast}, err
@@ -91,8 +106,8 @@ type incomingWebhook struct {
 func (w *incomingWebhook) Mode() string { return ModeIncomingWebhook }
 func (w *incomingWebhook) Caps() Caps   { return Caps{} }
 
-func (w *incomingWebhook) Send(ctx context.Context, _ *Lane, st *Step) (Sent, error) {
-	return Sent{}, slack.PostWebhook(ctx, w.hc, w.url, message(st, false))
+func (w *incomingWebhook) Send(ctx context.Context, l *Lane, st *Step) (Sent, error) {
+	return Sent{}, slack.PostWebhook(ctx, w.hc, w.url, message(l, st, false))
 }
 
 // jsonWebhook posts each step as a JSON document to any HTTP endpoint.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/pkg/event"
+	"github.com/heraldhq/herald/pkg/slack"
 )
 
 // Incident statuses.
@@ -103,7 +104,16 @@ type Lane struct {
 	Replied      int `json:"replied"`
 	RootFailedAt int `json:"rootFailedAt"`
 	Failures     int `json:"failures"`
+	// Attempts are the posts attempted (slack_post_attempted) by step
+	// ("root:opened", "reply:resolved-2") and when: a step attempted and not
+	// recorded as posted is in doubt.
+	Attempts map[string]time.Time `json:"attempts,omitempty"`
+	// Replies are the thread replies' ts by transition.
+	Replies map[string]string `json:"replies,omitempty"`
 }
+
+// attemptKey names a step among a lane's attempts.
+func attemptKey(kind, key string) string { return kind + ":" + key }
 
 // Subscription is an active channel subscription.
 type Subscription struct {
@@ -129,7 +139,7 @@ type State struct {
 	Routed        map[string]map[string]bool // incident → transition keys
 	Subscriptions map[string]*Subscription
 	// Counts of ledger entries folded.
-	Posted, Updated, Failed int
+	Posted, Updated, Failed, Deleted int
 }
 
 // NewState returns an empty projection.
@@ -185,6 +195,12 @@ func (s *State) Apply(e *event.Event) *Transition {
 		l := s.lane(d.IncidentID, dest(d.Destination, d.Channel), d.Transition)
 		if d.Action == "reply" {
 			l.Replied = max(l.Replied, Ordinal(d.Transition))
+			if d.TS != "" {
+				if l.Replies == nil {
+					l.Replies = map[string]string{}
+				}
+				l.Replies[d.Transition] = d.TS
+			}
 			break
 		}
 		l.Rooted, l.RootTS, l.RootChannel, l.Mode = true, d.TS, d.Channel, d.Mode
@@ -197,6 +213,14 @@ func (s *State) Apply(e *event.Event) *Transition {
 			// A sink that cannot edit told the story so far in that message.
 			l.Replied = max(l.Replied, Ordinal(state))
 		}
+	case event.SlackPostAttempted:
+		l := s.lane(d.IncidentID, d.Destination, d.Transition)
+		if l.Attempts == nil {
+			l.Attempts = map[string]time.Time{}
+		}
+		l.Attempts[attemptKey(d.Action, d.Transition)] = e.Time
+	case event.SlackMessageDeleted:
+		s.Deleted++
 	case event.SlackMessageUpdated:
 		s.Updated++
 		l := s.lane(d.IncidentID, dest(d.Destination, d.Channel), d.Transition)
@@ -204,6 +228,11 @@ func (s *State) Apply(e *event.Event) *Transition {
 	case event.NotificationFailed:
 		s.Failed++
 		l := s.lane(d.IncidentID, d.Destination, d.Transition)
+		if slack.KindOfCode(d.Error).Retryable() {
+			// Recorded by a version that gave up on broken credentials: the
+			// step is still owed, and is retried.
+			break
+		}
 		l.Failures++
 		ord := Ordinal(d.Transition)
 		switch d.Action {
@@ -413,6 +442,21 @@ func (s *State) Next(l *Lane, sinkCaps Caps) *Step {
 			return &Step{Kind: StepUpdate, Key: t.Transition, Snap: t.Snapshot, Cause: t.EventID}
 		}
 	}
+	return s.nextReply(l, i)
+}
+
+// NextReply is a lane's next thread reply, whatever edit is pending: what
+// goes first while the workspace's edit budget is spent, so that a
+// resolve's reply does not wait for the root's edit.
+func (s *State) NextReply(l *Lane) *Step {
+	i := s.Incidents[l.Incident]
+	if i == nil || !l.Rooted {
+		return nil
+	}
+	return s.nextReply(l, i)
+}
+
+func (s *State) nextReply(l *Lane, i *Incident) *Step {
 	for _, t := range i.Transitions {
 		if t.Ordinal > l.Replied && t.Ordinal <= l.Target {
 			return &Step{Kind: StepReply, Key: t.Transition, Snap: t.Snapshot, Cause: t.EventID}
