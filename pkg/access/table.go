@@ -141,6 +141,7 @@ func Grants() map[Role]Grant {
 			Reads:      []Read{{Stream: streamIncidents}, {Stream: streamNotifications}},
 			LastBy:     []Read{{Stream: streamNotifications, Filter: "notifications.>"}},
 			StreamInfo: []string{streamDLQ},
+			Leases:     []string{"notifier"},
 		},
 		Producer: producer,
 		Bridge:   producer,

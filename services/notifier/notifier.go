@@ -27,6 +27,7 @@ import (
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/lease"
 	"github.com/heraldhq/herald/pkg/slack"
+	"github.com/heraldhq/herald/streams"
 )
 
 // Module is the notifier service.
