@@ -124,11 +124,21 @@ func (s *otpService) stop(ctx context.Context) error {
 // onFailed revokes the code of a failed delivery, whoever waited for it
 // (the synchronous send revokes too, before it answers; both are idempotent).
 func (s *otpService) onFailed(ctx context.Context, e *event.Event) error {
-	if _, ok := event.As[event.OTPNotificationFailed](e); !ok || e.RequestID == "" {
+	f, ok := event.As[event.OTPNotificationFailed](e)
+	if !ok || e.RequestID == "" {
+		return nil
+	}
+	if f.Reason == outcomeUnknown {
+		// The SMS may have reached the phone (the adapter stopped during the
+		// call): revoking would take a code the user may hold. Keeping it
+		// is safe: a code that was never sent is known to nobody.
 		return nil
 	}
 	return s.revoke(ctx, e.RequestID, "delivery_failed")
 }
+
+// outcomeUnknown is the reason of a delivery left in doubt by a crash.
+const outcomeUnknown = "outcome_unknown"
 
 // revoke makes a code unverifiable and records otp_revoked once.
 func (s *otpService) revoke(ctx context.Context, requestID, reason string) error {

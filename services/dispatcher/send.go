@@ -212,6 +212,11 @@ func (s *otpService) issue(ctx context.Context, app *otp.AppSettings, phone stri
 			s.metrics.sends.WithLabelValues(app.Name, "sent").Inc()
 			return http.StatusOK, sendAnswer{RequestID: requestID, Status: "sent", DeliveryMode: d.DeliveryMode, Provider: d.Provider}, nil
 		}
+		if d.Reason == outcomeUnknown {
+			// In doubt, not failed: the code stays valid (see onFailed).
+			s.metrics.sends.WithLabelValues(app.Name, "pending").Inc()
+			return http.StatusAccepted, sendAnswer{RequestID: requestID, Status: "pending"}, nil
+		}
 		// Revoke before answering, so a verify right after the 502 gets 410.
 		if err := s.revoke(context.WithoutCancel(ctx), requestID, "delivery_failed"); err != nil {
 			s.log.Warn("revoke after failed delivery", "requestId", requestID, "error", err)

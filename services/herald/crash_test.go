@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -114,6 +115,21 @@ apps:
 	}
 	t.Logf("outcomes: %v", reasons)
 	t.Logf("%d sends accepted before the kill; %d ended outcome_unknown", len(accepted), unknown)
+	// A code the user may hold is never revoked by an outcome in doubt.
+	d := heraldtest.ConnectAs(t, p.nats, bus.CredsDir(dataDir), access.Dispatcher)
+	heraldtest.Eventually(t, 30*time.Second, "the dispatcher's outcomes consumer caught up", func() bool {
+		c, err := d.JS.Consumer(context.Background(), streams.Events, "dispatcher-otp-outcomes")
+		if err != nil {
+			return false
+		}
+		info := c.CachedInfo()
+		return info.NumPending == 0 && info.NumAckPending == 0
+	})
+	for _, e := range heraldtest.Events(t, b, streams.Events, "events.otp_revoked") {
+		if outcome[e.RequestID].Reason == "outcome_unknown" {
+			t.Errorf("request %s ended in doubt and its code was revoked", e.RequestID)
+		}
+	}
 	if dl := heraldtest.Messages(t, b.JS, streams.DLQ); len(dl) != 0 {
 		t.Errorf("%d dead letters after the crash, want none: %s %s", len(dl), dl[0].Headers(), dl[0].Data())
 	}
