@@ -165,7 +165,10 @@ func (b *Bus) ackOf(ctx context.Context, f jetstream.PubAckFuture, again func(*n
 		if err := b.notClosed(); err != nil {
 			return nil, err
 		}
-		nf, err := again(f.Msg())
+		// A copy: the client may still read the first message's headers
+		// (its reconnect and timeout handlers), and publishing sets them.
+		m := f.Msg()
+		nf, err := again(&nats.Msg{Subject: m.Subject, Header: cloneHeader(m.Header), Data: m.Data})
 		if err != nil {
 			return nil, err
 		}
@@ -203,6 +206,14 @@ func (b *Bus) PublishOnce(ctx context.Context, e *event.Event) (Ack, error) {
 	}
 	b.metrics.Published.WithLabelValues(string(e.Type)).Inc()
 	return Ack{ID: e.ID, Type: string(e.Type), Stream: pa.Stream, Sequence: pa.Sequence, Duplicate: pa.Duplicate}, nil
+}
+
+func cloneHeader(h nats.Header) nats.Header {
+	out := make(nats.Header, len(h))
+	for k, v := range h {
+		out[k] = append([]string(nil), v...)
+	}
+	return out
 }
 
 // waitConnected waits, within ctx, for a connection that is being

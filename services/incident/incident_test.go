@@ -260,7 +260,7 @@ func TestRestartResumesFromTheCheckpoint(t *testing.T) {
 	heraldtest.Eventually(t, 10*time.Second, "caught up after restart", func() bool { return list(t, a, "").Seq == lastSeq(t, a) })
 	_, after := liveIncidents(t, a)
 	if canon(t, after) != canon(t, before) {
-		t.Errorf("incidents changed across a restart")
+		t.Errorf("incidents changed across a restart:\n%s\nwant %s", canon(t, after), canon(t, before))
 	}
 	want := fmt.Sprintf("herald_incident_events_total %d\n", lastSeq(t, a)-seqBefore)
 	m := a.Do(t, "GET", "/metrics", nil)
