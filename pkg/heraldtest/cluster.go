@@ -208,19 +208,8 @@ func StartDeployCluster(t testing.TB, confDir string) *SecureCluster {
 	if err != nil || len(confs) == 0 {
 		t.Fatalf("no node configurations in %s (%v)", confDir, err)
 	}
-	cat, err := event.NewCatalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	table, err := access.Table(cat)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	creds, err := access.Ensure(filepath.Join(dir, "herald"), table)
-	if err != nil {
-		t.Fatal(err)
-	}
+	creds := Credentials(t, filepath.Join(dir, "herald"))
 	tlsFiles, err := access.WriteTLS(creds.Dir, []string{"localhost", "127.0.0.1"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)

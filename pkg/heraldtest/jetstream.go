@@ -61,11 +61,9 @@ type SecureServer struct {
 	Creds             *access.Credentials
 }
 
-// StartSecureServer starts an embedded server that requires Herald's
-// credentials, created in a temporary directory; it is shut down when the
-// test ends. Apps reach it with WithNATS(s.ClientURL()) and
-// WithNATSCredsDir(s.CredsDir).
-func StartSecureServer(t testing.TB, opts ...JetStreamOption) *SecureServer {
+// Credentials creates (or loads) Herald's NATS credentials in dir, as
+// herald serve and herald nats init do.
+func Credentials(t testing.TB, dir string) *access.Credentials {
 	t.Helper()
 	cat, err := event.NewCatalog()
 	if err != nil {
@@ -75,11 +73,21 @@ func StartSecureServer(t testing.TB, opts ...JetStreamOption) *SecureServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := t.TempDir()
-	creds, err := access.Ensure(bus.CredsDir(data), table)
+	creds, err := access.Ensure(dir, table)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return creds
+}
+
+// StartSecureServer starts an embedded server that requires Herald's
+// credentials, created in a temporary directory; it is shut down when the
+// test ends. Apps reach it with WithNATS(s.ClientURL()) and
+// WithNATSCredsDir(s.CredsDir).
+func StartSecureServer(t testing.TB, opts ...JetStreamOption) *SecureServer {
+	t.Helper()
+	data := t.TempDir()
+	creds := Credentials(t, bus.CredsDir(data))
 	opts = append([]JetStreamOption{func(c *bus.ServerConfig) { c.Auth = creds }}, opts...)
 	return &SecureServer{Server: Server(t, opts...), DataDir: data, CredsDir: creds.Dir, Creds: creds}
 }
@@ -90,18 +98,7 @@ func StartSecureServer(t testing.TB, opts ...JetStreamOption) *SecureServer {
 // the test ends.
 func OpenDataDir(t testing.TB, dataDir string) *SecureServer {
 	t.Helper()
-	cat, err := event.NewCatalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	table, err := access.Table(cat)
-	if err != nil {
-		t.Fatal(err)
-	}
-	creds, err := access.Ensure(bus.CredsDir(dataDir), table)
-	if err != nil {
-		t.Fatal(err)
-	}
+	creds := Credentials(t, bus.CredsDir(dataDir))
 	srv := Server(t, WithStoreDir(filepath.Join(dataDir, "jetstream")), func(c *bus.ServerConfig) { c.Auth = creds })
 	return &SecureServer{Server: srv, DataDir: dataDir, CredsDir: creds.Dir, Creds: creds}
 }

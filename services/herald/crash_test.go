@@ -48,18 +48,7 @@ otp:
   defaults: {resendCooldown: 0s, perPhone: {count: 0}, perApp: {rate: 0}}
 providers:
   fast2sms: {baseURL: %q, timeout: 1s, retries: 1, backoff: 50ms}
-apps:
-  bank:
-    deliveryPolicy: dlt_only
-    providers: [fast2sms]
-    dlt:
-      senderId: BANKOT
-      entityId: "1701100000000000001"
-      templateId: "1707100000000000001"
-      messageId: "161001"
-      text: "{#numeric#} is your Bank OTP. - BANKOT"
-      variables: [{value: "{code}", tag: numeric}]
-`, key, key, f2s.URL)
+%s`, key, key, f2s.URL, heraldtest.BankApp("dlt_only"))
 	cfgFile := filepath.Join(t.TempDir(), "herald.yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -26,20 +26,9 @@ otp:
   defaults: {resendCooldown: 0s, perPhone: {count: 0}, perApp: {rate: 0}}
 providers:
   fast2sms: {baseURL: %q, timeout: 300ms, retries: 0, backoff: 20ms, breaker: {failures: 100}, classify: {"412": payment_required}}
-apps:
-  bank:
-    deliveryPolicy: dlt_only
-    providers: [fast2sms]
-    dlt:
-      senderId: BANKOT
-      entityId: "1701100000000000001"
-      templateId: "1707100000000000001"
-      messageId: "161001"
-      text: "{#numeric#} is your Bank OTP. - BANKOT"
-      variables: [{value: "{code}", tag: numeric}]
-incident:
+%sincident:
   tickInterval: 20ms
-`, f2s.URL)), heraldtest.WithTargets("dispatcher", "provider-adapter", "incident"))
+`, f2s.URL, heraldtest.BankApp("dlt_only"))), heraldtest.WithTargets("dispatcher", "provider-adapter", "incident"))
 	f2s.Script(heraldtest.Fast2SMSInvalidKey, heraldtest.Fast2SMSInvalidKey)
 	for i := range 2 {
 		r := a.Do(t, "POST", "/v1/otp/send", map[string]string{"app": "bank", "phone": fmt.Sprintf("+91980000000%d", i)})

@@ -44,18 +44,7 @@ otp:
   defaults: {resendCooldown: 0s, perApp: {rate: 0}}
 providers:
   fast2sms: {baseURL: %q, timeout: 2s, retries: 2, backoff: 50ms}
-apps:
-  bank:
-    deliveryPolicy: dlt_with_fallback
-    providers: [fast2sms]
-    dlt:
-      senderId: BANKOT
-      entityId: "1701100000000000001"
-      templateId: "1707100000000000001"
-      messageId: "161001"
-      text: "{#numeric#} is your Bank OTP. - BANKOT"
-      variables: [{value: "{code}", tag: numeric}]
-`, key, key, f2s.URL)
+%s`, key, key, f2s.URL, heraldtest.BankApp("dlt_with_fallback"))
 }
 
 // sendResult is one synchronous send's answer.

@@ -1,0 +1,21 @@
+package heraldtest
+
+import "fmt"
+
+// BankApp is herald.yaml's apps section with one app, bank, sending over
+// Fast2SMS's DLT route with the given policy (dlt_only, dlt_with_fallback):
+// the template every end-to-end test of the DLT path uses.
+func BankApp(policy string) string {
+	return fmt.Sprintf(`apps:
+  bank:
+    deliveryPolicy: %s
+    providers: [fast2sms]
+    dlt:
+      senderId: BANKOT
+      entityId: "1701100000000000001"
+      templateId: "1707100000000000001"
+      messageId: "161001"
+      text: "{#numeric#} is your Bank OTP. - BANKOT"
+      variables: [{value: "{code}", tag: numeric}]
+`, policy)
+}
