@@ -64,7 +64,7 @@ func NewConnector(cfg Config, dataDir string, cat *event.Catalog, m *Metrics, lo
 		listen = ""
 	}
 	if listen == "" && !cfg.InProcess {
-		return nil, errors.New("nats: an embedded server that listens nowhere needs inProcess: true")
+		return nil, fmt.Errorf("%w: nats.listen: an embedded server that listens nowhere (none) needs nats.inProcess: true", config.ErrInvalid)
 	}
 	table, err := access.Table(cat)
 	if err != nil {

@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -101,7 +100,7 @@ func Open(ctx context.Context, cfg Config, dataDir, name string, cat *event.Cata
 		listen = ""
 	}
 	if listen == "" && !cfg.InProcess {
-		return nil, errors.New("nats: an embedded server that listens nowhere needs inProcess: true")
+		return nil, fmt.Errorf("%w: nats.listen: an embedded server that listens nowhere (none) needs nats.inProcess: true", config.ErrInvalid)
 	}
 	srv, err := StartServer(ServerConfig{
 		StoreDir:     filepath.Join(dataDir, "jetstream"),

@@ -60,6 +60,15 @@ func TestUsageErrorsExitWith2(t *testing.T) {
 	}
 }
 
+// A configuration mistake found while the services are wired is reported
+// as its cause (the key), not as fx's chain of constructors, with exit 2.
+func TestAWiringConfigurationErrorIsItsCause(t *testing.T) {
+	code, _, errOut := cli(t, "", "serve", "--nats-listen", "none", "--data", t.TempDir(), "--http", "127.0.0.1:0")
+	if code != exitUsage || !strings.Contains(errOut, "nats.inProcess") || strings.Contains(errOut, "could not build") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
 func TestServeRejectsABadConfigNamingTheKeyAndStartsNothing(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "herald.yaml")

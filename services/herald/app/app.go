@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 
+	"go.uber.org/dig"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
@@ -185,19 +186,11 @@ func New(opts Options) (*App, error) {
 	return a, nil
 }
 
-// configCause strips fx's dependency-graph wrapping from a configuration
-// error, so the user reads the key at fault, not the constructor chain.
+// configCause strips fx's dependency-graph wrapping from a start-up error,
+// so the user reads the cause (the key at fault, the server that did not
+// answer), not the constructor chain.
 func configCause(err error) error {
-	if !errors.Is(err, config.ErrInvalid) {
-		return err
-	}
-	for {
-		next := errors.Unwrap(err)
-		if next == nil || next == config.ErrInvalid || !errors.Is(next, config.ErrInvalid) {
-			return err
-		}
-		err = next
-	}
+	return dig.RootCause(err)
 }
 
 // Start starts every component, the bus first and the HTTP server last.
