@@ -139,7 +139,7 @@ func LoadKeyring(cfg Config, cat *event.Catalog) (*Keyring, error) {
 			if kc.Name != "" {
 				who = fmt.Sprintf("key %q", kc.Name)
 			}
-			return nil, fmt.Errorf("%w: http.auth: %s: %v", config.ErrInvalid, who, err)
+			return nil, fmt.Errorf("%w: http.auth: %s: %w", config.ErrInvalid, who, err)
 		}
 		if names[kc.Name] {
 			return nil, fmt.Errorf("%w: http.auth: key %q is configured twice", config.ErrInvalid, kc.Name)

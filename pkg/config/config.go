@@ -40,7 +40,7 @@ func Load(path string) (*File, error) {
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return Parse(path, b)
 }
@@ -53,7 +53,7 @@ func Parse(source string, b []byte) (*File, error) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, source, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, source, err)
 	}
 	if len(doc.Content) == 0 {
 		return f, nil
@@ -85,22 +85,22 @@ func (f *File) Has(key string) bool { _, ok := f.sections[key]; return ok }
 func (f *File) Section(key string, into any) error {
 	if n, ok := f.sections[key]; ok {
 		if err := checkKeys(n, reflect.TypeOf(into), key); err != nil {
-			return fmt.Errorf("%w: %s: %v", ErrInvalid, f.source, err)
+			return fmt.Errorf("%w: %s: %w", ErrInvalid, f.source, err)
 		}
 		if err := n.Decode(into); err != nil {
-			return fmt.Errorf("%w: %s: section %s: %v", ErrInvalid, f.source, key, err)
+			return fmt.Errorf("%w: %s: section %s: %w", ErrInvalid, f.source, key, err)
 		}
 	}
 	// Environment variables override struct sections; a section that is a
 	// map (apps: name → settings) has no fixed keys to name in a tag.
 	if rv := reflect.ValueOf(into); rv.Kind() == reflect.Pointer && rv.Elem().Kind() == reflect.Struct {
 		if err := env.Parse(into); err != nil {
-			return fmt.Errorf("%w: environment override of section %s: %v", ErrInvalid, key, err)
+			return fmt.Errorf("%w: environment override of section %s: %w", ErrInvalid, key, err)
 		}
 	}
 	if v, ok := into.(Validator); ok {
 		if err := v.Validate(); err != nil {
-			return fmt.Errorf("%w: %s: %s.%v", ErrInvalid, f.source, key, err)
+			return fmt.Errorf("%w: %s: %s.%w", ErrInvalid, f.source, key, err)
 		}
 	}
 	return nil

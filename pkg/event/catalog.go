@@ -255,7 +255,7 @@ func (c *Catalog) Encode(e *Event) error {
 	}
 	if e.Data == nil {
 		if e.Data, err = d.decode(e.Raw); err != nil {
-			return fmt.Errorf("%w: %s: %v", ErrMalformed, e.Type, err)
+			return fmt.Errorf("%w: %s: %w", ErrMalformed, e.Type, err)
 		}
 	}
 	e.DataSchema = d.SchemaURI
@@ -272,7 +272,7 @@ func (c *Catalog) Decode(e *Event) error {
 		return err
 	}
 	if e.Data, err = d.decode(e.Raw); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrMalformed, e.Type, err)
+		return fmt.Errorf("%w: %s: %w", ErrMalformed, e.Type, err)
 	}
 	return nil
 }
@@ -293,7 +293,7 @@ func (d *Def) validate(raw []byte) error {
 	}
 	var v any
 	if err := json.Unmarshal(raw, &v); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrMalformed, d.Type, err)
+		return fmt.Errorf("%w: %s: %w", ErrMalformed, d.Type, err)
 	}
 	err := d.schema.Validate(v)
 	if err == nil {

@@ -134,7 +134,7 @@ func ParseRules(source string, doc []byte, cat *event.Catalog) (*Rules, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(doc))
 	dec.KnownFields(true)
 	if err := dec.Decode(&rs); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w: %s: %v", config.ErrInvalid, source, err)
+		return nil, fmt.Errorf("%w: %s: %w", config.ErrInvalid, source, err)
 	}
 	return Compile(source, rs, cat)
 }

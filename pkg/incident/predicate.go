@@ -79,7 +79,7 @@ func parsePred(s string) (*pred, error) {
 		for _, v := range splitList(rest[1 : len(rest)-1]) {
 			u, err := unquote(v)
 			if err != nil {
-				return nil, fmt.Errorf("%q: %v", s, err)
+				return nil, fmt.Errorf("%q: %w", s, err)
 			}
 			vals = append(vals, u)
 		}
@@ -89,7 +89,7 @@ func parsePred(s string) (*pred, error) {
 	} else {
 		u, err := unquote(rest)
 		if err != nil {
-			return nil, fmt.Errorf("%q: %v", s, err)
+			return nil, fmt.Errorf("%q: %w", s, err)
 		}
 		vals = []string{u}
 	}

@@ -259,13 +259,13 @@ func Load(f *config.File, dataDir string) (*Settings, error) {
 	for name, a := range apps {
 		as, err := resolveApp(name, a, s.OTP.Defaults, &s.Providers)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: apps.%s.%v", config.ErrInvalid, f.Source(), name, err)
+			return nil, fmt.Errorf("%w: %s: apps.%s.%w", config.ErrInvalid, f.Source(), name, err)
 		}
 		s.Apps[name] = as
 	}
 	keys, err := LoadKeys(s.OTP.SealKey, s.OTP.HashKey, dataDir)
 	if err != nil {
-		return nil, fmt.Errorf("%w: otp keys: %v", config.ErrInvalid, err)
+		return nil, fmt.Errorf("%w: otp keys: %w", config.ErrInvalid, err)
 	}
 	s.Keys = keys
 	return s, nil
@@ -317,7 +317,7 @@ func resolveApp(name string, a App, def AppDefaults, providers *sms.Config) (*Ap
 			return nil, fmt.Errorf("providers[%d]: %q is listed twice", i, p)
 		}
 		if err := providers.Usable(p); err != nil {
-			return nil, fmt.Errorf("providers[%d]: %v", i, err)
+			return nil, fmt.Errorf("providers[%d]: %w", i, err)
 		}
 	}
 	if a.DeliveryPolicy != QuickOnly && !supportsDLT(s.Providers[0]) {

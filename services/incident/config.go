@@ -96,7 +96,7 @@ func (c *Config) CompileRules(cat *event.Catalog) (*incident.Rules, error) {
 	if c.RulesFile != "" {
 		b, err := os.ReadFile(c.RulesFile)
 		if err != nil {
-			return nil, fmt.Errorf("%w: incident.rulesFile: %v", config.ErrInvalid, err)
+			return nil, fmt.Errorf("%w: incident.rulesFile: %w", config.ErrInvalid, err)
 		}
 		f, err := incident.ParseRules(c.RulesFile, b, cat)
 		if err != nil {

@@ -69,7 +69,7 @@ func (n *Notifier) writeOnce(ctx context.Context, e *event.Event) (*event.Event,
 		n.log.Warn("ledger write failed; retrying", "subject", e.Subject, "error", err)
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("ledger write %s: %w (last error: %v)", e.Subject, ctx.Err(), err)
+			return nil, fmt.Errorf("ledger write %s: %w (last error: %w)", e.Subject, ctx.Err(), err)
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, 2*time.Second)

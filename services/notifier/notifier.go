@@ -131,7 +131,7 @@ func fromFx(in fxIn) (*Notifier, error) {
 // New builds the notifier; Start runs it.
 func New(cfg Config, d Deps) (*Notifier, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: notifier.%v", config.ErrInvalid, err)
+		return nil, fmt.Errorf("%w: notifier.%w", config.ErrInvalid, err)
 	}
 	if len(cfg.Routes) == 0 {
 		cfg.Routes = []Route{{Name: "default", Channels: []string{"console"}}}

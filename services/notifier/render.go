@@ -2,6 +2,7 @@ package notifier
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -36,21 +37,12 @@ func groupString(g map[string]string) string {
 	}
 	var rest []string
 	for k, v := range g {
-		if !contains(known, k) {
+		if !slices.Contains(known, k) {
 			rest = append(rest, k+"="+v)
 		}
 	}
 	sort.Strings(rest)
 	return strings.Join(append(parts, rest...), " ")
-}
-
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 func clock(t time.Time) string {

@@ -83,7 +83,7 @@ func loadCore(f *config.File, opts Options) (Core, error) {
 		c.NATS.CredsDir = opts.NATSCredsDir
 	}
 	if err := c.NATS.Validate(); err != nil {
-		return c, fmt.Errorf("%w: nats.%v", config.ErrInvalid, err)
+		return c, fmt.Errorf("%w: nats.%w", config.ErrInvalid, err)
 	}
 	return c, nil
 }
