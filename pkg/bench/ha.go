@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -242,44 +243,67 @@ func waitGauges(ctx context.Context, p *platform, d time.Duration, incident, not
 // gauges reads the process's herald_incident_leader and
 // herald_notifier_active from its /metrics.
 func gauges(ctx context.Context, p *platform) (incident, notifier float64, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.app.HTTP.URL()+"/metrics", nil)
+	m, err := metrics(ctx, p, "herald_incident_leader", "herald_notifier_active")
 	if err != nil {
 		return 0, 0, err
+	}
+	return m["herald_incident_leader"], m["herald_notifier_active"], nil
+}
+
+// waitFolded waits until the incident projection has applied every event
+// EVENTS holds now (herald_incident_last_seq).
+func waitFolded(ctx context.Context, p *platform, d time.Duration) error {
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	s, err := p.app.Bus.JS.Stream(sctx, streams.Events)
+	cancel()
+	if err != nil {
+		return err
+	}
+	last := float64(s.CachedInfo().State.LastSeq)
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if m, err := metrics(ctx, p, "herald_incident_last_seq"); err == nil && m["herald_incident_last_seq"] >= last {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("the incident projection did not fold EVENTS up to %.0f within %s", last, d)
+}
+
+// metrics reads the named unlabelled metrics from the process's /metrics.
+func metrics(ctx context.Context, p *platform, names ...string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.app.HTTP.URL()+"/metrics", nil)
+	if err != nil {
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	found := 0
+	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
+		if !ok || !slices.Contains(names, name) {
 			continue
 		}
-		var into *float64
-		switch name {
-		case "herald_incident_leader":
-			into = &incident
-		case "herald_notifier_active":
-			into = &notifier
-		default:
-			continue
+		var v float64
+		if _, err := fmt.Sscan(value, &v); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		if _, err := fmt.Sscan(value, into); err != nil {
-			return 0, 0, fmt.Errorf("%s: %w", name, err)
-		}
-		found++
+		out[name] = v
 	}
 	if err := sc.Err(); err != nil {
-		return 0, 0, err
+		return nil, err
 	}
-	if found != 2 {
-		return 0, 0, errors.New("herald_incident_leader or herald_notifier_active missing from /metrics")
+	for _, n := range names {
+		if _, ok := out[n]; !ok {
+			return nil, fmt.Errorf("%s missing from /metrics", n)
+		}
 	}
-	return incident, notifier, nil
+	return out, nil
 }
 
 // Write prints the report as Markdown.

@@ -244,7 +244,9 @@ func RunOTP(ctx context.Context, cfg OTPConfig) (OTPReport, error) {
 	fmt.Fprintf(cfg.Progress, "raw JetStream PublishAsync+MsgID: %.0f msg/s\n", rep.Raw.Rate())
 	// The incident projection folds the reference's events too: let it
 	// catch up before measuring.
-	time.Sleep(2 * time.Second)
+	if err := waitFolded(ctx, p, 2*time.Minute); err != nil {
+		return rep, err
+	}
 	// The fixed rate runs before saturation, so that it measures the
 	// platform at that rate, not the backlog and garbage the saturation
 	// phase leaves behind.
