@@ -66,11 +66,13 @@ func RawPublish(ctx context.Context, b *bus.Bus, n int) (Result, error) {
 		msgs[i] = &nats.Msg{Subject: "events." + string(e.Type), Header: e.Header(), Data: e.Raw}
 		ids[i] = e.ID
 	}
+	futures := make([]jetstream.PubAckFuture, 0, n)
 	t := start()
 	for i, m := range msgs {
 		for {
-			_, err := b.JS.PublishMsgAsync(m, jetstream.WithMsgID(ids[i]))
+			f, err := b.JS.PublishMsgAsync(m, jetstream.WithMsgID(ids[i]))
 			if err == nil {
+				futures = append(futures, f)
 				break
 			}
 			if !stalled(err) {
@@ -81,7 +83,17 @@ func RawPublish(ctx context.Context, b *bus.Bus, n int) (Result, error) {
 	if err := waitAsync(ctx, b); err != nil {
 		return Result{}, err
 	}
-	return t.result("raw PublishAsync+MsgID", n), nil
+	r := t.result("raw PublishAsync+MsgID", n)
+	// Every ack resolved: a refused publish (a permission the connection
+	// lacks) must fail the reference, not count as a message.
+	for _, f := range futures {
+		select {
+		case err := <-f.Err():
+			return Result{}, fmt.Errorf("raw publish: %w", err)
+		default:
+		}
+	}
+	return r, nil
 }
 
 // TypedPublish builds, validates and publishes n events through Herald's

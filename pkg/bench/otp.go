@@ -8,11 +8,18 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/heraldhq/herald/pkg/access"
+	"github.com/heraldhq/herald/pkg/bus"
+	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/services/herald/app"
 )
 
@@ -30,6 +37,18 @@ type OTPConfig struct {
 	SimLatency time.Duration
 	// RawN is how many events the raw JetStream reference publishes.
 	RawN int
+	// NoAuth runs the platform on an open server of the benchmark's own
+	// instead of its embedded server in operator mode: the same platform,
+	// clients and credentials, without the server's authentication and
+	// permission checks — the reference for the cost of security. A
+	// benchmark-only switch: nothing in herald serve's configuration
+	// reaches it.
+	NoAuth bool
+	// Cluster, when set, runs the platform on that cluster instead.
+	Cluster *Cluster
+	// PhoneBase offsets the phone numbers sent to: platforms that share a
+	// cluster (and its per-phone history) send to ranges of their own.
+	PhoneBase int64
 	// Progress receives one line per phase.
 	Progress io.Writer
 }
@@ -42,7 +61,12 @@ func DefaultOTPConfig() OTPConfig {
 
 // OTPPhase summarises one phase of the OTP benchmark.
 type OTPPhase struct {
-	OK, Errors    int
+	OK, Errors int
+	// Pending counts sends answered 202 pending (accepted, outcome not
+	// known within the sync timeout); Slowest is the longest answer of all,
+	// pending ones included.
+	Pending       int
+	Slowest       time.Duration
 	Elapsed       time.Duration
 	CPU           time.Duration
 	P50, P99, Max time.Duration
@@ -85,37 +109,85 @@ apps:
 `, simLatency)
 }
 
-// RunOTP starts the whole platform in this process (embedded JetStream and
-// every service: dispatcher, provider adapter on the simulated provider,
-// incident projection, notifier on its console sink; HTTP on 127.0.0.1) and
-// drives POST /v1/otp/send through real HTTP: the raw JetStream async
-// publish rate on the same server first, as the reference, then the
-// fixed-rate phase, then the sustained phase.
-func RunOTP(ctx context.Context, cfg OTPConfig) (OTPReport, error) {
-	rep := OTPReport{Config: cfg}
+// Cluster is an external NATS cluster the platform runs on (the deploy/nats
+// nodes in operator mode, with TLS): where it is, the roles' credentials and
+// the CA of its certificates, and the HA benchmark's controls over its
+// nodes. The benchmark calls Kill and Restart from its own goroutine.
+type Cluster struct {
+	URLs     string
+	CredsDir string
+	CAFile   string
+	Replicas int
+	Kill     func(name string)
+	Restart  func(name string)
+}
+
+// platform is the platform under test and a synchronous sender of OTPs.
+type platform struct {
+	app  *app.App
+	send sender
+	stop func()
+}
+
+// startPlatform starts the whole platform in this process with the OTP
+// benchmark's configuration, as herald serve would: on its own embedded
+// server in operator mode (every service on its role's credentials), on
+// cfg.Cluster when set, or, with cfg.NoAuth, on an open server of the
+// benchmark's own (see OTPConfig.NoAuth).
+func startPlatform(ctx context.Context, cfg OTPConfig, targets []string) (*platform, error) {
 	dir, err := os.MkdirTemp("", "herald-bench-otp")
 	if err != nil {
-		return rep, err
+		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	a, err := app.New(app.Options{ConfigYAML: otpBenchConfig(cfg.SimLatency), DataDir: dir, HTTPAddr: "127.0.0.1:0",
-		NATSListen: "127.0.0.1:0", Targets: app.AllTargets(), LogOutput: io.Discard, Stdout: io.Discard})
+	cleanup := []func(){func() { os.RemoveAll(dir) }}
+	undo := func() {
+		for i := len(cleanup) - 1; i >= 0; i-- {
+			cleanup[i]()
+		}
+	}
+	yaml := otpBenchConfig(cfg.SimLatency)
+	opts := app.Options{DataDir: dir, HTTPAddr: "127.0.0.1:0", NATSListen: "127.0.0.1:0", Targets: targets,
+		LogOutput: io.Discard, Stdout: io.Discard}
+	switch {
+	case cfg.Cluster != nil && cfg.NoAuth:
+		undo()
+		return nil, errors.New("bench: NoAuth runs on the benchmark's own server, not on a cluster")
+	case cfg.Cluster != nil:
+		opts.NATSURL, opts.NATSCredsDir = cfg.Cluster.URLs, cfg.Cluster.CredsDir
+		yaml = fmt.Sprintf("nats: {caFile: %q}\nstreams: {replicas: %d}\n", cfg.Cluster.CAFile, max(cfg.Cluster.Replicas, 1)) + yaml
+	case cfg.NoAuth:
+		srv, creds, err := openServer(filepath.Join(dir, "open"))
+		if err != nil {
+			undo()
+			return nil, err
+		}
+		cleanup = append(cleanup, func() { srv.Shutdown(); srv.WaitForShutdown() })
+		opts.NATSURL, opts.NATSCredsDir = srv.ClientURL(), creds
+	}
+	opts.ConfigYAML = yaml
+	a, err := app.New(opts)
 	if err != nil {
-		return rep, err
+		undo()
+		return nil, err
 	}
 	if err := a.Start(ctx); err != nil {
-		return rep, err
+		undo()
+		return nil, err
 	}
-	defer func() {
+	p := &platform{app: a}
+	p.stop = func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		_ = a.Stop(sctx)
-	}()
+		undo()
+	}
 	url := a.HTTP.URL() + "/v1/otp/send"
+	workers := max(cfg.Workers, 16)
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		MaxIdleConns: cfg.Workers * 4, MaxIdleConnsPerHost: cfg.Workers * 4, IdleConnTimeout: time.Minute}}
+		MaxIdleConns: workers * 4, MaxIdleConnsPerHost: workers * 4, IdleConnTimeout: time.Minute}}
 	var phone atomic.Int64
-	send := func() (time.Duration, error) {
+	phone.Store(cfg.PhoneBase)
+	p.send = func() (time.Duration, error) {
 		body := fmt.Sprintf(`{"app":"bench","phone":"+9198%08d"}`, phone.Add(1))
 		start := time.Now()
 		resp, err := client.Post(url, "application/json", bytes.NewReader([]byte(body)))
@@ -124,32 +196,66 @@ func RunOTP(ctx context.Context, cfg OTPConfig) (OTPReport, error) {
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return 0, fmt.Errorf("status %d: %s", resp.StatusCode, b)
+		switch resp.StatusCode {
+		case http.StatusOK:
+			return time.Since(start), nil
+		case http.StatusAccepted:
+			// Accepted, its outcome not known within the sync timeout.
+			return time.Since(start), fmt.Errorf("%w: %s", errPending, b)
 		}
-		return time.Since(start), nil
+		return 0, fmt.Errorf("status %d: %s", resp.StatusCode, b)
 	}
+	return p, nil
+}
 
-	// Warm up connections, pools and the stream files.
-	if _, err := closedLoop(ctx, send, cfg.Workers, time.Second); err != nil {
+// errPending is a synchronous send answered 202 pending: accepted, its
+// delivery outcome not known before the sync timeout.
+var errPending = errors.New("pending")
+
+// RunOTP starts the whole platform in this process (embedded JetStream and
+// every service: dispatcher, provider adapter on the simulated provider,
+// incident projection, notifier on its console sink; HTTP on 127.0.0.1) and
+// drives POST /v1/otp/send through real HTTP: the raw JetStream async
+// publish rate on the same server first, as the reference, then the
+// fixed-rate phase, then the sustained phase.
+func RunOTP(ctx context.Context, cfg OTPConfig) (OTPReport, error) {
+	rep := OTPReport{Config: cfg}
+	p, err := startPlatform(ctx, cfg, app.AllTargets())
+	if err != nil {
 		return rep, err
 	}
-	if rep.Raw, err = RawPublish(ctx, a.Bus, cfg.RawN); err != nil {
+	defer p.stop()
+
+	// Warm up connections, pools and the stream files.
+	if _, err := closedLoop(ctx, p.send, cfg.Workers, time.Second); err != nil {
+		return rep, err
+	}
+	// The reference publishes producer events (integration_call_completed),
+	// so it connects as the producer role, the one allowed to.
+	prod, err := p.app.Connector.Connect(ctx, access.Producer)
+	if err != nil {
+		return rep, err
+	}
+	rep.Raw, err = RawPublish(ctx, prod, cfg.RawN)
+	_ = prod.Close(ctx)
+	if err != nil {
 		return rep, err
 	}
 	fmt.Fprintf(cfg.Progress, "raw JetStream PublishAsync+MsgID: %.0f msg/s\n", rep.Raw.Rate())
 	// The incident projection folds the reference's events too: let it
 	// catch up before measuring.
-	time.Sleep(2 * time.Second)
+	if err := waitFolded(ctx, p, 2*time.Minute); err != nil {
+		return rep, err
+	}
 	// The fixed rate runs before saturation, so that it measures the
 	// platform at that rate, not the backlog and garbage the saturation
 	// phase leaves behind.
-	if rep.Fixed, err = openLoop(ctx, send, cfg.Rate, cfg.RateDuration); err != nil {
+	if rep.Fixed, err = openLoop(ctx, p.send, cfg.Rate, cfg.RateDuration); err != nil {
 		return rep, err
 	}
 	fmt.Fprintf(cfg.Progress, "fixed %d/s: %.0f OTP/s, p50 %s p99 %s max %s, %d errors\n", cfg.Rate,
 		rep.Fixed.Rate(), rep.Fixed.P50, rep.Fixed.P99, rep.Fixed.Max, rep.Fixed.Errors)
-	if rep.Sustained, err = closedLoop(ctx, send, cfg.Workers, cfg.Duration); err != nil {
+	if rep.Sustained, err = closedLoop(ctx, p.send, cfg.Workers, cfg.Duration); err != nil {
 		return rep, err
 	}
 	fmt.Fprintf(cfg.Progress, "sustained (%d clients): %.0f OTP/s, p50 %s p99 %s, %d errors\n", cfg.Workers,
@@ -157,19 +263,52 @@ func RunOTP(ctx context.Context, cfg OTPConfig) (OTPReport, error) {
 	return rep, nil
 }
 
+// openServer starts an open embedded server (no operator mode: it checks
+// neither credentials nor permissions) under dir, as bus.Open does for the
+// benchmarks' private servers, and writes the roles' credentials next to
+// it: the platform connects exactly as it does to a secure server (each
+// role with its own credentials and inbox prefix), and the server ignores
+// them. Only OTPConfig.NoAuth reaches it; herald serve cannot.
+func openServer(dir string) (*server.Server, string, error) {
+	cat, err := event.NewCatalog()
+	if err != nil {
+		return nil, "", err
+	}
+	table, err := access.Table(cat)
+	if err != nil {
+		return nil, "", err
+	}
+	creds, err := access.Ensure(filepath.Join(dir, "creds"), table)
+	if err != nil {
+		return nil, "", err
+	}
+	srv, err := bus.StartServer(bus.ServerConfig{StoreDir: filepath.Join(dir, "jetstream"), Listen: "127.0.0.1:0"}, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	return srv, creds.Dir, nil
+}
+
 type sender func() (time.Duration, error)
 
 // recorder collects latencies from many goroutines.
 type recorder struct {
-	mu    sync.Mutex
-	lat   []time.Duration
-	errs  int
-	first string
+	mu      sync.Mutex
+	lat     []time.Duration
+	errs    int
+	pending int
+	slowest time.Duration // of every answer, pending ones included
+	first   string
 }
 
 func (r *recorder) add(d time.Duration, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.slowest = max(r.slowest, d)
+	if errors.Is(err, errPending) {
+		r.pending++
+		return
+	}
 	if err != nil {
 		if r.errs == 0 {
 			r.first = err.Error()
@@ -183,7 +322,8 @@ func (r *recorder) add(d time.Duration, err error) {
 func (r *recorder) summary(t timer) OTPPhase {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	l := OTPPhase{OK: len(r.lat), Errors: r.errs, FirstError: r.first, Elapsed: time.Since(t.wall), CPU: cpuTime() - t.cpu}
+	l := OTPPhase{OK: len(r.lat), Errors: r.errs, Pending: r.pending, Slowest: r.slowest, FirstError: r.first,
+		Elapsed: time.Since(t.wall), CPU: cpuTime() - t.cpu}
 	if len(r.lat) == 0 {
 		return l
 	}
@@ -252,6 +392,14 @@ func openLoop(ctx context.Context, send sender, rate int, d time.Duration) (OTPP
 func (r OTPReport) Write(w io.Writer) {
 	c := r.Config
 	fmt.Fprintf(w, "| measure | value |\n|---|---|\n")
+	server := "embedded, operator mode (every service on its role's credentials)"
+	switch {
+	case c.Cluster != nil:
+		server = "external cluster, operator mode, TLS"
+	case c.NoAuth:
+		server = "open embedded server (no authentication: reference)"
+	}
+	fmt.Fprintf(w, "| NATS server | %s |\n", server)
 	fmt.Fprintf(w, "| raw JetStream PublishAsync+MsgID (same server, same run) | %.0f msg/s |\n", r.Raw.Rate())
 	s := r.Sustained
 	fmt.Fprintf(w, "| sustained OTP/s (%d clients, sync send, sim latency %s, %s) | %.0f OTP/s (%d errors) |\n",
@@ -261,6 +409,17 @@ func (r OTPReport) Write(w io.Writer) {
 	f := r.Fixed
 	fmt.Fprintf(w, "| fixed rate %d/s for %s: achieved | %.0f OTP/s (%d errors) |\n", c.Rate, c.RateDuration, f.Rate(), f.Errors)
 	fmt.Fprintf(w, "| latency at %d/s p50 / p99 / max | %s / %s / %s |\n", c.Rate, ms(f.P50), ms(f.P99), ms(f.Max))
+	for _, l := range []struct {
+		name  string
+		phase OTPPhase
+	}{{"fixed rate", f}, {"sustained", s}} {
+		if l.phase.Pending > 0 {
+			fmt.Fprintf(w, "| %s: answered 202 pending (outcome later than the sync timeout) | %d |\n", l.name, l.phase.Pending)
+		}
+		if l.phase.FirstError != "" {
+			fmt.Fprintf(w, "| %s: first error | %s |\n", l.name, strings.ReplaceAll(l.phase.FirstError, "|", "/"))
+		}
+	}
 	fmt.Fprintf(w, "\nGoals: ≥ 5,000 OTP/s sustained: %s; p99 ≤ 10 ms at 1,000 OTP/s: %s.\n",
 		verdict(s.Rate() >= 5000), verdict(f.P99 <= 10*time.Millisecond))
 }

@@ -95,7 +95,10 @@ provider, incident projection, notifier on its console sink; HTTP on 127.0.0.1)
 and sends OTPs through real HTTP: first the raw JetStream async publish rate on
 the same server (the reference), then the latency at a fixed --rate (open loop),
 then the sustained rate with --workers synchronous clients. Every request uses a
-new phone number, so per-phone limits stay on.`,
+new phone number, so per-phone limits stay on. The services connect with their
+roles' credentials to the embedded server in operator mode, as herald serve
+does; --no-auth runs the same platform and clients on an open server of the
+benchmark's own instead, to measure what authentication costs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfg.Workers < 1 || cfg.Rate < 1 || cfg.Duration < time.Second || cfg.RateDuration < time.Second || cfg.RawN < 1000 {
@@ -121,6 +124,7 @@ new phone number, so per-phone limits stay on.`,
 	f.DurationVar(&cfg.RateDuration, "rate-duration", cfg.RateDuration, "length of the fixed-rate phase")
 	f.DurationVar(&cfg.SimLatency, "sim-latency", cfg.SimLatency, "the simulated provider's answer time")
 	f.IntVar(&cfg.RawN, "raw", cfg.RawN, "events of the raw JetStream reference")
+	f.BoolVar(&cfg.NoAuth, "no-auth", false, "run on an open server of the benchmark's own (no operator mode, no permission checks): the reference for the cost of security")
 	return cmd
 }
 
