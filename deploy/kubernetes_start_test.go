@@ -1,0 +1,152 @@
+package deploy_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/heraldhq/herald/pkg/access"
+	"github.com/heraldhq/herald/pkg/api"
+	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/services/herald/app"
+)
+
+// TestKubernetesPodsStartOnTheCluster runs each Deployment's container as
+// the kubelet would, short of the kubelet: its command, its environment
+// (values from the secrets resolved; optional secrets absent), and exactly
+// the files its volumes mount, under a temporary root, with real secrets made
+// as deploy/README.md makes them. The streams job applies the streams; every
+// target must become ready, and an OTP sent to the dispatcher pod must be
+// delivered by the provider-adapter pod.
+func TestKubernetesPodsStartOnTheCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node cluster and four herald processes")
+	}
+	m := loadManifests(t)
+	cluster := heraldtest.StartDeployCluster(t, "nats")
+	root := t.TempDir()
+
+	producer := heraldtest.ProducerKey(t, "shop", []string{"demo"}, nil)
+	operator := heraldtest.OperatorKey(t, "ops")
+	keys, err := yaml.Marshal(struct {
+		Keys []api.KeyConfig `yaml:"keys"`
+	}{[]api.KeyConfig{producer.Config, operator.Config}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The secrets' contents, "secret/<name>/<key>", as kubectl create secret makes them.
+	secrets := map[string][]byte{
+		"secret/herald-http-keys/keys.yaml": keys,
+		"secret/herald-otp-keys/seal-key":   []byte(randomKey(t) + "\n"), // openssl's trailing newline
+		"secret/herald-otp-keys/hash-key":   []byte(randomKey(t) + "\n"),
+	}
+	ca, err := os.ReadFile(cluster.TLS.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets["secret/herald-nats-ca/ca.pem"] = ca
+	for _, r := range access.Roles() {
+		b, err := os.ReadFile(filepath.Join(cluster.CredsDir, access.CredsFile(r)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets["secret/herald-nats-creds-"+string(r)+"/"+access.CredsFile(r)] = b
+	}
+	// The cluster's client URL stands in for the chart's Service.
+	cm := m.configMaps["herald-config"]
+	for k, v := range cm.Data {
+		secrets["configMap/herald-config/"+k] = []byte(strings.ReplaceAll(v, "nats://nats.herald.svc:4222", cluster.URLs))
+	}
+	rooted := strings.NewReplacer("/etc/herald", filepath.Join(root, "job/etc/herald"))
+
+	// layout writes a container's mounted files where r puts them.
+	layout := func(r *strings.Replacer, files map[string]string) {
+		for p, src := range files {
+			b, ok := secrets[src]
+			if !ok {
+				t.Fatalf("no content for %s (mounted at %s)", src, p)
+			}
+			if strings.HasPrefix(src, "configMap/") {
+				b = []byte(r.Replace(string(b))) // herald.yaml's paths
+			}
+			path := r.Replace(p)
+			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, path, b)
+		}
+	}
+
+	job := m.jobs[0].Spec.Template.Spec
+	layout(rooted, m.mountedFiles(t, job, job.Containers[0]))
+	args := strings.Fields(rooted.Replace(strings.Join(job.Containers[0].Command[1:], " ")))
+	args[slices.Index(args, "--nats")+1] = cluster.URLs
+	if out, err := exec.Command(heraldBin, args...).CombinedOutput(); err != nil {
+		t.Fatalf("the streams job: %v\n%s", err, out)
+	}
+
+	urls := map[string]string{}
+	for _, target := range app.AllTargets() {
+		pod := m.deployments[target].Spec.Template.Spec
+		c := pod.Containers[0]
+		// A pod per target: its own root, so that one target's files are not another's.
+		rootedPod := strings.NewReplacer("/etc/herald", filepath.Join(root, target, "etc/herald"), "/var/lib/herald", filepath.Join(root, target, "var/lib/herald"))
+		layout(rootedPod, m.mountedFiles(t, pod, c))
+		env := map[string]string{}
+		for _, e := range c.Env {
+			switch {
+			case e.ValueFrom == nil:
+				env[e.Name] = rootedPod.Replace(e.Value)
+			case e.ValueFrom.SecretKeyRef != nil:
+				ref := e.ValueFrom.SecretKeyRef
+				env[e.Name] = string(secrets["secret/"+ref.Name+"/"+ref.Key])
+			default:
+				t.Fatalf("%s: env %s from an unsupported source", target, e.Name)
+			}
+		}
+		port := freePort(t)
+		env["HERALD_HTTP_ADDR"] = strings.Replace(env["HERALD_HTTP_ADDR"], ":8080", ":"+port, 1)
+		urls[target] = "http://127.0.0.1:" + port
+		args := strings.Fields(rootedPod.Replace(strings.Join(c.Command[1:], " ")))
+		if err := os.MkdirAll(flagValue(t, args, "--data"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		startTarget(t, target, args, env)
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	for target, url := range urls {
+		heraldtest.Eventually(t, 60*time.Second, target+" ready", func() bool {
+			resp, err := client.Get(url + "/readyz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
+	}
+	req, _ := http.NewRequest(http.MethodPost, urls[app.Dispatcher]+"/v1/otp/send", strings.NewReader(`{"app":"demo","phone":"+919876543210"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+producer.Secret)
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var sent struct {
+		Status string `json:"status"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&sent); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || sent.Status != "sent" {
+		t.Fatalf("POST /v1/otp/send: %d %q, want 200 sent (delivered by the provider-adapter pod)", resp.StatusCode, sent.Status)
+	}
+}

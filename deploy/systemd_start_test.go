@@ -1,0 +1,202 @@
+package deploy_test
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/heraldhq/herald/pkg/access"
+	"github.com/heraldhq/herald/pkg/api"
+	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/services/herald/app"
+)
+
+// TestSystemdLayoutStartsEveryTargetOnTheCluster runs what the units run, as
+// the README installs it: the 3-node cluster of deploy/nats, herald.yaml from
+// herald-cluster.yaml, the shared and per-target environment files (keys
+// filled in, /etc/herald and /var/lib under a temporary root, free ports),
+// each target's ExecStart as its own process. Every target must become ready
+// on its non-loopback address, and an OTP sent to the dispatcher must be
+// delivered by the separate provider adapter (they share the seal key).
+func TestSystemdLayoutStartsEveryTargetOnTheCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node cluster and four herald processes")
+	}
+	cluster := heraldtest.StartDeployCluster(t, "nats")
+	root := t.TempDir()
+	etc := filepath.Join(root, "etc/herald")
+	if err := os.MkdirAll(filepath.Join(etc, "nats/tls"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// The credentials of the roles the targets run (no operator-admin) and the CA.
+	for _, r := range []access.Role{access.OperatorRead, access.Dispatcher, access.Producer, access.ProviderAdapter, access.Incident, access.Notifier} {
+		copyFile(t, filepath.Join(cluster.CredsDir, access.CredsFile(r)), filepath.Join(etc, "nats", access.CredsFile(r)))
+	}
+	copyFile(t, cluster.TLS.CA, filepath.Join(etc, "nats/tls/ca.pem"))
+
+	conf, err := os.ReadFile("herald-cluster.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf = []byte(strings.Replace(string(conf), "nats://n1.internal:4222,nats://n2.internal:4222,nats://n3.internal:4222", cluster.URLs, 1))
+	writeFile(t, filepath.Join(etc, "herald.yaml"), conf)
+
+	producer := heraldtest.ProducerKey(t, "shop", []string{"demo"}, nil)
+	operator := heraldtest.OperatorKey(t, "ops")
+	keys, err := yaml.Marshal(struct {
+		Keys []api.KeyConfig `yaml:"keys"`
+	}{[]api.KeyConfig{producer.Config, operator.Config}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(etc, "http-keys.yaml"), keys)
+
+	// The shared environment file as an operator fills it in.
+	shared := envFile(t, "systemd/env/herald.env")
+	shared["OTP_SEAL_KEY"], shared["OTP_HASH_KEY"] = randomKey(t), randomKey(t)
+	for k, v := range shared {
+		shared[k] = strings.ReplaceAll(v, "/etc/herald", etc)
+	}
+
+	// The streams, as the README applies them (operator-admin stays off the targets).
+	apply := exec.Command(heraldBin, "streams", "apply", "--config", filepath.Join(etc, "herald.yaml"), "--nats", cluster.URLs,
+		"--creds", filepath.Join(cluster.CredsDir, access.CredsFile(access.OperatorAdmin)), "--ca", cluster.TLS.CA, "--replicas", "3")
+	if out, err := apply.CombinedOutput(); err != nil {
+		t.Fatalf("herald streams apply: %v\n%s", err, out)
+	}
+
+	exec := unitOptions(t, "systemd/herald@.service")["Service"]["ExecStart"][0]
+	urls := map[string]string{}
+	for _, target := range app.AllTargets() {
+		own := envFile(t, filepath.Join("systemd/env", target+".env"))
+		host, _, err := net.SplitHostPort(own["HERALD_HTTP_ADDR"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := freePort(t)
+		own["HERALD_HTTP_ADDR"] = net.JoinHostPort(host, port)
+		urls[target] = "http://127.0.0.1:" + port
+		args := strings.Fields(strings.NewReplacer("%i", target, "%S", filepath.Join(root, "var/lib"), "/etc/herald", etc).Replace(exec))
+		if err := os.MkdirAll(flagValue(t, args, "--data"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		startTarget(t, target, args[1:], shared, own)
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	for target, url := range urls {
+		heraldtest.Eventually(t, 60*time.Second, target+" ready", func() bool {
+			resp, err := client.Get(url + "/readyz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
+	}
+
+	req, _ := http.NewRequest(http.MethodPost, urls[app.Dispatcher]+"/v1/otp/send", strings.NewReader(`{"app":"demo","phone":"+919876543210"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+producer.Secret)
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var sent struct {
+		Status string `json:"status"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&sent); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || sent.Status != "sent" {
+		t.Fatalf("POST /v1/otp/send: %d %q, want 200 sent (delivered by the provider adapter process)", resp.StatusCode, sent.Status)
+	}
+}
+
+// startTarget runs herald with args and the two environment files, as
+// systemd would, and stops it (SIGTERM, as systemctl stop) at the end.
+func startTarget(t *testing.T, target string, args []string, envs ...map[string]string) {
+	t.Helper()
+	cmd := exec.Command(heraldBin, args...)
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	for _, env := range envs {
+		for k, v := range env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
+	logFile, err := os.Create(filepath.Join(t.TempDir(), target+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("herald@%s stopped with %v", target, err)
+			}
+		case <-time.After(60 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("herald@%s did not stop within 60 s", target)
+		}
+		logFile.Close()
+		if t.Failed() {
+			if b, err := os.ReadFile(logFile.Name()); err == nil {
+				t.Logf("herald@%s log:\n%s", target, b)
+			}
+		}
+	})
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+}
+
+func randomKey(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, to, b)
+}
+
+func writeFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
