@@ -151,6 +151,13 @@ func New(opts Options) (*App, error) {
 		}
 		log = newLogger(core, out)
 	}
+	if settings != nil && settings.Keys.Generated && !core.NATS.Embedded() {
+		// Keys generated under this data dir seal what a process with
+		// another data dir cannot open: its dispatches would be refused
+		// (seal_invalid). Processes that share this data dir are fine.
+		log.Warn("OTP keys were generated under the data dir: every dispatcher and provider adapter on this NATS must share them (set OTP_SEAL_KEY and OTP_HASH_KEY, docs/otp.md)",
+			"dataDir", core.DataDir)
+	}
 	a := &App{Log: log, opts: opts}
 	options := []fx.Option{
 		fx.WithLogger(func() fxevent.Logger {
