@@ -1,15 +1,12 @@
 package deploy_test
 
 import (
-	"encoding/json"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -121,32 +118,5 @@ func TestKubernetesPodsStartOnTheCluster(t *testing.T) {
 		}
 		startTarget(t, target, args, env)
 	}
-	client := &http.Client{Timeout: 5 * time.Second}
-	for target, url := range urls {
-		heraldtest.Eventually(t, 60*time.Second, target+" ready", func() bool {
-			resp, err := client.Get(url + "/readyz")
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return resp.StatusCode == http.StatusOK
-		})
-	}
-	req, _ := http.NewRequest(http.MethodPost, urls[app.Dispatcher]+"/v1/otp/send", strings.NewReader(`{"app":"demo","phone":"+919876543210"}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+producer.Secret)
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var sent struct {
-		Status string `json:"status"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&sent); err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK || sent.Status != "sent" {
-		t.Fatalf("POST /v1/otp/send: %d %q, want 200 sent (delivered by the provider-adapter pod)", resp.StatusCode, sent.Status)
-	}
+	servesAnOTP(t, urls, producer.Secret, "provider-adapter pod")
 }
