@@ -55,16 +55,9 @@ func NewConnector(cfg Config, dataDir string, cat *event.Catalog, m *Metrics, lo
 	if !cfg.Embedded() {
 		return c, nil
 	}
-	interval, always, err := cfg.syncPolicy()
+	sc, err := cfg.serverConfig(dataDir)
 	if err != nil {
 		return nil, err
-	}
-	listen := cfg.Listen
-	if listen == "none" {
-		listen = ""
-	}
-	if listen == "" && !cfg.InProcess {
-		return nil, fmt.Errorf("%w: nats.listen: an embedded server that listens nowhere (none) needs nats.inProcess: true", config.ErrInvalid)
 	}
 	table, err := access.Table(cat)
 	if err != nil {
@@ -74,14 +67,8 @@ func NewConnector(cfg Config, dataDir string, cat *event.Catalog, m *Metrics, lo
 	if err != nil {
 		return nil, err
 	}
-	c.srv, err = StartServer(ServerConfig{
-		StoreDir:     filepath.Join(dataDir, "jetstream"),
-		Listen:       listen,
-		SyncInterval: interval,
-		SyncAlways:   always,
-		MaxStore:     int64(cfg.MaxStore),
-		Auth:         c.creds,
-	}, log)
+	sc.Auth = c.creds
+	c.srv, err = StartServer(sc, log)
 	if err != nil {
 		return nil, err
 	}

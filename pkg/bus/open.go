@@ -80,6 +80,29 @@ func (c *Config) syncPolicy() (time.Duration, bool, error) {
 	return d, false, nil
 }
 
+// serverConfig is the embedded server the section describes, its store
+// under dataDir/jetstream (authentication is the caller's to add).
+func (c *Config) serverConfig(dataDir string) (ServerConfig, error) {
+	interval, always, err := c.syncPolicy()
+	if err != nil {
+		return ServerConfig{}, err
+	}
+	listen := c.Listen
+	if listen == "none" {
+		listen = ""
+	}
+	if listen == "" && !c.InProcess {
+		return ServerConfig{}, fmt.Errorf("%w: nats.listen: an embedded server that listens nowhere (none) needs nats.inProcess: true", config.ErrInvalid)
+	}
+	return ServerConfig{
+		StoreDir:     filepath.Join(dataDir, "jetstream"),
+		Listen:       listen,
+		SyncInterval: interval,
+		SyncAlways:   always,
+		MaxStore:     int64(c.MaxStore),
+	}, nil
+}
+
 // Embedded reports whether the configuration embeds a server.
 func (c *Config) Embedded() bool { return c.URL == "" }
 
@@ -91,24 +114,11 @@ func Open(ctx context.Context, cfg Config, dataDir, name string, cat *event.Cata
 	if !cfg.Embedded() {
 		return Connect(ctx, ConnConfig{URL: cfg.URL, Name: name, CredsFile: cfg.CredsFile, Token: cfg.Token}, cat, m, log)
 	}
-	interval, always, err := cfg.syncPolicy()
+	sc, err := cfg.serverConfig(dataDir)
 	if err != nil {
 		return nil, err
 	}
-	listen := cfg.Listen
-	if listen == "none" {
-		listen = ""
-	}
-	if listen == "" && !cfg.InProcess {
-		return nil, fmt.Errorf("%w: nats.listen: an embedded server that listens nowhere (none) needs nats.inProcess: true", config.ErrInvalid)
-	}
-	srv, err := StartServer(ServerConfig{
-		StoreDir:     filepath.Join(dataDir, "jetstream"),
-		Listen:       listen,
-		SyncInterval: interval,
-		SyncAlways:   always,
-		MaxStore:     int64(cfg.MaxStore),
-	}, log)
+	srv, err := StartServer(sc, log)
 	if err != nil {
 		return nil, err
 	}
