@@ -8,10 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/heraldhq/herald/pkg/access"
-	"github.com/heraldhq/herald/pkg/api"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/services/herald/app"
 )
@@ -31,14 +28,7 @@ func TestKubernetesPodsStartOnTheCluster(t *testing.T) {
 	cluster := heraldtest.StartDeployCluster(t, "nats")
 	root := t.TempDir()
 
-	producer := heraldtest.ProducerKey(t, "shop", []string{"demo"}, nil)
-	operator := heraldtest.OperatorKey(t, "ops")
-	keys, err := yaml.Marshal(struct {
-		Keys []api.KeyConfig `yaml:"keys"`
-	}{[]api.KeyConfig{producer.Config, operator.Config}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	producer, keys := httpKeys(t)
 	// The secrets' contents, "secret/<name>/<key>", as kubectl create secret makes them.
 	secrets := map[string][]byte{
 		"secret/herald-http-keys/keys.yaml": keys,

@@ -53,14 +53,7 @@ func TestSystemdLayoutStartsEveryTargetOnTheCluster(t *testing.T) {
 	conf = []byte(strings.Replace(string(conf), "nats://n1.internal:4222,nats://n2.internal:4222,nats://n3.internal:4222", cluster.URLs, 1))
 	writeFile(t, filepath.Join(etc, "herald.yaml"), conf)
 
-	producer := heraldtest.ProducerKey(t, "shop", []string{"demo"}, nil)
-	operator := heraldtest.OperatorKey(t, "ops")
-	keys, err := yaml.Marshal(struct {
-		Keys []api.KeyConfig `yaml:"keys"`
-	}{[]api.KeyConfig{producer.Config, operator.Config}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	producer, keys := httpKeys(t)
 	writeFile(t, filepath.Join(etc, "http-keys.yaml"), keys)
 
 	// The shared environment file as an operator fills it in.
@@ -206,4 +199,20 @@ func servesAnOTP(t *testing.T, urls map[string]string, secret, who string) {
 	if resp.StatusCode != http.StatusOK || sent.Status != "sent" {
 		t.Fatalf("POST /v1/otp/send: %d %q, want 200 sent (delivered by the %s)", resp.StatusCode, sent.Status, who)
 	}
+}
+
+// httpKeys is the HTTP keys file an operator writes with herald keys new:
+// a producer key for the demo app and an operator key; the producer's key
+// is returned to send with.
+func httpKeys(t *testing.T) (heraldtest.Key, []byte) {
+	t.Helper()
+	producer := heraldtest.ProducerKey(t, "shop", []string{"demo"}, nil)
+	operator := heraldtest.OperatorKey(t, "ops")
+	keys, err := yaml.Marshal(struct {
+		Keys []api.KeyConfig `yaml:"keys"`
+	}{[]api.KeyConfig{producer.Config, operator.Config}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return producer, keys
 }

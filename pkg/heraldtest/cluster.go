@@ -281,23 +281,7 @@ func StartDeployCluster(t testing.TB, confDir string) *SecureCluster {
 // As connects to the cluster with the role's credentials over TLS.
 func (c *SecureCluster) As(t testing.TB, r access.Role) *bus.Bus {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cat, err := event.NewCatalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bus.Connect(ctx, bus.ConnConfig{URL: c.URLs, Name: t.Name() + "-" + string(r), CAFile: c.TLS.CA,
-		CredsFile: filepath.Join(c.CredsDir, access.CredsFile(r)), InboxPrefix: access.InboxPrefix(r)}, cat, nil, Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = b.Close(ctx)
-	})
-	return b
+	return connectAs(t, c.URLs, c.CredsDir, c.TLS.CA, r)
 }
 
 // serverLogger sends a node's log lines to the test's log.

@@ -130,13 +130,20 @@ func (s *SecureServer) As(t testing.TB, r access.Role) *bus.Bus {
 // closed when the test ends.
 func ConnectAs(t testing.TB, url, credsDir string, r access.Role) *bus.Bus {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return connectAs(t, url, credsDir, "", r)
+}
+
+// connectAs connects with the role's credentials from credsDir (and the
+// server's CA, for TLS); closed when the test ends.
+func connectAs(t testing.TB, url, credsDir, ca string, r access.Role) *bus.Bus {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cat, err := event.NewCatalog()
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := bus.Connect(ctx, bus.ConnConfig{URL: url, Name: t.Name() + "-" + string(r),
+	b, err := bus.Connect(ctx, bus.ConnConfig{URL: url, Name: t.Name() + "-" + string(r), CAFile: ca,
 		CredsFile: filepath.Join(credsDir, access.CredsFile(r)), InboxPrefix: access.InboxPrefix(r)}, cat, nil, Logger(t))
 	if err != nil {
 		t.Fatal(err)
