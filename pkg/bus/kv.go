@@ -10,11 +10,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// KVCreate is a key-value write in flight: the creation of a key that must
+// KVWrite is a key-value write in flight: the creation of a key that must
 // not exist yet (or the update of one at a known revision), sent as an
 // asynchronous publish so that several can share one round trip
 // (jetstream.KeyValue.Create and Update are synchronous requests).
-type KVCreate struct {
+type KVWrite struct {
 	b      *Bus
 	f      jetstream.PubAckFuture
 	bucket string
@@ -25,13 +25,13 @@ type KVCreate struct {
 
 // CreateAsync sends the creation of key in bucket with a per-key TTL (0:
 // the bucket's). Wait tells whether the key was created or already existed.
-func (b *Bus) CreateAsync(bucket, key string, value []byte, ttl time.Duration) (*KVCreate, error) {
+func (b *Bus) CreateAsync(bucket, key string, value []byte, ttl time.Duration) (*KVWrite, error) {
 	return b.UpdateAsync(bucket, key, value, 0, ttl)
 }
 
 // UpdateAsync sends the write of key at revision rev (0: the key must not
 // exist). Wait reports a lost compare-and-set as jetstream.ErrKeyExists.
-func (b *Bus) UpdateAsync(bucket, key string, value []byte, rev uint64, ttl time.Duration) (*KVCreate, error) {
+func (b *Bus) UpdateAsync(bucket, key string, value []byte, rev uint64, ttl time.Duration) (*KVWrite, error) {
 	if err := b.notClosed(); err != nil {
 		return nil, err
 	}
@@ -43,7 +43,7 @@ func (b *Bus) UpdateAsync(bucket, key string, value []byte, rev uint64, ttl time
 	if err != nil {
 		return nil, fmt.Errorf("%w: create %s in %s: %w", ErrUnavailable, key, bucket, err)
 	}
-	return &KVCreate{b: b, f: f, bucket: bucket, key: key, value: value, opts: opts}, nil
+	return &KVWrite{b: b, f: f, bucket: bucket, key: key, value: value, opts: opts}, nil
 }
 
 // Wait returns the new revision, or jetstream.ErrKeyExists (wrapped) when
@@ -53,7 +53,7 @@ func (b *Bus) UpdateAsync(bucket, key string, value []byte, rev uint64, ttl time
 // again within ctx; when the repeat finds the key already holding exactly
 // this value, the first attempt was stored and its answer lost: that is a
 // success, not a conflict.
-func (c *KVCreate) Wait(ctx context.Context) (uint64, error) {
+func (c *KVWrite) Wait(ctx context.Context) (uint64, error) {
 	retried := false
 	pa, err := c.b.ackOf(ctx, c.f, func(m *nats.Msg) (jetstream.PubAckFuture, error) {
 		retried = true
@@ -73,7 +73,7 @@ func (c *KVCreate) Wait(ctx context.Context) (uint64, error) {
 	return 0, fmt.Errorf("create %s: %w", c.key, jetstream.ErrKeyExists)
 }
 
-func (c *KVCreate) storedByUs(ctx context.Context) (uint64, bool) {
+func (c *KVWrite) storedByUs(ctx context.Context) (uint64, bool) {
 	kv, err := c.b.JS.KeyValue(ctx, c.bucket)
 	if err != nil {
 		return 0, false

@@ -90,7 +90,7 @@ type phoneCheck struct {
 	l        *limiter
 	a        *otp.AppSettings
 	key      string
-	create   *bus.KVCreate
+	create   *bus.KVWrite
 	cooldown time.Duration
 	limit    int
 	window   time.Duration

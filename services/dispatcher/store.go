@@ -62,7 +62,7 @@ type codeStore struct {
 var errNotFound = errors.New("no such OTP")
 
 // pendingCode is a code record being stored.
-type pendingCode struct{ c *bus.KVCreate }
+type pendingCode struct{ c *bus.KVWrite }
 
 // createAsync sends the record of a new request id (kept an hour past the
 // code's TTL, so that a late verify learns "expired", not "unknown").

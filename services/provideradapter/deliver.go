@@ -64,7 +64,7 @@ type run struct {
 	d       dispatch
 	log     *slog.Logger
 	futures []*bus.Future
-	records []*bus.KVCreate // attempt outcomes in flight
+	records []*bus.KVWrite // attempt outcomes in flight
 	err     error
 	// until is this leg's own deadline: the delivery deadline less what the
 	// legs after it need (legDeadline).

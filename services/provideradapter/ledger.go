@@ -163,7 +163,7 @@ func (a *adapter) readAttempt(ctx context.Context, key string) (*attemptRecord, 
 // in-doubt attempt by the loss of one server. If it is lost all the same
 // (the process dies first), the redelivered dispatch finds the claim
 // without an outcome and treats the attempt as in doubt: never repeated.
-func (a *adapter) record(key string, rev uint64, r *attemptResult) (*bus.KVCreate, error) {
+func (a *adapter) record(key string, rev uint64, r *attemptResult) (*bus.KVWrite, error) {
 	b, _ := json.Marshal(attemptRecord{State: attemptDone, At: time.Now().UTC(), Result: r})
 	w, err := a.bus.UpdateAsync(deliveryBucket, key, b, rev, 0)
 	if err != nil {
