@@ -14,7 +14,7 @@ import (
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/incident"
-	incidentsvc "github.com/heraldhq/herald/services/incident"
+	"github.com/heraldhq/herald/services/incidents"
 	"github.com/heraldhq/herald/streams"
 )
 
@@ -236,9 +236,9 @@ func benchIncidentsCmd(e *env) *cobra.Command {
 					return err
 				}
 				off := false
-				icfg := incidentsvc.DefaultConfig()
+				icfg := incidents.DefaultConfig()
 				icfg.DefaultRules, icfg.Rules = &off, lr.List()
-				s, err := incidentsvc.New(icfg, lb, nil, nil)
+				s, err := incidents.New(icfg, lb, nil, nil)
 				if err != nil {
 					return err
 				}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/incident"
-	svc "github.com/heraldhq/herald/services/incident"
+	"github.com/heraldhq/herald/services/incidents"
 )
 
 func incidentsCmd(e *env) *cobra.Command {
@@ -32,7 +32,7 @@ own view (with unpublished detail) is GET /v1/incidents.`,
 func incidentsListCmd(e *env) *cobra.Command {
 	var (
 		cf     clientFlags
-		f      svc.Filter
+		f      incidents.Filter
 		limit  int
 		asJSON bool
 	)
@@ -41,7 +41,7 @@ func incidentsListCmd(e *env) *cobra.Command {
 		Short: "List incidents, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := svc.ParseFilter(map[string][]string{"state": {f.State}, "severity": {f.Severity}}); err != nil {
+			if _, err := incidents.ParseFilter(map[string][]string{"state": {f.State}, "severity": {f.Severity}}); err != nil {
 				return usagef("%v", err)
 			}
 			incs, err := readIncidents(cmd.Context(), &cf)

@@ -23,7 +23,7 @@ import (
 	"github.com/heraldhq/herald/pkg/config"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/services/dispatcher"
-	"github.com/heraldhq/herald/services/incident"
+	"github.com/heraldhq/herald/services/incidents"
 	"github.com/heraldhq/herald/services/notifier"
 	"github.com/heraldhq/herald/services/provideradapter"
 )
@@ -55,7 +55,7 @@ func modules() map[string]fx.Option {
 		Dispatcher: withRole(access.Dispatcher, dispatcher.Module,
 			fx.Provide(fx.Private, fx.Annotate(roleBus(access.Producer), fx.ResultTags(`name:"producer"`)))),
 		ProviderAdapter: withRole(access.ProviderAdapter, provideradapter.Module),
-		Incident:        withRole(access.Incident, incident.Module),
+		Incident:        withRole(access.Incident, incidents.Module),
 		Notifier:        withRole(access.Notifier, notifier.Module),
 	}
 }

@@ -22,7 +22,7 @@ import (
 	"github.com/heraldhq/herald/pkg/logging"
 	"github.com/heraldhq/herald/pkg/otp"
 	"github.com/heraldhq/herald/services/dispatcher"
-	"github.com/heraldhq/herald/services/incident"
+	"github.com/heraldhq/herald/services/incidents"
 	"github.com/heraldhq/herald/services/notifier"
 	"github.com/heraldhq/herald/services/provideradapter"
 	"github.com/heraldhq/herald/streams"
@@ -95,7 +95,7 @@ func newLogger(c Core, out io.Writer) *slog.Logger {
 // ServiceStreamDefs lists the stream and key-value definitions services add
 // to the core ones (streams/*.yaml); serve and the CLI apply the same set.
 func ServiceStreamDefs() []fs.FS {
-	return []fs.FS{dispatcher.StreamDefs(), provideradapter.StreamDefs(), incident.StreamDefs()}
+	return []fs.FS{dispatcher.StreamDefs(), provideradapter.StreamDefs(), incidents.StreamDefs()}
 }
 
 var coreModule = fx.Module("core",
@@ -222,7 +222,7 @@ func checkConfig(f *config.File, c Core, cat *event.Catalog, targets []string) (
 		case Dispatcher, ProviderAdapter:
 			otpNeeded = true
 		case Incident:
-			ic, err := incident.LoadConfig(f)
+			ic, err := incidents.LoadConfig(f)
 			if err != nil {
 				return nil, err
 			}

@@ -1,4 +1,4 @@
-package incident_test
+package incidents_test
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/pkg/incident"
-	svc "github.com/heraldhq/herald/services/incident"
+	"github.com/heraldhq/herald/services/incidents"
 	"github.com/heraldhq/herald/streams"
 )
 
@@ -80,13 +80,13 @@ func provider(typ string, at time.Time, code int) input {
 		Data: json.RawMessage(fmt.Sprintf(`{"app":"shop","provider":"twilio","route":"q","statusCode":%d,"classification":%q,"attempt":1,"latencyMs":5}`, code, class))}
 }
 
-func list(t *testing.T, a *heraldtest.App, query string) svc.ListPage {
+func list(t *testing.T, a *heraldtest.App, query string) incidents.ListPage {
 	t.Helper()
 	r := a.Do(t, "GET", "/v1/incidents"+query, nil)
 	if r.Status != http.StatusOK {
 		t.Fatalf("GET /v1/incidents%s: %d %s", query, r.Status, r.Body)
 	}
-	var p svc.ListPage
+	var p incidents.ListPage
 	if err := json.Unmarshal(r.Body, &p); err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestRestartResumesFromTheCheckpoint(t *testing.T) {
 		}
 		t.Errorf("after restart: %s, want %s", line, want)
 	}
-	kv, err := a.As(t, access.Incident).JS.KeyValue(context.Background(), svc.Bucket)
+	kv, err := a.As(t, access.Incident).JS.KeyValue(context.Background(), incidents.Bucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +310,7 @@ func TestReloadKeepsStateAndRecordsTheRulesInTheLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	heraldtest.Eventually(t, 10*time.Second, "the new rules in force", func() bool {
-		var info svc.RulesInfo
+		var info incidents.RulesInfo
 		r := a.Do(t, "GET", "/v1/incident-rules", nil)
 		_ = json.Unmarshal(r.Body, &info)
 		return info.Fingerprint == info.Configured && len(info.InForce) == 2 && info.InForce[0].MinVolume == 2

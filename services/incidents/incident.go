@@ -1,8 +1,8 @@
-// Package incident is Herald's incident service: it folds the event log
+// Package incidents is Herald's incident service: it folds the event log
 // through the alerting rules (pkg/incident) into incidents, publishes each
 // transition once to INCIDENTS, checkpoints its state, records the passing
 // of wall-clock time in the log, and serves the incidents over HTTP.
-package incident
+package incidents
 
 import (
 	"embed"

@@ -1,4 +1,4 @@
-package incident
+package incidents
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package incident_test
+package incidents_test
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package incident_test
+package incidents_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/pkg/lease"
-	svc "github.com/heraldhq/herald/services/incident"
+	"github.com/heraldhq/herald/services/incidents"
 	"github.com/heraldhq/herald/streams"
 )
 
@@ -195,7 +195,7 @@ func TestAStandbyAnswersTheAPIAndTakesOverAtOnceWhenTheWriterStops(t *testing.T)
 	var m struct {
 		Term uint64 `json:"term"`
 	}
-	kv, err := producer.As(t, access.Incident).JS.KeyValue(context.Background(), svc.Bucket)
+	kv, err := producer.As(t, access.Incident).JS.KeyValue(context.Background(), incidents.Bucket)
 	if err != nil {
 		t.Fatal(err)
 	}
