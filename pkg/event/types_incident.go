@@ -5,6 +5,18 @@ import "time"
 // Incident transitions, derived by the incident projection. Their ids are
 // deterministic (rule, group, onset), so a rebuild reproduces them exactly.
 
+// IncidentState is where an incident stands. It is the one vocabulary of
+// states: the engine's records, the API, the notifier's messages and the CLI
+// all use these values.
+type IncidentState = string
+
+// Incident states.
+const (
+	StateOpen       IncidentState = "open"
+	StateSuppressed IncidentState = "suppressed"
+	StateResolved   IncidentState = "resolved"
+)
+
 // Evidence is what made a rule's condition true, kept with each transition.
 type Evidence struct {
 	Failed   int      `json:"failed"`
