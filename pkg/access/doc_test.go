@@ -3,6 +3,7 @@ package access_test
 import (
 	"bytes"
 	"flag"
+	"github.com/heraldhq/herald/pkg/event"
 	"os"
 	"testing"
 
@@ -41,4 +42,13 @@ func TestSecurityDocMatchesTheTable(t *testing.T) {
 	if !bytes.Equal(region, table.Bytes()) {
 		t.Fatal("the roles table in docs/security.md is out of date: run go test ./pkg/access -run TestSecurityDoc -update")
 	}
+}
+
+func catalog(t *testing.T) *event.Catalog {
+	t.Helper()
+	cat, err := event.NewCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cat
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/heraldhq/herald/pkg/event"
 	"io"
 	"mime"
 	"net/http"
@@ -144,6 +145,35 @@ func Unmarshal(body []byte, v any) error {
 		return Errorf(http.StatusBadRequest, "invalid_json", "unexpected data after the JSON document")
 	}
 	return nil
+}
+
+// FromInput turns a producer's refused input (event.InputError) into the
+// HTTP answer: 413 for a batch too large, 400 otherwise. Other errors pass
+// through unchanged.
+func FromInput(err error) error {
+	var ie *event.InputError
+	if !errors.As(err, &ie) {
+		return err
+	}
+	status := http.StatusBadRequest
+	if ie.Code == "batch_too_large" {
+		status = http.StatusRequestEntityTooLarge
+	}
+	detail := ie.Detail
+	if ie.Err != nil {
+		detail = describeJSONError(ie.Err)
+	}
+	ae := &Error{Status: status, Code: ie.Code, Detail: detail}
+	if ie.Index >= 0 || ie.Violations != nil {
+		ae.Extra = map[string]any{}
+	}
+	if ie.Index >= 0 {
+		ae.Extra["index"] = ie.Index
+	}
+	if ie.Violations != nil {
+		ae.Extra["violations"] = ie.Violations
+	}
+	return ae
 }
 
 func describeJSONError(err error) string {

@@ -6,6 +6,7 @@ package heraldtest
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"testing"
@@ -18,7 +19,6 @@ import (
 	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/event"
-	"github.com/heraldhq/herald/services/herald/app"
 	"github.com/heraldhq/herald/streams"
 )
 
@@ -103,13 +103,14 @@ func OpenDataDir(t testing.TB, dataDir string) *SecureServer {
 	return &SecureServer{Server: srv, DataDir: dataDir, CredsDir: creds.Dir, Creds: creds}
 }
 
-// ApplyStreams applies Herald's streams and buckets as operator-admin, as
-// herald serve does at start.
-func (s *SecureServer) ApplyStreams(t testing.TB) *SecureServer {
+// ApplyStreams applies Herald's core streams and buckets, and the services'
+// own definitions given (app.ServiceStreamDefs for the whole platform), as
+// operator-admin, as herald serve does at start.
+func (s *SecureServer) ApplyStreams(t testing.TB, services ...fs.FS) *SecureServer {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	defs, err := streams.Load(streams.DefaultConfig(), app.ServiceStreamDefs()...)
+	defs, err := streams.Load(streams.DefaultConfig(), services...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +157,7 @@ func connectAs(t testing.TB, url, credsDir, ca string, r access.Role) *bus.Bus {
 	return b
 }
 
-// JetStream starts an embedded server, applies Herald's streams and returns a
+// JetStream starts an embedded server, applies Herald's core streams (streams/) and returns a
 // connected bus; everything is closed when the test ends.
 func JetStream(t testing.TB, opts ...JetStreamOption) *bus.Bus {
 	t.Helper()
@@ -183,7 +184,7 @@ func Connect(t testing.TB, s *server.Server) *bus.Bus {
 		defer cancel()
 		_ = b.Close(ctx)
 	})
-	defs, err := streams.Load(streams.DefaultConfig(), app.ServiceStreamDefs()...)
+	defs, err := streams.Load(streams.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/heraldhq/herald/pkg/api"
-	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/services/herald/app/apptest"
 )
 
 func TestServeRefusesAnExposedHTTPAddressWithoutKeys(t *testing.T) {
@@ -79,7 +79,7 @@ func TestKeysNewMintsKeysThatOperatorRoutesEnforce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := heraldtest.StartApp(t, heraldtest.WithConfig(string(doc)))
+	a := apptest.StartApp(t, apptest.WithConfig(string(doc)))
 	operator := []string{"Authorization", "Bearer " + opsKey}
 	producer := []string{"Authorization", "Bearer " + prodKey}
 	sub := map[string]any{"channel": "#ops", "match": map[string]string{"app": "shop"}}

@@ -10,10 +10,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/heraldhq/herald/pkg/bench"
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/incident"
+	"github.com/heraldhq/herald/services/herald/bench"
 	"github.com/heraldhq/herald/services/incidents"
 	"github.com/heraldhq/herald/streams"
 )

@@ -13,6 +13,7 @@ import (
 	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/services/herald/app"
+	"github.com/heraldhq/herald/services/herald/app/apptest"
 	"github.com/heraldhq/herald/streams"
 )
 
@@ -101,7 +102,7 @@ func TestServeRejectsABadConfigNamingTheKeyAndStartsNothing(t *testing.T) {
 }
 
 func TestPublishValidatesAndTailShowsTheEvents(t *testing.T) {
-	srv := heraldtest.StartSecureServer(t).ApplyStreams(t)
+	srv := heraldtest.StartSecureServer(t).ApplyStreams(t, app.ServiceStreamDefs()...)
 	b := srv.As(t, access.OperatorRead)
 	url, data := srv.ClientURL(), srv.DataDir
 
@@ -155,7 +156,7 @@ func TestPublishValidatesAndTailShowsTheEvents(t *testing.T) {
 }
 
 func TestClientCommandsWithoutCredentialsOrRefusedExitClearly(t *testing.T) {
-	srv := heraldtest.StartSecureServer(t).ApplyStreams(t)
+	srv := heraldtest.StartSecureServer(t).ApplyStreams(t, app.ServiceStreamDefs()...)
 	url := srv.ClientURL()
 	code, _, errOut := cli(t, "", "tail", "--nats", url, "--data-dir", t.TempDir(), "--all", "--follow=false")
 	if code != exitUsage || !strings.Contains(errOut, "no NATS credentials for the operator-read role") {
@@ -175,7 +176,7 @@ func TestClientCommandsWithoutCredentialsOrRefusedExitClearly(t *testing.T) {
 }
 
 func TestServeOnAnExternalServerWithoutCredentialsExitsWith2(t *testing.T) {
-	srv := heraldtest.StartSecureServer(t).ApplyStreams(t)
+	srv := heraldtest.StartSecureServer(t).ApplyStreams(t, app.ServiceStreamDefs()...)
 	code, _, errOut := cli(t, "", "serve", "--nats", srv.ClientURL(), "--data", t.TempDir(), "--http", "127.0.0.1:0",
 		"--target", "notifier")
 	if code != exitUsage || !strings.Contains(errOut, "no nats credentials for role") {
@@ -219,7 +220,7 @@ func TestStreamsApplyIsIdempotentAndInfoShowsThem(t *testing.T) {
 }
 
 func TestDLQListShowAndPurge(t *testing.T) {
-	a := heraldtest.StartApp(t, heraldtest.WithTargets(app.Incident))
+	a := apptest.StartApp(t, apptest.WithTargets(app.Incident))
 	url, data := a.NATSURL, a.DataDir
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

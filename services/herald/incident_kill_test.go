@@ -11,6 +11,8 @@ import (
 
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/services/herald/app"
+	"github.com/heraldhq/herald/services/herald/app/apptest"
 	"github.com/heraldhq/herald/streams"
 )
 
@@ -37,7 +39,7 @@ incident:
       resolve: {for: 500ms}
 `
 
-func outcomes(t *testing.T, producer *heraldtest.App, app, status string, n int) {
+func outcomes(t *testing.T, producer *apptest.App, app, status string, n int) {
 	t.Helper()
 	// otp_delivery_completed is the provider adapter's: published on the
 	// bus as it would (HTTP refuses Herald-owned types).
@@ -67,13 +69,13 @@ func openIncidents(t *testing.T, url string) (int, uint64) {
 // within the 10 s contract, publishes what the dead writer could not, and
 // INCIDENTS ends up as a rebuild from zero says, each transition once.
 func TestASIGKILLedIncidentWriterIsReplacedByItsStandbyWithinTenSeconds(t *testing.T) {
-	srv := heraldtest.StartSecureServer(t).ApplyStreams(t)
+	srv := heraldtest.StartSecureServer(t).ApplyStreams(t, app.ServiceStreamDefs()...)
 	cfgFile := filepath.Join(t.TempDir(), "herald.yaml")
 	if err := os.WriteFile(cfgFile, []byte(killRules), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	producer := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"), heraldtest.WithNATS(srv.ClientURL()),
-		heraldtest.WithNATSCredsDir(srv.CredsDir), heraldtest.WithConfig(killRules))
+	producer := apptest.StartApp(t, apptest.WithTargets("dispatcher"), apptest.WithNATS(srv.ClientURL()),
+		apptest.WithNATSCredsDir(srv.CredsDir), apptest.WithConfig(killRules))
 	serve := func() *serveProc {
 		return startServe(t, t.TempDir(), "--target", "incident", "--nats", srv.ClientURL(), "--nats-creds-dir", srv.CredsDir, "--config", cfgFile)
 	}

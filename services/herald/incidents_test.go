@@ -13,6 +13,7 @@ import (
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/pkg/incident"
+	"github.com/heraldhq/herald/services/herald/app"
 )
 
 func TestRulesCheckNamesTheRuleAndField(t *testing.T) {
@@ -47,7 +48,7 @@ func TestRulesCheckNamesTheRuleAndField(t *testing.T) {
 // incidents the default rules derive, as the service would.
 func seedLog(t *testing.T) (string, string, time.Time) {
 	t.Helper()
-	srv := heraldtest.StartSecureServer(t).ApplyStreams(t)
+	srv := heraldtest.StartSecureServer(t).ApplyStreams(t, app.ServiceStreamDefs()...)
 	b := srv.As(t, access.ProviderAdapter) // the provider responses are the adapter's
 	inc := srv.As(t, access.Incident)
 	ctx := context.Background()

@@ -14,6 +14,7 @@ import (
 	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/services/herald/app/apptest"
 	"github.com/heraldhq/herald/streams"
 )
 
@@ -40,8 +41,8 @@ providers:
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	dispatcher := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"), heraldtest.WithNATS(srv.ClientURL()), heraldtest.WithNATSCredsDir(srv.CredsDir),
-		heraldtest.WithConfig(cfg))
+	dispatcher := apptest.StartApp(t, apptest.WithTargets("dispatcher"), apptest.WithNATS(srv.ClientURL()), apptest.WithNATSCredsDir(srv.CredsDir),
+		apptest.WithConfig(cfg))
 	adapter := startServe(t, t.TempDir(), "--target", "provider-adapter", "--nats", srv.ClientURL(),
 		"--nats-creds-dir", srv.CredsDir, "--config", cfgFile)
 
@@ -62,8 +63,8 @@ providers:
 	<-adapter.done
 	hold.Release() // the answer goes nowhere: its caller is dead
 
-	heraldtest.StartApp(t, heraldtest.WithTargets("provider-adapter"), heraldtest.WithNATS(srv.ClientURL()), heraldtest.WithNATSCredsDir(srv.CredsDir),
-		heraldtest.WithConfig(cfg))
+	apptest.StartApp(t, apptest.WithTargets("provider-adapter"), apptest.WithNATS(srv.ClientURL()), apptest.WithNATSCredsDir(srv.CredsDir),
+		apptest.WithConfig(cfg))
 	var completed *event.OTPDeliveryCompleted
 	heraldtest.Eventually(t, 30*time.Second, "the redelivered dispatch to complete", func() bool {
 		for _, e := range heraldtest.Events(t, dispatcher.Bus, streams.Events, "events.otp_delivery_completed") {

@@ -13,7 +13,6 @@ import (
 	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/api"
 	"github.com/heraldhq/herald/pkg/event"
-	"github.com/heraldhq/herald/services/dispatcher"
 )
 
 func publishCmd(e *env) *cobra.Command {
@@ -45,7 +44,7 @@ or --creds): the types producers own. A type a Herald service owns is refused
 (exit 2), as the server would refuse it (docs/security.md).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var ins []dispatcher.Input
+			var ins []event.Input
 			switch {
 			case typ != "":
 				if len(args) > 0 {
@@ -54,7 +53,7 @@ or --creds): the types producers own. A type a Herald service owns is refused
 				if data == "" {
 					return usagef("--data is required with --type")
 				}
-				ins = []dispatcher.Input{{Type: typ, Source: source, ID: id, RequestID: reqID, CausationID: causID, Data: json.RawMessage(data)}}
+				ins = []event.Input{{Type: typ, Source: source, ID: id, RequestID: reqID, CausationID: causID, Data: json.RawMessage(data)}}
 			case len(args) == 1:
 				var r io.Reader = strings.NewReader(args[0])
 				if args[0] == "-" {
@@ -72,7 +71,7 @@ or --creds): the types producers own. A type a Herald service owns is refused
 				return err
 			}
 			defer closeBus(b)
-			events, err := dispatcher.ToEvents(b.Catalog, ins)
+			events, err := b.Catalog.ToEvents(ins)
 			if err != nil {
 				return asUsage(err)
 			}
@@ -111,13 +110,13 @@ or --creds): the types producers own. A type a Herald service owns is refused
 }
 
 // readInputs reads JSON objects, arrays of them, or JSON lines.
-func readInputs(r io.Reader) ([]dispatcher.Input, error) {
+func readInputs(r io.Reader) ([]event.Input, error) {
 	raw, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
-	var ins []dispatcher.Input
+	var ins []event.Input
 	for n := 0; ; n++ {
 		var v json.RawMessage
 		if err := dec.Decode(&v); errors.Is(err, io.EOF) {
@@ -125,7 +124,7 @@ func readInputs(r io.Reader) ([]dispatcher.Input, error) {
 		} else if err != nil {
 			return nil, usagef("input value %d is not JSON: %v", n, err)
 		}
-		batch, err := dispatcher.ParseInputs(v)
+		batch, err := event.ParseInputs(v)
 		if err != nil {
 			return nil, asUsage(err)
 		}
@@ -137,8 +136,10 @@ func readInputs(r io.Reader) ([]dispatcher.Input, error) {
 	return ins, nil
 }
 
-// asUsage turns a validation error (HTTP 4xx) into a usage error.
+// asUsage turns a validation error (an input refused, HTTP 4xx) into a
+// usage error.
 func asUsage(err error) error {
+	err = api.FromInput(err)
 	var ae *api.Error
 	if errors.As(err, &ae) && ae.Status < 500 {
 		return usagef("%s: %s", ae.Code, ae.Detail)

@@ -11,12 +11,13 @@ import (
 	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/services/herald/app/apptest"
 )
 
 func TestReplaySlackShowsTheNotifierStateAndPostsNothing(t *testing.T) {
 	s := heraldtest.StartSlack(t, heraldtest.WithSlackRate(0, 0))
 	s.AddChannel("C0OPS", "ops")
-	a := heraldtest.StartApp(t, heraldtest.WithTargets("notifier"), heraldtest.WithConfig(fmt.Sprintf(`
+	a := apptest.StartApp(t, apptest.WithTargets("notifier"), apptest.WithConfig(fmt.Sprintf(`
 notifier:
   slack: {apiURL: %q, botToken: %q}
   rateLimit: {perSecond: 50, burst: 5}

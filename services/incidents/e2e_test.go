@@ -8,6 +8,7 @@ import (
 
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/services/herald/app/apptest"
 	"github.com/heraldhq/herald/streams"
 )
 
@@ -19,7 +20,7 @@ import (
 func TestUnpaidProviderEndToEnd(t *testing.T) {
 	f2s := heraldtest.NewFast2SMS(t)
 	t.Setenv("FAST2SMS_API_KEY", f2s.APIKey)
-	a := heraldtest.StartApp(t, heraldtest.WithConfig(fmt.Sprintf(`
+	a := apptest.StartApp(t, apptest.WithConfig(fmt.Sprintf(`
 otp:
   syncTimeout: 5s
   deliveryTimeout: 3s
@@ -28,7 +29,7 @@ providers:
   fast2sms: {baseURL: %q, timeout: 300ms, retries: 0, backoff: 20ms, breaker: {failures: 100}, classify: {"412": payment_required}}
 %sincident:
   tickInterval: 20ms
-`, f2s.URL, heraldtest.BankApp("dlt_only"))), heraldtest.WithTargets("dispatcher", "provider-adapter", "incident"))
+`, f2s.URL, heraldtest.BankApp("dlt_only"))), apptest.WithTargets("dispatcher", "provider-adapter", "incident"))
 	f2s.Script(heraldtest.Fast2SMSInvalidKey, heraldtest.Fast2SMSInvalidKey)
 	for i := range 2 {
 		r := a.Do(t, "POST", "/v1/otp/send", map[string]string{"app": "bank", "phone": fmt.Sprintf("+91980000000%d", i)})

@@ -19,6 +19,7 @@ import (
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/pkg/incident"
+	"github.com/heraldhq/herald/services/herald/app/apptest"
 	"github.com/heraldhq/herald/services/incidents"
 	"github.com/heraldhq/herald/streams"
 )
@@ -61,7 +62,7 @@ type input struct {
 
 // post records events as the services that own them do (on the bus: POST
 // /v1/events refuses types that Herald's services publish).
-func post(t *testing.T, a *heraldtest.App, ins ...input) {
+func post(t *testing.T, a *apptest.App, ins ...input) {
 	t.Helper()
 	a.PublishInputs(t, ins)
 }
@@ -80,7 +81,7 @@ func provider(typ string, at time.Time, code int) input {
 		Data: json.RawMessage(fmt.Sprintf(`{"app":"shop","provider":"twilio","route":"q","statusCode":%d,"classification":%q,"attempt":1,"latencyMs":5}`, code, class))}
 }
 
-func list(t *testing.T, a *heraldtest.App, query string) incidents.ListPage {
+func list(t *testing.T, a *apptest.App, query string) incidents.ListPage {
 	t.Helper()
 	r := a.Do(t, "GET", "/v1/incidents"+query, nil)
 	if r.Status != http.StatusOK {
@@ -94,7 +95,7 @@ func list(t *testing.T, a *heraldtest.App, query string) incidents.ListPage {
 }
 
 // liveIncidents reads every incident in full through the API.
-func liveIncidents(t *testing.T, a *heraldtest.App) (uint64, []*incident.Incident) {
+func liveIncidents(t *testing.T, a *apptest.App) (uint64, []*incident.Incident) {
 	t.Helper()
 	p := list(t, a, "?limit=1000")
 	var out []*incident.Incident
@@ -109,7 +110,7 @@ func liveIncidents(t *testing.T, a *heraldtest.App) (uint64, []*incident.Inciden
 	return p.Seq, out
 }
 
-func lastSeq(t *testing.T, a *heraldtest.App) uint64 {
+func lastSeq(t *testing.T, a *apptest.App) uint64 {
 	t.Helper()
 	s, err := a.Bus.JS.Stream(context.Background(), streams.Events)
 	if err != nil {
@@ -132,7 +133,7 @@ func canon(t *testing.T, v any) string {
 }
 
 func TestLiveProjectionEqualsARebuildFromZero(t *testing.T) {
-	a := heraldtest.StartApp(t, heraldtest.WithConfig(fastRules), heraldtest.WithTargets("dispatcher", "incident"))
+	a := apptest.StartApp(t, apptest.WithConfig(fastRules), apptest.WithTargets("dispatcher", "incident"))
 	now := time.Now().UTC()
 	// The provider answers once, then only fails: no success for 1.5 s
 	// while it is being called opens the absence incident at last 200 +
@@ -245,7 +246,7 @@ func TestLiveProjectionEqualsARebuildFromZero(t *testing.T) {
 }
 
 func TestRestartResumesFromTheCheckpoint(t *testing.T) {
-	a := heraldtest.StartApp(t, heraldtest.WithConfig(fastRules), heraldtest.WithTargets("dispatcher", "incident"))
+	a := apptest.StartApp(t, apptest.WithConfig(fastRules), apptest.WithTargets("dispatcher", "incident"))
 	now := time.Now().UTC()
 	var sends []input
 	for i := range 40 {
@@ -288,7 +289,7 @@ func TestReloadKeepsStateAndRecordsTheRulesInTheLog(t *testing.T) {
 	if err := os.WriteFile(path, []byte(fastRules), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a := heraldtest.StartApp(t, heraldtest.WithConfigFile(path), heraldtest.WithTargets("dispatcher", "incident"))
+	a := apptest.StartApp(t, apptest.WithConfigFile(path), apptest.WithTargets("dispatcher", "incident"))
 	now := time.Now().UTC()
 	post(t, a, provider("provider_response_failed", now.Add(-time.Hour), 504), provider("provider_response_failed", now, 504))
 	heraldtest.Eventually(t, 10*time.Second, "absence incident", func() bool { return len(list(t, a, "?state=open&rule=provider-no-success").Incidents) == 1 })
@@ -325,7 +326,7 @@ func TestReloadKeepsStateAndRecordsTheRulesInTheLog(t *testing.T) {
 }
 
 func TestAPIValidatesQueriesAndPaginates(t *testing.T) {
-	a := heraldtest.StartApp(t, heraldtest.WithConfig(fastRules), heraldtest.WithTargets("dispatcher", "incident"))
+	a := apptest.StartApp(t, apptest.WithConfig(fastRules), apptest.WithTargets("dispatcher", "incident"))
 	for _, q := range []string{"?state=closed", "?severity=P0", "?limit=0", "?limit=x", "?cursor=nope"} {
 		r := a.Do(t, "GET", "/v1/incidents"+q, nil)
 		if r.Status != http.StatusBadRequest || r.JSON(t)["error"] != "invalid_query" {
@@ -369,7 +370,7 @@ func TestAPIValidatesQueriesAndPaginates(t *testing.T) {
 }
 
 func TestADeadlinePendingAcrossARestartStillFires(t *testing.T) {
-	a := heraldtest.StartApp(t, heraldtest.WithConfig(fastRules), heraldtest.WithTargets("dispatcher", "incident"))
+	a := apptest.StartApp(t, apptest.WithConfig(fastRules), apptest.WithTargets("dispatcher", "incident"))
 	now := time.Now().UTC()
 	post(t, a, provider("provider_response_received", now, 200), provider("provider_response_failed", now.Add(10*time.Millisecond), 504))
 	heraldtest.Eventually(t, 5*time.Second, "caught up", func() bool { return list(t, a, "").Seq == lastSeq(t, a) })
@@ -386,7 +387,7 @@ func TestADeadlinePendingAcrossARestartStillFires(t *testing.T) {
 // that are not valid events: each dead-lettered once, rebuild and restart
 // notwithstanding, while the fold carries on.
 func TestInvalidRawEventsAreDeadLetteredOnceByTheProjection(t *testing.T) {
-	a := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher", "incident"), heraldtest.WithConfig(fastRules))
+	a := apptest.StartApp(t, apptest.WithTargets("dispatcher", "incident"), apptest.WithConfig(fastRules))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	bad := event.New("raw", event.IntegrationCallCompleted{}).Header()

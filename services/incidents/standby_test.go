@@ -13,18 +13,20 @@ import (
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/pkg/lease"
+	"github.com/heraldhq/herald/services/herald/app"
+	"github.com/heraldhq/herald/services/herald/app/apptest"
 	"github.com/heraldhq/herald/services/incidents"
 	"github.com/heraldhq/herald/streams"
 )
 
-func writer(t *testing.T, a *heraldtest.App) bool { return a.Metric(t, "herald_incident_leader") == 1 }
+func writer(t *testing.T, a *apptest.App) bool { return a.Metric(t, "herald_incident_leader") == 1 }
 
 // incidentProcess runs the incident service alone, as its own process would,
 // on the shared server.
-func incidentProcess(t *testing.T, srv *heraldtest.SecureServer) *heraldtest.App {
+func incidentProcess(t *testing.T, srv *heraldtest.SecureServer) *apptest.App {
 	t.Helper()
-	return heraldtest.StartApp(t, heraldtest.WithTargets("incident"), heraldtest.WithNATS(srv.ClientURL()),
-		heraldtest.WithNATSCredsDir(srv.CredsDir), heraldtest.WithConfig(fastRules))
+	return apptest.StartApp(t, apptest.WithTargets("incident"), apptest.WithNATS(srv.ClientURL()),
+		apptest.WithNATSCredsDir(srv.CredsDir), apptest.WithConfig(fastRules))
 }
 
 // flow posts OTP outcomes for three apps every 50 ms until stopped, each
@@ -35,7 +37,7 @@ type flow struct {
 	done chan struct{}
 }
 
-func startFlow(t *testing.T, producer *heraldtest.App) *flow {
+func startFlow(t *testing.T, producer *apptest.App) *flow {
 	f := &flow{stop: make(chan struct{}), done: make(chan struct{})}
 	adapter := producer.As(t, access.ProviderAdapter)
 	go func() {
@@ -82,7 +84,7 @@ func (f *flow) end() {
 
 // quiet waits until the writer has folded the whole log and every incident
 // is resolved (no deadline left, so no more ticks).
-func quiet(t *testing.T, producer, w *heraldtest.App) {
+func quiet(t *testing.T, producer, w *apptest.App) {
 	t.Helper()
 	heraldtest.Eventually(t, 30*time.Second, "every incident resolved and the log folded", func() bool {
 		return len(list(t, w, "?state=open").Incidents) == 0 && list(t, w, "").Seq == lastSeq(t, producer)
@@ -94,9 +96,9 @@ func quiet(t *testing.T, producer, w *heraldtest.App) {
 // publish) while events flow; the standby takes over within 10 s, and
 // INCIDENTS ends up exactly as a single writer would have left it.
 func TestAStandbyTakesOverWithinTenSecondsWhenTheWriterDies(t *testing.T) {
-	srv := heraldtest.StartSecureServer(t).ApplyStreams(t)
-	producer := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"), heraldtest.WithNATS(srv.ClientURL()),
-		heraldtest.WithNATSCredsDir(srv.CredsDir), heraldtest.WithConfig(fastRules))
+	srv := heraldtest.StartSecureServer(t).ApplyStreams(t, app.ServiceStreamDefs()...)
+	producer := apptest.StartApp(t, apptest.WithTargets("dispatcher"), apptest.WithNATS(srv.ClientURL()),
+		apptest.WithNATSCredsDir(srv.CredsDir), apptest.WithConfig(fastRules))
 	first := incidentProcess(t, srv)
 	second := incidentProcess(t, srv)
 	if !writer(t, first) || writer(t, second) {
@@ -152,9 +154,9 @@ func TestAStandbyTakesOverWithinTenSecondsWhenTheWriterDies(t *testing.T) {
 // A standby answers the API like the writer, stays ready, and takes over at
 // once when the writer stops cleanly (it releases the lease).
 func TestAStandbyAnswersTheAPIAndTakesOverAtOnceWhenTheWriterStops(t *testing.T) {
-	srv := heraldtest.StartSecureServer(t).ApplyStreams(t)
-	producer := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"), heraldtest.WithNATS(srv.ClientURL()),
-		heraldtest.WithNATSCredsDir(srv.CredsDir), heraldtest.WithConfig(fastRules))
+	srv := heraldtest.StartSecureServer(t).ApplyStreams(t, app.ServiceStreamDefs()...)
+	producer := apptest.StartApp(t, apptest.WithTargets("dispatcher"), apptest.WithNATS(srv.ClientURL()),
+		apptest.WithNATSCredsDir(srv.CredsDir), apptest.WithConfig(fastRules))
 	first := incidentProcess(t, srv)
 	second := incidentProcess(t, srv)
 	now := time.Now().UTC()

@@ -15,11 +15,12 @@ import (
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/pkg/slack"
+	"github.com/heraldhq/herald/services/herald/app/apptest"
 )
 
 func TestConsoleSinkIsTheDefaultAndPrintsReadableLines(t *testing.T) {
 	var out syncBuffer
-	a := heraldtest.StartApp(t, heraldtest.WithTargets("notifier"), heraldtest.WithStdout(&out))
+	a := apptest.StartApp(t, apptest.WithTargets("notifier"), apptest.WithStdout(&out))
 	inc := newIncident(t, a.As(t, access.Incident), "inc-c0501e0000000001", "P2", map[string]string{"app": "shop", "provider": "fast2sms"})
 	inc.open().escalate("P1").resolve()
 	want := []string{
@@ -49,7 +50,7 @@ func TestConsoleSinkIsTheDefaultAndPrintsReadableLines(t *testing.T) {
 func TestIncomingAndGenericWebhooksPostOneMessagePerTransition(t *testing.T) {
 	s := heraldtest.StartSlack(t, heraldtest.WithSlackRate(0, 0))
 	s.AddChannel("C0OPS", "ops")
-	a := heraldtest.StartApp(t, heraldtest.WithTargets("notifier"), heraldtest.WithConfig(fmt.Sprintf(`
+	a := apptest.StartApp(t, apptest.WithTargets("notifier"), apptest.WithConfig(fmt.Sprintf(`
 notifier:
   incomingWebhooks: {ops: %q}
   webhooks:
@@ -118,7 +119,7 @@ notifier:
 }
 
 // command sends a slash command as Slack does: a form, signed at ts.
-func command(t *testing.T, a *heraldtest.App, text, channel string, ts time.Time, key string) *heraldtest.Response {
+func command(t *testing.T, a *apptest.App, text, channel string, ts time.Time, key string) *heraldtest.Response {
 	t.Helper()
 	form := url.Values{"token": {"legacy-ignored"}, "team_id": {"T0001"}, "channel_id": {channel}, "channel_name": {"shop-alerts"},
 		"user_id": {"U2147483697"}, "user_name": {"ana"}, "command": {"/herald"}, "text": {text},
@@ -150,7 +151,7 @@ func TestSlashCommandSignatures(t *testing.T) {
 	s := heraldtest.StartSlack(t, heraldtest.WithSlackRate(0, 0))
 	s.AddChannel("C0SHOP", "shop-alerts")
 	s.AddChannel("C0ONCALL", "oncall")
-	a := heraldtest.StartApp(t, heraldtest.WithTargets("notifier"), heraldtest.WithConfig(slashConfig(s)))
+	a := apptest.StartApp(t, apptest.WithTargets("notifier"), apptest.WithConfig(slashConfig(s)))
 	subscriptions := func() int { return count(t, a.Bus, "notifications.subscription_*.>") }
 
 	tests := []struct {
@@ -234,7 +235,7 @@ func TestSubscriptionsAPI(t *testing.T) {
 	s := heraldtest.StartSlack(t, heraldtest.WithSlackRate(0, 0))
 	s.AddChannel("C0BANK", "bank")
 	s.AddChannel("C0ONCALL", "oncall")
-	a := heraldtest.StartApp(t, heraldtest.WithTargets("notifier"), heraldtest.WithConfig(slashConfig(s)))
+	a := apptest.StartApp(t, apptest.WithTargets("notifier"), apptest.WithConfig(slashConfig(s)))
 
 	body := map[string]any{"channel": "C0BANK", "match": map[string]string{"app": "bank", "severity": ">=P2"}, "by": "ops@bank"}
 	r := a.Do(t, "POST", "/v1/subscriptions", body)

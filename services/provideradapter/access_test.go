@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/services/herald/app/apptest"
 )
 
 func TestSendAndVerifyNeedAKeyScopedToTheApp(t *testing.T) {
@@ -14,7 +15,7 @@ func TestSendAndVerifyNeedAKeyScopedToTheApp(t *testing.T) {
 	bank := heraldtest.ProducerKey(t, "bank-backend", []string{"bank"}, nil)
 	shop := heraldtest.ProducerKey(t, "shop-backend", []string{"shop"}, []string{"integration_call_completed"})
 	ops := heraldtest.OperatorKey(t, "ops")
-	r := &rig{App: heraldtest.StartApp(t, heraldtest.WithConfig(rigConfig(f2s, tw, "")+heraldtest.KeysYAML(t, bank, shop, ops))), f2s: f2s, tw: tw}
+	r := &rig{App: apptest.StartApp(t, apptest.WithConfig(rigConfig(f2s, tw, "")+heraldtest.KeysYAML(t, bank, shop, ops))), f2s: f2s, tw: tw}
 
 	for name, header := range map[string][]string{"no key": nil, "another app's key": shop.Bearer(), "operator key": ops.Bearer()} {
 		want := http.StatusForbidden

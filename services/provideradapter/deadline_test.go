@@ -8,6 +8,7 @@ import (
 
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/services/herald/app/apptest"
 )
 
 // Issue 9: the delivery deadline is split between the legs, so a DLT route
@@ -22,7 +23,7 @@ func TestATimingOutDLTLegLeavesTheFallbackItsTime(t *testing.T) {
 	// deliveryTimeout 3s; a Fast2SMS call may take 1.5s and is retried 3
 	// times: on its own the DLT leg would use the whole deadline.
 	cfg := strings.Replace(rigConfig(f2s, tw, ""), "timeout: 300ms, retries: 2", "timeout: 1500ms, retries: 3", 1)
-	r := &rig{App: heraldtest.StartApp(t, heraldtest.WithConfig(cfg)), f2s: f2s, tw: tw}
+	r := &rig{App: apptest.StartApp(t, apptest.WithConfig(cfg)), f2s: f2s, tw: tw}
 	hang := heraldtest.Fast2SMSReply{HTTPStatus: 200, Delay: 10 * time.Second}
 	for range 3 {
 		r.f2s.Script(hang, hang, hang, hang)

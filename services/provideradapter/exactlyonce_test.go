@@ -12,6 +12,7 @@ import (
 	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/services/herald/app/apptest"
 )
 
 // seedAttempt writes the ledger entry a previous delivery of the dispatch
@@ -33,12 +34,12 @@ func seedAttempt(t *testing.T, r *rig, requestID string, rec map[string]any) {
 // its data dir (and so its generated OTP keys).
 func startAdapter(t *testing.T, r *rig) {
 	t.Helper()
-	heraldtest.StartApp(t, heraldtest.WithConfig(rigConfig(r.f2s, r.tw, "")), heraldtest.WithTargets("provider-adapter"),
-		heraldtest.WithNATS(r.NATSURL), heraldtest.WithDataDir(r.DataDir))
+	apptest.StartApp(t, apptest.WithConfig(rigConfig(r.f2s, r.tw, "")), apptest.WithTargets("provider-adapter"),
+		apptest.WithNATS(r.NATSURL), apptest.WithDataDir(r.DataDir))
 }
 
 func TestRedeliveredDispatchReusesTheRecordedOutcomeWithoutCallingTheProvider(t *testing.T) {
-	r := startRig(t, "", heraldtest.WithTargets("dispatcher"))
+	r := startRig(t, "", apptest.WithTargets("dispatcher"))
 	resp := r.Do(t, "POST", "/v1/otp/send?mode=async", map[string]string{"app": "bank", "phone": phone()})
 	rid := requestID(t, resp)
 	// The adapter called Fast2SMS and recorded the answer, then died before
@@ -59,7 +60,7 @@ func TestRedeliveredDispatchReusesTheRecordedOutcomeWithoutCallingTheProvider(t 
 }
 
 func TestAttemptInDoubtIsNeverRepeated(t *testing.T) {
-	r := startRig(t, "", heraldtest.WithTargets("dispatcher"))
+	r := startRig(t, "", apptest.WithTargets("dispatcher"))
 	resp := r.Do(t, "POST", "/v1/otp/send?mode=async", map[string]string{"app": "shop", "phone": phone()})
 	rid := requestID(t, resp)
 	// Claimed a minute ago and never recorded: the adapter died during the call.
@@ -80,7 +81,7 @@ func TestAttemptInDoubtIsNeverRepeated(t *testing.T) {
 
 func TestNoCodeLeaksIntoLogsMetricsOrStreams(t *testing.T) {
 	var logs bytes.Buffer
-	r := startRig(t, "", heraldtest.WithLogOutput(&logs))
+	r := startRig(t, "", apptest.WithLogOutput(&logs))
 	// A full run: deliveries, retries, fallbacks, failures, verifications, receipts.
 	r.f2s.Script(heraldtest.Fast2SMSServerError)
 	r.send(t, "bank")

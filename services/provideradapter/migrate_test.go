@@ -12,6 +12,7 @@ import (
 	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/services/herald/app/apptest"
 	"github.com/heraldhq/herald/streams"
 )
 
@@ -19,7 +20,7 @@ import (
 // start of this one creates the fallback durable after that durable's ack
 // floor: fallback legs handled before the upgrade are not handled again.
 func TestFallbackDurableContinuesWhereTheCombinedDurableStopped(t *testing.T) {
-	r := startRig(t, "", heraldtest.WithTargets("dispatcher"))
+	r := startRig(t, "", apptest.WithTargets("dispatcher"))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	nc, err := nats.Connect(r.NATSURL, nats.UserCredentials(heraldtest.UnrestrictedCreds(t, bus.CredsDir(r.DataDir))))

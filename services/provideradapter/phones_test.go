@@ -10,6 +10,7 @@ import (
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/pkg/logging"
+	"github.com/heraldhq/herald/services/herald/app/apptest"
 )
 
 // phoneForms are the ways a number can be written: E.164, without the '+',
@@ -27,7 +28,7 @@ func TestNoFullPhoneNumberInAnyStreamBucketOrLog(t *testing.T) {
 		t.Run(fmt.Sprintf("OTP_DLT_ENABLED=%v", dlt), func(t *testing.T) {
 			t.Setenv("OTP_DLT_ENABLED", fmt.Sprint(dlt))
 			var logs bytes.Buffer
-			r := startRig(t, "", heraldtest.WithLogOutput(&logs))
+			r := startRig(t, "", apptest.WithLogOutput(&logs))
 			var phones []string
 			seq := 0
 			send := func(app string, header ...string) (string, *heraldtest.Response) {

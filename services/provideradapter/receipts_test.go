@@ -6,6 +6,7 @@ import (
 
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/services/herald/app/apptest"
 )
 
 func TestTwilioReceiptsAreVerifiedAgainstTheConfiguredURLAndCorrelated(t *testing.T) {
@@ -56,7 +57,7 @@ func TestTwilioReceiptsAreVerifiedAgainstTheConfiguredURLAndCorrelated(t *testin
 func TestTwilioReceiptsAreRefusedWithoutAConfiguredPublicURL(t *testing.T) {
 	f2s, tw := heraldtest.NewFast2SMS(t), heraldtest.NewTwilio(t)
 	t.Setenv("TWILIO_AUTH_TOKEN", tw.AuthToken)
-	a := heraldtest.StartApp(t, heraldtest.WithConfig(`
+	a := apptest.StartApp(t, apptest.WithConfig(`
 providers:
   fast2sms: {baseURL: `+f2s.URL+`}
   twilio: {baseURL: `+tw.URL+`, accountSid: `+tw.AccountSID+`, from: "+15005550006"}
@@ -131,7 +132,7 @@ func TestFast2SMSReceiptsAreRefusedWhenNoTokenIsConfigured(t *testing.T) {
 	f2s, tw := heraldtest.NewFast2SMS(t), heraldtest.NewTwilio(t)
 	t.Setenv("FAST2SMS_API_KEY", f2s.APIKey)
 	t.Setenv("TWILIO_AUTH_TOKEN", tw.AuthToken)
-	r := &rig{App: heraldtest.StartApp(t, heraldtest.WithConfig(rigConfig(f2s, tw, ""))), f2s: f2s, tw: tw}
+	r := &rig{App: apptest.StartApp(t, apptest.WithConfig(rigConfig(f2s, tw, ""))), f2s: f2s, tw: tw}
 	rid := requestID(t, r.send(t, "bank"))
 	msgID := find[event.ProviderResponseReceived](t, r.events(t, rid)).ProviderRequestID
 	for _, path := range []string{"/v1/webhooks/fast2sms", "/v1/webhooks/fast2sms?token="} {

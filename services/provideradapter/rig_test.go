@@ -11,12 +11,13 @@ import (
 
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/services/herald/app/apptest"
 	"github.com/heraldhq/herald/streams"
 )
 
 // rig is the whole platform with Fast2SMS and Twilio fakes on 127.0.0.1.
 type rig struct {
-	*heraldtest.App
+	*apptest.App
 	f2s *heraldtest.Fast2SMS
 	tw  *heraldtest.Twilio
 }
@@ -106,14 +107,14 @@ func (r *rig) twilioCallback(t *testing.T, sid, status, errorCode string) *heral
 
 // startRig starts fakes and the platform; fast2smsExtra is appended to the
 // fast2sms provider settings (e.g. `, classify: {...}`).
-func startRig(t *testing.T, fast2smsExtra string, opts ...heraldtest.AppOption) *rig {
+func startRig(t *testing.T, fast2smsExtra string, opts ...apptest.AppOption) *rig {
 	t.Helper()
 	f2s, tw := heraldtest.NewFast2SMS(t), heraldtest.NewTwilio(t)
 	t.Setenv("FAST2SMS_API_KEY", f2s.APIKey)
 	t.Setenv("TWILIO_AUTH_TOKEN", tw.AuthToken)
 	t.Setenv("FAST2SMS_WEBHOOK_TOKEN", fast2smsToken)
-	opts = append([]heraldtest.AppOption{heraldtest.WithConfig(rigConfig(f2s, tw, fast2smsExtra))}, opts...)
-	return &rig{App: heraldtest.StartApp(t, opts...), f2s: f2s, tw: tw}
+	opts = append([]apptest.AppOption{apptest.WithConfig(rigConfig(f2s, tw, fast2smsExtra))}, opts...)
+	return &rig{App: apptest.StartApp(t, opts...), f2s: f2s, tw: tw}
 }
 
 var phoneSeq = 0

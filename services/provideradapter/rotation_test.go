@@ -10,7 +10,7 @@ import (
 
 	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/event"
-	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/services/herald/app/apptest"
 )
 
 func testKey(b byte) string {
@@ -43,7 +43,7 @@ func TestCodesSealedAndHashedBeforeAKeyRotationStillDeliverAndVerify(t *testing.
 	// dispatch waits in the stream, sealed with the old key.
 	t.Setenv("OTP_SEAL_KEY", testKey('a'))
 	t.Setenv("OTP_HASH_KEY", testKey('b'))
-	before := startRig(t, "", heraldtest.WithTargets("dispatcher"))
+	before := startRig(t, "", apptest.WithTargets("dispatcher"))
 	resp := before.Do(t, "POST", "/v1/otp/send?mode=async", map[string]string{"app": "bank", "phone": phone()})
 	old := requestID(t, resp)
 	if d := find[event.OTPDLTDispatch](t, before.events(t, old)); !strings.HasPrefix(d.Sealed, "0.") {
@@ -57,8 +57,8 @@ func TestCodesSealedAndHashedBeforeAKeyRotationStillDeliverAndVerify(t *testing.
 	// After: key "2026" is current, key "0" still opens and verifies.
 	t.Setenv("OTP_SEAL_KEY", "2026:"+testKey('c')+",0:"+testKey('a'))
 	t.Setenv("OTP_HASH_KEY", "2026:"+testKey('d')+",0:"+testKey('b'))
-	r := &rig{App: heraldtest.StartApp(t, heraldtest.WithConfig(rigConfig(before.f2s, before.tw, "")),
-		heraldtest.WithDataDir(before.DataDir)), f2s: before.f2s, tw: before.tw}
+	r := &rig{App: apptest.StartApp(t, apptest.WithConfig(rigConfig(before.f2s, before.tw, "")),
+		apptest.WithDataDir(before.DataDir)), f2s: before.f2s, tw: before.tw}
 	if c := find[event.OTPDeliveryCompleted](t, r.waitFor(t, old, "otp_delivery_completed")); c.Status != "delivered" {
 		t.Fatalf("the dispatch sealed before the rotation: %+v", c)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/services/dispatcher"
 	"github.com/heraldhq/herald/services/incidents"
+	"github.com/heraldhq/herald/services/ingest"
 	"github.com/heraldhq/herald/services/notifier"
 	"github.com/heraldhq/herald/services/provideradapter"
 )
@@ -51,9 +52,9 @@ func modules() map[string]fx.Option {
 		return fx.Module(string(r)+"-nats", append([]fx.Option{fx.Provide(fx.Private, roleBus(r)), ready, m}, more...)...)
 	}
 	return map[string]fx.Option{
-		// POST /v1/events publishes what producers send with the producer role.
-		Dispatcher: withRole(access.Dispatcher, dispatcher.Module,
-			fx.Provide(fx.Private, fx.Annotate(roleBus(access.Producer), fx.ResultTags(`name:"producer"`)))),
+		// Producers' events (POST /v1/events) come in with the dispatcher's
+		// OTPs, published with the producer role.
+		Dispatcher:      fx.Options(withRole(access.Dispatcher, dispatcher.Module), withRole(access.Producer, ingest.Module)),
 		ProviderAdapter: withRole(access.ProviderAdapter, provideradapter.Module),
 		Incident:        withRole(access.Incident, incidents.Module),
 		Notifier:        withRole(access.Notifier, notifier.Module),

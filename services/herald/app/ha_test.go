@@ -17,6 +17,7 @@ import (
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/services/herald/app"
+	"github.com/heraldhq/herald/services/herald/app/apptest"
 	"github.com/heraldhq/herald/streams"
 )
 
@@ -27,9 +28,9 @@ func startCluster(t *testing.T) *heraldtest.SecureCluster {
 }
 
 // onCluster runs the platform's targets against the cluster.
-func onCluster(c *heraldtest.SecureCluster, cfg string, opts ...heraldtest.AppOption) []heraldtest.AppOption {
-	return append([]heraldtest.AppOption{heraldtest.WithNATS(c.URLs), heraldtest.WithNATSCredsDir(c.CredsDir),
-		heraldtest.WithConfig(fmt.Sprintf("nats: {caFile: %q}\n", c.TLS.CA) + cfg)}, opts...)
+func onCluster(c *heraldtest.SecureCluster, cfg string, opts ...apptest.AppOption) []apptest.AppOption {
+	return append([]apptest.AppOption{apptest.WithNATS(c.URLs), apptest.WithNATSCredsDir(c.CredsDir),
+		apptest.WithConfig(fmt.Sprintf("nats: {caFile: %q}\n", c.TLS.CA) + cfg)}, opts...)
 }
 
 func clusterConfig(f2s *heraldtest.Fast2SMS) string {
@@ -57,7 +58,7 @@ type sendResult struct {
 
 // load sends synchronous OTPs from workers, each to its own number, until
 // stop is closed.
-func load(t *testing.T, a *heraldtest.App, workers int, stop <-chan struct{}) func() []sendResult {
+func load(t *testing.T, a *apptest.App, workers int, stop <-chan struct{}) func() []sendResult {
 	var (
 		mu  sync.Mutex
 		out []sendResult
@@ -97,7 +98,7 @@ func load(t *testing.T, a *heraldtest.App, workers int, stop <-chan struct{}) fu
 	}
 }
 
-func leaderOf(t *testing.T, a *heraldtest.App, stream string) string {
+func leaderOf(t *testing.T, a *apptest.App, stream string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -119,7 +120,7 @@ func TestLosingAServerUnderOTPLoadFailsNoSendAndRepeatsNothing(t *testing.T) {
 	c := startCluster(t)
 	f2s := heraldtest.NewFast2SMS(t)
 	t.Setenv("FAST2SMS_API_KEY", f2s.APIKey)
-	a := heraldtest.StartApp(t, onCluster(c, clusterConfig(f2s))...)
+	a := apptest.StartApp(t, onCluster(c, clusterConfig(f2s))...)
 
 	stop := make(chan struct{})
 	results := load(t, a, 8, stop)
@@ -189,7 +190,7 @@ func TestReadyzIsUnavailableWhileANeededStreamHasNoLeader(t *testing.T) {
 	c := startCluster(t)
 	f2s := heraldtest.NewFast2SMS(t)
 	t.Setenv("FAST2SMS_API_KEY", f2s.APIKey)
-	a := heraldtest.StartApp(t, onCluster(c, clusterConfig(f2s), heraldtest.WithTargets("dispatcher"))...)
+	a := apptest.StartApp(t, onCluster(c, clusterConfig(f2s), apptest.WithTargets("dispatcher"))...)
 	if r := a.Do(t, "GET", "/readyz", nil); r.Status != http.StatusOK {
 		t.Fatalf("readyz on a healthy cluster: %d %s", r.Status, r.Body)
 	}
@@ -210,7 +211,7 @@ func TestReadyzIsUnavailableWhileANeededStreamHasNoLeader(t *testing.T) {
 // Issue 9: /readyz is 503 while a stream the process needs is missing, and
 // a consumer that was deleted is re-created and consumed again.
 func TestReadyzReportsMissingStreamsAndRecreatesConsumers(t *testing.T) {
-	a := heraldtest.StartApp(t)
+	a := apptest.StartApp(t)
 	if r := a.Do(t, "GET", "/readyz", nil); r.Status != http.StatusOK {
 		t.Fatalf("readyz: %d %s", r.Status, r.Body)
 	}
@@ -275,7 +276,7 @@ func TestReadyzReportsMissingStreamsAndRecreatesConsumers(t *testing.T) {
 // Issue 9: the per-app rate limit holds across dispatcher processes: two
 // dispatchers on one log together accept the app's burst, not twice it.
 func TestThePerAppLimitHoldsAcrossDispatcherProcesses(t *testing.T) {
-	srv := heraldtest.StartSecureServer(t).ApplyStreams(t)
+	srv := heraldtest.StartSecureServer(t).ApplyStreams(t, app.ServiceStreamDefs()...)
 	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
 	cfg := fmt.Sprintf(`
 otp:
@@ -289,10 +290,10 @@ apps:
     perPhone: {count: 0}
     resendCooldown: 0s
 `, key, key)
-	var ds []*heraldtest.App
+	var ds []*apptest.App
 	for range 2 {
-		ds = append(ds, heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"), heraldtest.WithNATS(srv.ClientURL()),
-			heraldtest.WithNATSCredsDir(srv.CredsDir), heraldtest.WithConfig(cfg)))
+		ds = append(ds, apptest.StartApp(t, apptest.WithTargets("dispatcher"), apptest.WithNATS(srv.ClientURL()),
+			apptest.WithNATSCredsDir(srv.CredsDir), apptest.WithConfig(cfg)))
 	}
 	window := 1000 * time.Second // burst / rate
 	first := time.Now().UnixNano() / int64(window)

@@ -6,15 +6,16 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/pkg/access"
-	"github.com/heraldhq/herald/pkg/bench"
 	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/services/herald/app"
+	"github.com/heraldhq/herald/services/herald/bench"
 )
 
 // The raw reference is only a reference if its publishes were stored: on a
 // secure server, a role that may not publish the reference's events fails
 // it, and the producer role, which may, completes it.
 func TestTheRawReferenceFailsWhenTheServerRefusesItsPublishes(t *testing.T) {
-	srv := heraldtest.StartSecureServer(t).ApplyStreams(t)
+	srv := heraldtest.StartSecureServer(t).ApplyStreams(t, app.ServiceStreamDefs()...)
 	for _, tc := range []struct {
 		role    access.Role
 		refused bool

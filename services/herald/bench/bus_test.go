@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldhq/herald/pkg/bench"
 	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/services/herald/bench"
 )
 
 // BenchmarkBus runs the backbone comparison in one run, on one embedded

@@ -1,12 +1,13 @@
-package heraldtest
+// Package apptest starts the whole platform in a test's process: the
+// services as services/herald/app wires them, on an embedded JetStream
+// server, HTTP and NATS on random 127.0.0.1 ports. The parts that need no
+// platform (servers, clusters, fakes) are in pkg/heraldtest.
+package apptest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
-	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,8 +17,8 @@ import (
 	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/event"
+	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/pkg/lease"
-	"github.com/heraldhq/herald/services/dispatcher"
 	"github.com/heraldhq/herald/services/herald/app"
 )
 
@@ -72,7 +73,7 @@ func StartApp(t testing.TB, opts ...AppOption) *App {
 		DataDir:    t.TempDir(),
 		HTTPAddr:   "127.0.0.1:0",
 		NATSListen: "127.0.0.1:0",
-		Logger:     Logger(t),
+		Logger:     heraldtest.Logger(t),
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -127,96 +128,18 @@ func (a *App) Restart(t testing.TB) {
 	a.start(t)
 }
 
-// Response is an HTTP answer.
-type Response struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
-
-// JSON decodes the body into a map.
-func (r *Response) JSON(t testing.TB) map[string]any {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal(r.Body, &m); err != nil {
-		t.Fatalf("answer is not a JSON object: %v: %s", err, r.Body)
-	}
-	return m
-}
-
 // Do sends a request to the platform; body may be a string, []byte or any
 // value to encode as JSON.
-func (a *App) Do(t testing.TB, method, path string, body any, header ...string) *Response {
+func (a *App) Do(t testing.TB, method, path string, body any, header ...string) *heraldtest.Response {
 	t.Helper()
-	return Do(t, method, a.URL+path, body, header...)
-}
-
-// Do sends an HTTP request; header is a list of name, value pairs.
-func Do(t testing.TB, method, url string, body any, header ...string) *Response {
-	t.Helper()
-	var r io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		r = bytes.NewReader([]byte(b))
-	case []byte:
-		r = bytes.NewReader(b)
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, url, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return heraldtest.Do(t, method, a.URL+path, body, header...)
 }
 
 // Metric sums the samples of a metric (every label set) in the platform's
 // GET /metrics; 0 if it has none.
 func (a *App) Metric(t testing.TB, name string) float64 {
 	t.Helper()
-	return Metric(t, a.URL, name)
-}
-
-// Metric sums the samples of a metric in GET baseURL/metrics (a herald
-// process started otherwise); 0 if it has none.
-func Metric(t testing.TB, baseURL, name string) float64 {
-	t.Helper()
-	r := Do(t, "GET", baseURL+"/metrics", nil)
-	if r.Status != http.StatusOK {
-		t.Fatalf("GET /metrics: %d", r.Status)
-	}
-	sum := 0.0
-	for _, line := range strings.Split(string(r.Body), "\n") {
-		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		if err != nil {
-			t.Fatalf("metric line %q: %v", line, err)
-		}
-		sum += v
-	}
-	return sum
+	return heraldtest.Metric(t, a.URL, name)
 }
 
 // As connects to the platform's server with the role's credentials (as the
@@ -283,11 +206,11 @@ func (a *App) PublishInputs(t testing.TB, body any) []bus.Ack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ins, err := dispatcher.ParseInputs(raw)
+	ins, err := event.ParseInputs(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	events, err := dispatcher.ToEvents(a.Bus.Catalog, ins)
+	events, err := a.Bus.Catalog.ToEvents(ins)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,9 +227,9 @@ func (a *App) StreamMessages(t testing.TB, stream string) []jetstream.Msg {
 		if !ok {
 			t.Fatalf("no role owns bucket %s", bucket)
 		}
-		return Messages(t, a.As(t, r).JS, stream, "$KV."+bucket+".>")
+		return heraldtest.Messages(t, a.As(t, r).JS, stream, "$KV."+bucket+".>")
 	}
-	return Messages(t, a.Bus.JS, stream)
+	return heraldtest.Messages(t, a.Bus.JS, stream)
 }
 
 // StoredText is everything the server stores, stream by stream (key-value

@@ -1,4 +1,4 @@
-package dispatcher_test
+package ingest_test
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/services/herald/app/apptest"
 	"github.com/heraldhq/herald/streams"
 )
 
@@ -32,7 +33,7 @@ func heraldOwned(t *testing.T) map[event.Type]string {
 }
 
 func TestPostEventsRefusesEveryHeraldOwnedTypeWithoutKeys(t *testing.T) {
-	a := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"))
+	a := apptest.StartApp(t, apptest.WithTargets("dispatcher"))
 	before := len(heraldtest.Messages(t, a.Bus.JS, streams.Events))
 	for typ, body := range heraldOwned(t) {
 		t.Run(string(typ), func(t *testing.T) {
@@ -56,8 +57,8 @@ func TestPostEventsChecksTheKeyAndItsScope(t *testing.T) {
 	billing := heraldtest.ProducerKey(t, "billing", nil, []string{"integration_call_completed"})
 	otpOnly := heraldtest.ProducerKey(t, "otp-only", []string{"demo"}, nil)
 	ops := heraldtest.OperatorKey(t, "ops")
-	a := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"),
-		heraldtest.WithConfig(heraldtest.KeysYAML(t, billing, otpOnly, ops)))
+	a := apptest.StartApp(t, apptest.WithTargets("dispatcher"),
+		apptest.WithConfig(heraldtest.KeysYAML(t, billing, otpOnly, ops)))
 	before := len(heraldtest.Messages(t, a.Bus.JS, streams.Events))
 	tests := []struct {
 		name   string

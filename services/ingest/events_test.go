@@ -1,4 +1,4 @@
-package dispatcher_test
+package ingest_test
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/services/herald/app/apptest"
 	"github.com/heraldhq/herald/streams"
 )
 
@@ -16,7 +17,7 @@ const validEvent = `{"type":"integration_call_completed","source":"billing","req
  "data":{"integration":"stripe","operation":"charges.create","statusCode":401,"latencyMs":120.5,"classification":"payment_required"}}`
 
 func TestPostEventsAcceptsOneEventAndStoresItWithItsEnvelope(t *testing.T) {
-	a := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"))
+	a := apptest.StartApp(t, apptest.WithTargets("dispatcher"))
 	r := a.Do(t, "POST", "/v1/events", validEvent)
 	if r.Status != http.StatusAccepted {
 		t.Fatalf("status %d: %s", r.Status, r.Body)
@@ -52,7 +53,7 @@ func call(envelope, data string) string {
 const callData = `{"integration":"stripe","operation":"charges.create","statusCode":200,"latencyMs":1}`
 
 func TestPostEventsAcceptsABatchAndDeduplicatesByID(t *testing.T) {
-	a := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"))
+	a := apptest.StartApp(t, apptest.WithTargets("dispatcher"))
 	batch := `[` + call(`"id":"evt-1","source":"shop"`, callData) + `,` + call(`"id":"evt-2","source":"shop"`, callData) + `]`
 	if r := a.Do(t, "POST", "/v1/events", batch); r.Status != http.StatusAccepted {
 		t.Fatalf("status %d: %s", r.Status, r.Body)
@@ -72,7 +73,7 @@ func TestPostEventsAcceptsABatchAndDeduplicatesByID(t *testing.T) {
 }
 
 func TestPostEventsRejectsBadInputWithAClear4xx(t *testing.T) {
-	a := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"))
+	a := apptest.StartApp(t, apptest.WithTargets("dispatcher"))
 	before := len(heraldtest.Messages(t, a.Bus.JS, streams.Events)) // the dispatcher's start-up status
 	tests := []struct {
 		name, body, ctype string
@@ -121,7 +122,7 @@ func TestPostEventsRejectsBadInputWithAClear4xx(t *testing.T) {
 }
 
 func TestUnknownRoutesAndMethodsAnswerJSON(t *testing.T) {
-	a := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"))
+	a := apptest.StartApp(t, apptest.WithTargets("dispatcher"))
 	if r := a.Do(t, "GET", "/v1/nope", nil); r.Status != 404 || r.JSON(t)["error"] != "not_found" {
 		t.Errorf("404: %d %s", r.Status, r.Body)
 	}
@@ -131,7 +132,7 @@ func TestUnknownRoutesAndMethodsAnswerJSON(t *testing.T) {
 }
 
 func TestEventTypesAreListedWithTheirSchemas(t *testing.T) {
-	a := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"))
+	a := apptest.StartApp(t, apptest.WithTargets("dispatcher"))
 	r := a.Do(t, "GET", "/v1/event-types", nil)
 	types := r.JSON(t)["types"].([]any)
 	if len(types) < 21 {
@@ -148,8 +149,8 @@ func TestEventTypesAreListedWithTheirSchemas(t *testing.T) {
 
 func TestPostEventsAnswers503WithTheIDsWhenTheLogIsDown(t *testing.T) {
 	srv := heraldtest.StartSecureServer(t)
-	a := heraldtest.StartApp(t, heraldtest.WithTargets("dispatcher"), heraldtest.WithNATS(srv.ClientURL()),
-		heraldtest.WithNATSCredsDir(srv.CredsDir))
+	a := apptest.StartApp(t, apptest.WithTargets("dispatcher"), apptest.WithNATS(srv.ClientURL()),
+		apptest.WithNATSCredsDir(srv.CredsDir))
 	srv.Shutdown()
 	srv.WaitForShutdown()
 	r := a.Do(t, "POST", "/v1/events", validEvent)

@@ -1,4 +1,4 @@
-package access_test
+package app_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/services/herald/app"
+	"github.com/heraldhq/herald/services/herald/app/apptest"
 	"github.com/heraldhq/herald/streams"
 )
 
@@ -50,7 +51,7 @@ func streamNames(t *testing.T) []string {
 
 func TestAnonymousClientsAreRefused(t *testing.T) {
 	srv := heraldtest.StartSecureServer(t)
-	a := heraldtest.StartApp(t, heraldtest.WithTargets(app.Notifier))
+	a := apptest.StartApp(t, apptest.WithTargets(app.Notifier))
 	for name, url := range map[string]string{"secure server": srv.ClientURL(), "herald serve's embedded server": a.NATSURL} {
 		t.Run(name, func(t *testing.T) {
 			nc, err := nats.Connect(url)
@@ -74,7 +75,7 @@ func mayPublish(r access.Role, def *event.Def) bool {
 // Every role publishes its own types, and the server refuses it every other
 // one: the whole catalog, so a new type is covered by the table it gets.
 func TestEachEventTypeIsPublishedOnlyByItsOwner(t *testing.T) {
-	srv := heraldtest.StartSecureServer(t).ApplyStreams(t)
+	srv := heraldtest.StartSecureServer(t).ApplyStreams(t, app.ServiceStreamDefs()...)
 	cat := catalog(t)
 	for _, r := range access.Roles() {
 		t.Run(string(r), func(t *testing.T) {
@@ -111,7 +112,7 @@ func TestEachEventTypeIsPublishedOnlyByItsOwner(t *testing.T) {
 // every read of the log, every reach into another role's replies or
 // buckets, every destructive JetStream call is refused by the server.
 func TestProducerCanNeitherReadNorDestroy(t *testing.T) {
-	srv := heraldtest.StartSecureServer(t).ApplyStreams(t)
+	srv := heraldtest.StartSecureServer(t).ApplyStreams(t, app.ServiceStreamDefs()...)
 	for _, r := range []access.Role{access.Producer, access.Bridge} {
 		t.Run(string(r), func(t *testing.T) {
 			nc := heraldtest.DialAs(t, srv.ClientURL(), srv.CredsDir, r)
@@ -167,7 +168,7 @@ func TestProducerCanNeitherReadNorDestroy(t *testing.T) {
 // No role but operator-admin may change a stream, and no role at all may
 // delete one or purge anything but the DLQ.
 func TestNoServiceRoleMayDeleteOrPurgeAStreamOrBucket(t *testing.T) {
-	srv := heraldtest.StartSecureServer(t).ApplyStreams(t)
+	srv := heraldtest.StartSecureServer(t).ApplyStreams(t, app.ServiceStreamDefs()...)
 	names := streamNames(t)
 	for _, r := range access.Roles() {
 		t.Run(string(r), func(t *testing.T) {
@@ -217,7 +218,7 @@ func TestNoServiceRoleMayDeleteOrPurgeAStreamOrBucket(t *testing.T) {
 // operator-admin purges dead letters; the server answers it (a positive
 // control for the refusals above).
 func TestOperatorAdminMayPurgeTheDLQ(t *testing.T) {
-	srv := heraldtest.StartSecureServer(t).ApplyStreams(t)
+	srv := heraldtest.StartSecureServer(t).ApplyStreams(t, app.ServiceStreamDefs()...)
 	nc := heraldtest.DialAs(t, srv.ClientURL(), srv.CredsDir, access.OperatorAdmin)
 	msg, err := nc.Request("$JS.API.STREAM.PURGE.DLQ", nil, 10*time.Second)
 	if err != nil {
@@ -310,7 +311,7 @@ func durables() []string {
 // nats.inProcess: the services' in-process connections carry their roles'
 // credentials too (the server checks them as it does over TCP).
 func TestInProcessConnectionsAuthenticateWithTheirRoles(t *testing.T) {
-	a := heraldtest.StartApp(t, heraldtest.WithTargets(app.Dispatcher), heraldtest.WithConfig("nats:\n  inProcess: true\n"))
+	a := apptest.StartApp(t, apptest.WithTargets(app.Dispatcher), apptest.WithConfig("nats:\n  inProcess: true\n"))
 	r := a.Do(t, "POST", "/v1/events", `{"type":"integration_call_completed","source":"billing",
 	 "data":{"integration":"stripe","operation":"charges.create","statusCode":200,"latencyMs":8}}`)
 	if r.Status != 202 {
@@ -325,7 +326,7 @@ func TestInProcessConnectionsAuthenticateWithTheirRoles(t *testing.T) {
 // another role's durable: it can neither take that durable's messages nor
 // change its filter.
 func TestReadersCannotTakeOverAnotherRolesDurable(t *testing.T) {
-	srv := heraldtest.StartSecureServer(t).ApplyStreams(t)
+	srv := heraldtest.StartSecureServer(t).ApplyStreams(t, app.ServiceStreamDefs()...)
 	grants := access.Grants()
 	for _, r := range access.Roles() {
 		if len(grants[r].Reads) == 0 {

@@ -1,4 +1,4 @@
-package access_test
+package app_test
 
 import (
 	"context"
@@ -14,13 +14,14 @@ import (
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/services/herald/app"
+	"github.com/heraldhq/herald/services/herald/app/apptest"
 	"github.com/heraldhq/herald/streams"
 )
 
 // deploy/nats's three configurations, as shipped: only Herald's roles get
 // in, over TLS, and Herald runs on them.
 func TestDeployClusterRefusesAnonymousClientsAndServesHerald(t *testing.T) {
-	c := heraldtest.StartDeployCluster(t, "../../deploy/nats")
+	c := heraldtest.StartDeployCluster(t, "../../../deploy/nats")
 
 	for name, opts := range map[string][]nats.Option{
 		"anonymous over TLS": {nats.RootCAs(c.TLS.CA)},
@@ -64,9 +65,9 @@ func TestDeployClusterRefusesAnonymousClientsAndServesHerald(t *testing.T) {
 
 	// herald serve --nats on the cluster, each role's credentials from
 	// nats.credsDir, the CA from nats.caFile.
-	a := heraldtest.StartApp(t, heraldtest.WithTargets(app.Dispatcher), heraldtest.WithNATS(c.URLs),
-		heraldtest.WithNATSCredsDir(c.CredsDir),
-		heraldtest.WithConfig(fmt.Sprintf("nats:\n  caFile: %q\nstreams:\n  replicas: 3\n", c.TLS.CA)))
+	a := apptest.StartApp(t, apptest.WithTargets(app.Dispatcher), apptest.WithNATS(c.URLs),
+		apptest.WithNATSCredsDir(c.CredsDir),
+		apptest.WithConfig(fmt.Sprintf("nats:\n  caFile: %q\nstreams:\n  replicas: 3\n", c.TLS.CA)))
 	r := a.Do(t, "POST", "/v1/events", `{"type":"integration_call_completed","source":"billing",
 	 "data":{"integration":"stripe","operation":"refunds.create","statusCode":200,"latencyMs":8}}`)
 	if r.Status != http.StatusAccepted {

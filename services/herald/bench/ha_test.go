@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldhq/herald/pkg/bench"
 	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/services/herald/bench"
 )
 
 // BenchmarkHA runs the platform on deploy/nats's three servers (one
@@ -22,7 +22,7 @@ import (
 // With -short the phases are a few seconds long: a quick look, not figures.
 func BenchmarkHA(b *testing.B) {
 	for range b.N {
-		c := heraldtest.StartDeployCluster(b, "../../deploy/nats")
+		c := heraldtest.StartDeployCluster(b, "../../../deploy/nats")
 		cfg := bench.DefaultHAConfig()
 		cfg.Progress = os.Stderr
 		if testing.Short() { // a quick look, not figures

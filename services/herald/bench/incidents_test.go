@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldhq/herald/pkg/bench"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/pkg/incident"
+	"github.com/heraldhq/herald/services/herald/bench"
 )
 
 // BenchmarkIncidentRebuild writes HERALD_BENCH_EVENTS events (default

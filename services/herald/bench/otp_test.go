@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldhq/herald/pkg/bench"
+	"github.com/heraldhq/herald/services/herald/bench"
 )
 
 // BenchmarkOTP drives POST /v1/otp/send against the simulated provider with
