@@ -5,7 +5,6 @@ package heraldtest
 
 import (
 	"context"
-	"errors"
 	"io/fs"
 	"log/slog"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/heraldhq/herald/pkg/access"
@@ -213,32 +211,15 @@ func Messages(t testing.TB, js jetstream.JetStream, stream string, filter ...str
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: filter})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []jetstream.Msg
-	for {
-		m, err := c.Next(jetstream.FetchMaxWait(2 * time.Second))
-		if errors.Is(err, nats.ErrTimeout) && len(out) == 0 {
-			return nil // nothing (matching) in the stream
-		}
-		if err != nil {
-			t.Fatalf("read %s: %v (after %d messages)", stream, err, len(out))
-		}
+	opts := bus.ScanOptions{Consumer: jetstream.OrderedConsumerConfig{FilterSubjects: filter}}
+	if err := bus.Scan(ctx, js, stream, opts, func(m jetstream.Msg, _ bus.Position) error {
 		out = append(out, m)
-		meta, err := m.Metadata()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if meta.NumPending == 0 {
-			return out
-		}
+		return nil
+	}); err != nil {
+		t.Fatalf("read %s: %v (after %d messages)", stream, err, len(out))
 	}
+	return out
 }
 
 // Events reads a stream back as decoded events.

@@ -2,12 +2,11 @@ package incident
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/streams"
 )
@@ -41,129 +40,32 @@ type Position struct {
 	Last uint64
 }
 
-// Read reads EVENTS with an ordered consumer and hands each event to fn as a
-// Record: the envelope from the headers, the data as stored. An event
-// whose envelope cannot be read is handed as a clock-only record (no type)
-// stamped with its storage time, so that every fold treats it the same.
+// Read reads EVENTS (bus.Scan) and hands each event to fn as a Record: the
+// envelope from the headers, the data as stored. An event whose envelope
+// cannot be read is handed as a clock-only record (no type) stamped with
+// its storage time, so that every fold treats it the same.
 func Read(ctx context.Context, js jetstream.JetStream, opts ReadOptions, fn func(*Record, Position) error) error {
-	s, err := js.Stream(ctx, streams.Events)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", streams.Events, err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", streams.Events, err)
-	}
-	last := info.State.LastSeq
 	if opts.FromSeq == 0 {
 		opts.FromSeq = 1
-	}
-	if !opts.Follow && (last == 0 || opts.FromSeq > last) {
-		return nil
 	}
 	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: opts.FromSeq}
 	if !opts.FromTime.IsZero() {
 		t := opts.FromTime
 		cfg = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &t}
 	}
-	c, err := s.OrderedConsumer(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", streams.Events, err)
-	}
 	batch := opts.Batch
 	if batch <= 0 {
 		batch = 4096
 	}
-	it, err := c.Messages(jetstream.PullMaxMessages(batch))
-	if err != nil {
-		return fmt.Errorf("read %s: %w", streams.Events, err)
-	}
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
-	defer it.Stop()
 	var rec Record
-	for {
-		m, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+	return bus.Scan(ctx, js, streams.Events, bus.ScanOptions{Consumer: cfg, Follow: opts.Follow, Batch: batch},
+		func(m jetstream.Msg, pos bus.Position) error {
+			if opts.Inspect != nil {
+				opts.Inspect(m, pos.Seq)
 			}
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return nil
-			}
-			return fmt.Errorf("read %s: %w", streams.Events, err)
-		}
-		seq, stored, pending, ok := ackInfo(m.Reply())
-		if !ok {
-			meta, err := m.Metadata()
-			if err != nil {
-				return fmt.Errorf("read %s: %w", streams.Events, err)
-			}
-			seq, stored, pending = meta.Sequence.Stream, meta.Timestamp.UnixNano(), meta.NumPending
-		}
-		if opts.Inspect != nil {
-			opts.Inspect(m, seq)
-		}
-		toRecord(&rec, m, seq, stored, opts.MaxSkew)
-		if err := fn(&rec, Position{Pending: pending, Last: last}); err != nil {
-			return err
-		}
-		if !opts.Follow && (seq >= last || pending == 0) {
-			return nil
-		}
-	}
-}
-
-// ackInfo reads the stream sequence, storage time and pending count from a
-// JetStream reply subject without allocating: $JS.ACK.<stream>.<consumer>.
-// <delivered>.<sseq>.<cseq>.<tm>.<pending> (v1) or, from newer servers,
-// $JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<tm>.<pending>.<token>.
-// Anything else is left to the client's own parser.
-func ackInfo(reply string) (seq uint64, ts int64, pending uint64, ok bool) {
-	const prefix = "$JS.ACK."
-	if len(reply) < len(prefix) || reply[:len(prefix)] != prefix {
-		return 0, 0, 0, false
-	}
-	var tok [12]string
-	n, start := 0, 0
-	for i := 0; i <= len(reply); i++ {
-		if i == len(reply) || reply[i] == '.' {
-			if n == len(tok) {
-				return 0, 0, 0, false
-			}
-			tok[n] = reply[start:i]
-			n++
-			start = i + 1
-		}
-	}
-	var base int
-	switch {
-	case n == 9:
-		base = 0
-	case n >= 11:
-		base = 2
-	default:
-		return 0, 0, 0, false
-	}
-	seq, ok1 := parseUint(tok[base+5])
-	t, ok2 := parseUint(tok[base+7])
-	pending, ok3 := parseUint(tok[base+8])
-	return seq, int64(t), pending, ok1 && ok2 && ok3
-}
-
-func parseUint(s string) (uint64, bool) {
-	if s == "" || len(s) > 19 {
-		return 0, false
-	}
-	var v uint64
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		v = v*10 + uint64(c-'0')
-	}
-	return v, true
+			toRecord(&rec, m, pos.Seq, pos.Stored, opts.MaxSkew)
+			return fn(&rec, Position{Pending: pos.Pending, Last: pos.Last})
+		})
 }
 
 func toRecord(rec *Record, m jetstream.Msg, seq uint64, stored int64, skew time.Duration) {

@@ -89,9 +89,9 @@ func dlqListCmd(e *env) *cobra.Command {
 			if !asJSON {
 				fmt.Fprintln(w, "SEQ\tSTORED\tCONSUMER\tORIGIN\tTYPE\tREASON\tERROR")
 			}
-			err = b.Scan(cmd.Context(), streams.DLQ, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}}, false,
-				func(m jetstream.Msg, meta *jetstream.MsgMetadata) error {
-					d := toDeadLetter(meta.Sequence.Stream, meta.Timestamp, m.Headers(), m.Data())
+			err = b.Scan(cmd.Context(), streams.DLQ, bus.ScanOptions{Consumer: jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}}},
+				func(m jetstream.Msg, pos bus.Position) error {
+					d := toDeadLetter(pos.Seq, pos.StoredAt(), m.Headers(), m.Data())
 					if reason != "" && d.Reason != reason {
 						return nil
 					}

@@ -85,11 +85,11 @@ Lines are human-readable; --json prints one CloudEvents JSON object per line.`,
 			}
 			printed := 0
 			errDone := errors.New("limit reached")
-			err = b.Scan(cmd.Context(), stream, cfg, follow, func(m jetstream.Msg, meta *jetstream.MsgMetadata) error {
+			err = b.Scan(cmd.Context(), stream, bus.ScanOptions{Consumer: cfg, Follow: follow}, func(m jetstream.Msg, pos bus.Position) error {
 				if requestID != "" && m.Headers().Get(event.HeaderRequestID) != requestID {
 					return nil
 				}
-				printMsg(e, b, m, meta, asJSON)
+				printMsg(e, b, stream, m, pos, asJSON)
 				printed++
 				if limit > 0 && printed >= limit {
 					return errDone
@@ -137,13 +137,13 @@ type Line struct {
 	Data        json.RawMessage `json:"data"`
 }
 
-func printMsg(e *env, b *bus.Bus, m jetstream.Msg, meta *jetstream.MsgMetadata, asJSON bool) {
+func printMsg(e *env, b *bus.Bus, stream string, m jetstream.Msg, pos bus.Position, asJSON bool) {
 	h := m.Headers()
 	l := Line{
 		SpecVersion: h.Get(event.HeaderSpecVersion), ID: h.Get(event.HeaderID), Type: h.Get(event.HeaderType),
 		Source: h.Get(event.HeaderSource), Time: h.Get(event.HeaderTime), DataSchema: h.Get(event.HeaderDataSchema),
 		RequestID: h.Get(event.HeaderRequestID), CausationID: h.Get(event.HeaderCausationID),
-		Stream: meta.Stream, Seq: meta.Sequence.Stream, Subject: m.Subject(), Stored: meta.Timestamp.UTC(),
+		Stream: stream, Seq: pos.Seq, Subject: m.Subject(), Stored: pos.StoredAt(),
 	}
 	if json.Valid(m.Data()) {
 		l.Data = m.Data()
