@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -92,7 +92,7 @@ func Load(cfg Config, extra ...fs.FS) ([]Def, error) {
 		if err != nil {
 			return nil, err
 		}
-		sort.Strings(names)
+		slices.Sort(names)
 		for _, name := range names {
 			b, err := fs.ReadFile(fsys, name)
 			if err != nil {

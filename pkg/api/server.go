@@ -8,7 +8,8 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
-	"sort"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,7 +49,7 @@ func NewServer(cfg Config, keys *Keyring, log *slog.Logger, reg *prometheus.Regi
 	}
 	s := &Server{cfg: cfg, log: log.With("component", "http"), mux: http.NewServeMux(), checks: checks, keys: keys,
 		access: map[string]Access{"GET /healthz": Public, "GET /readyz": Public, "GET /metrics": Public}}
-	sort.Slice(s.checks, func(i, j int) bool { return s.checks[i].Name < s.checks[j].Name })
+	slices.SortFunc(s.checks, func(a, b Check) int { return strings.Compare(a.Name, b.Name) })
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -207,7 +207,7 @@ func TestRawPublicationsThatAreNotEventsGoToTheDLQWithTheReason(t *testing.T) {
 		if got := m.Headers().Get(bus.HeaderDLQReason); got != r.reason {
 			t.Errorf("%s: reason %q, want %q", r.name, got, r.reason)
 		}
-		if got := m.Headers().Get(bus.HeaderDLQError); !contains(got, r.detail) {
+		if got := m.Headers().Get(bus.HeaderDLQError); !strings.Contains(got, r.detail) {
 			t.Errorf("%s: error %q does not mention %q", r.name, got, r.detail)
 		}
 		if string(m.Data()) != r.body || m.Headers().Get(bus.HeaderDLQSubject) != r.subject ||
@@ -245,7 +245,7 @@ func TestAHandlerThatKeepsFailingLandsInTheDLQAfterMaxDeliver(t *testing.T) {
 	})
 	m := heraldtest.Messages(t, b.JS, streams.DLQ)[0]
 	if m.Headers().Get(bus.HeaderDLQReason) != bus.ReasonExhausted ||
-		!contains(m.Headers().Get(bus.HeaderDLQError), "downstream is down") ||
+		!strings.Contains(m.Headers().Get(bus.HeaderDLQError), "downstream is down") ||
 		m.Headers().Get(bus.HeaderDLQDeliveries) != "3" || m.Headers().Get(bus.HeaderDLQMsgID) != e.ID {
 		t.Errorf("dead letter headers: %v", m.Headers())
 	}
@@ -284,10 +284,10 @@ func TestPermanentErrorsAndPanicsAreDeadLetteredNotLooped(t *testing.T) {
 	for _, m := range heraldtest.Messages(t, b.JS, streams.DLQ) {
 		reasons[m.Headers().Get(bus.HeaderDLQMsgID)] = m.Headers().Get(bus.HeaderDLQReason) + ": " + m.Headers().Get(bus.HeaderDLQError)
 	}
-	if r := reasons[perm.ID]; !contains(r, "handler: no such app") {
+	if r := reasons[perm.ID]; !strings.Contains(r, "handler: no such app") {
 		t.Errorf("permanent: %q", r)
 	}
-	if r := reasons[boom.ID]; !contains(r, "exhausted") || !contains(r, "panicked: boom") {
+	if r := reasons[boom.ID]; !strings.Contains(r, "exhausted") || !strings.Contains(r, "panicked: boom") {
 		t.Errorf("panic: %q", r)
 	}
 	if n, _ := calls.Load(perm.ID); n.(*atomic.Int32).Load() != 1 {
@@ -352,8 +352,6 @@ func assertSettled(t *testing.T, b *bus.Bus, durable string) {
 		return info.NumPending == 0 && info.NumAckPending == 0 && info.NumRedelivered == 0
 	})
 }
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func TestStopReturnsWhenTheServerIsGone(t *testing.T) {
 	srv := heraldtest.Server(t)

@@ -10,7 +10,6 @@ import (
 	"os"
 	"reflect"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/caarlos0/env/v11"
@@ -117,8 +116,8 @@ func (f *File) CheckKnown(known ...string) error {
 	if len(unknown) == 0 {
 		return nil
 	}
-	sort.Strings(unknown)
-	sort.Strings(known)
+	slices.Sort(unknown)
+	slices.Sort(known)
 	return fmt.Errorf("%w: %s: unknown section(s) %s (known: %s)", ErrInvalid, f.source,
 		strings.Join(unknown, ", "), strings.Join(known, ", "))
 }

@@ -3,7 +3,7 @@ package config
 import (
 	"fmt"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -37,7 +37,7 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 				for name := range fields {
 					known = append(known, name)
 				}
-				sort.Strings(known)
+				slices.Sort(known)
 				return fmt.Errorf("line %d: %s: unknown key %q (known: %s)", k.Line, path, k.Value, strings.Join(known, ", "))
 			}
 			if err := checkKeys(v, ft, path+"."+k.Value); err != nil {

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -324,7 +324,7 @@ func violations(ve *jsonschema.ValidationError) []Violation {
 		}
 	}
 	walk(*ve.BasicOutput())
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	slices.SortStableFunc(out, func(a, b Violation) int { return strings.Compare(a.Path, b.Path) })
 	return out
 }
 
@@ -371,7 +371,7 @@ func describe(doc any) (string, []Field) {
 		}
 		fields = append(fields, f)
 	}
-	sort.Slice(fields, func(i, j int) bool { return fields[i].Name < fields[j].Name })
+	slices.SortFunc(fields, func(a, b Field) int { return strings.Compare(a.Name, b.Name) })
 	return desc, fields
 }
 

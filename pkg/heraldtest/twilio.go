@@ -11,7 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -146,7 +146,7 @@ func (tw *Twilio) Sign(fullURL string, params url.Values) string {
 	for k := range params {
 		names = append(names, k)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	s := fullURL
 	for _, k := range names {
 		for _, v := range params[k] {

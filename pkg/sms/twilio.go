@@ -8,7 +8,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -92,12 +92,12 @@ func TwilioSignature(authToken, fullURL string, params url.Values) string {
 	for k := range params {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
 	var b strings.Builder
 	b.WriteString(fullURL)
 	for _, k := range keys {
 		vs := append([]string(nil), params[k]...)
-		sort.Strings(vs)
+		slices.Sort(vs)
 		for _, v := range vs {
 			b.WriteString(k)
 			b.WriteString(v)

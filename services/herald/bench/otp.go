@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -330,7 +329,7 @@ func (r *recorder) summary(t timer) OTPPhase {
 	if len(r.lat) == 0 {
 		return l
 	}
-	sort.Slice(r.lat, func(i, j int) bool { return r.lat[i] < r.lat[j] })
+	slices.Sort(r.lat)
 	at := func(q float64) time.Duration { return r.lat[min(len(r.lat)-1, int(q*float64(len(r.lat))))] }
 	l.P50, l.P99, l.Max = at(0.50), at(0.99), r.lat[len(r.lat)-1]
 	return l

@@ -1,10 +1,11 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/heraldhq/herald/pkg/bus"
@@ -20,7 +21,7 @@ type Pair struct {
 // Median returns the median rate of results.
 func Median(rs []Result) Result {
 	s := append([]Result(nil), rs...)
-	sort.Slice(s, func(i, j int) bool { return s[i].Rate() < s[j].Rate() })
+	slices.SortFunc(s, func(a, b Result) int { return cmp.Compare(a.Rate(), b.Rate()) })
 	return s[len(s)/2]
 }
 
@@ -31,7 +32,7 @@ func (p Pair) Ratio() float64 {
 	for i := range p.Raw {
 		rs[i] = p.Typed[i].Rate() / p.Raw[i].Rate()
 	}
-	sort.Float64s(rs)
+	slices.Sort(rs)
 	return rs[len(rs)/2]
 }
 

@@ -20,7 +20,7 @@ import (
 	"io"
 	"math/bits"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"sync"
 	"unicode/utf8"
@@ -108,7 +108,7 @@ func compile(doc any, path string) (*node, error) {
 	for k := range m {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
 	for _, k := range keys {
 		val := m[k]
 		var err error
