@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldhq/herald/pkg/api"
 	"github.com/heraldhq/herald/pkg/bus"
+	"github.com/heraldhq/herald/pkg/classify"
 	"github.com/heraldhq/herald/pkg/event"
 )
 
@@ -43,8 +44,9 @@ func checkOwners(ctx context.Context, cat *event.Catalog, ins []event.Input) err
 
 // eventsHandler serves POST /v1/events.
 type eventsHandler struct {
-	bus     *bus.Bus
-	maxBody int64
+	bus      *bus.Bus
+	classify *classify.Classifier
+	maxBody  int64
 }
 
 func (h *eventsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -66,6 +68,12 @@ func (h *eventsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		api.WriteError(w, api.FromInput(err))
 		return
+	}
+	for _, e := range events {
+		if err := h.classify.Event(h.bus.Catalog, e); err != nil {
+			api.WriteError(w, err) // the classified data failed its schema: a rule's fault, 500
+			return
+		}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), publishTimeout)
 	defer cancel()

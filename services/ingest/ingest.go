@@ -1,6 +1,7 @@
 // Package ingest is the producers' entry point for events: it accepts their
 // CloudEvents (POST /v1/events), validates them against the catalog
-// (event.ParseInputs, Catalog.ToEvents) and publishes them to the raw log
+// (event.ParseInputs, Catalog.ToEvents), classifies integration calls by
+// the configured rules (pkg/classify) and publishes them to the raw log
 // with the producer role, and it lists the types producers may send
 // (GET /v1/event-types). It runs in the dispatcher target.
 package ingest
@@ -13,6 +14,7 @@ import (
 
 	"github.com/heraldhq/herald/pkg/api"
 	"github.com/heraldhq/herald/pkg/bus"
+	"github.com/heraldhq/herald/pkg/classify"
 )
 
 // publishTimeout bounds the wait for JetStream's acks.
@@ -22,11 +24,12 @@ const publishTimeout = 5 * time.Second
 // role's credentials: the server allows it to publish producer-owned types
 // only, whatever reaches the handler.
 var Module = fx.Module("ingest",
+	fx.Provide(fx.Private, LoadConfig),
 	fx.Provide(fx.Annotate(routes, fx.ResultTags(`group:"routes,flatten"`))),
 )
 
-func routes(b *bus.Bus, cfg api.Config) []api.Route {
-	events := &eventsHandler{bus: b, maxBody: int64(cfg.MaxBodyBytes)}
+func routes(b *bus.Bus, cfg api.Config, cl *classify.Classifier) []api.Route {
+	events := &eventsHandler{bus: b, classify: cl, maxBody: int64(cfg.MaxBodyBytes)}
 	types := &typesHandler{cat: b.Catalog}
 	// No b.Need(streams.Events): the producer role may not read stream
 	// info; the dispatcher, in the same target, declares EVENTS for /readyz.

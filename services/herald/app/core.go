@@ -23,6 +23,7 @@ import (
 	"github.com/heraldhq/herald/pkg/otp"
 	"github.com/heraldhq/herald/services/dispatcher"
 	"github.com/heraldhq/herald/services/incidents"
+	"github.com/heraldhq/herald/services/ingest"
 	"github.com/heraldhq/herald/services/notifier"
 	"github.com/heraldhq/herald/services/provideradapter"
 	"github.com/heraldhq/herald/streams"
@@ -39,7 +40,7 @@ type Core struct {
 
 // knownSections are herald.yaml's top-level keys.
 func knownSections() []string {
-	return []string{"dataDir", "http", "nats", "log", "streams", "otp", "apps", "providers", "incident", "notifier"}
+	return []string{"dataDir", "http", "nats", "log", "streams", "otp", "apps", "providers", "incident", "notifier", "integrations"}
 }
 
 // loadCore reads the core sections and applies the command line's overrides.
@@ -221,6 +222,9 @@ func checkConfig(f *config.File, c Core, cat *event.Catalog, targets []string) (
 		switch t {
 		case Dispatcher, ProviderAdapter:
 			otpNeeded = true
+			if _, err := ingest.LoadConfig(f); t == Dispatcher && err != nil {
+				return nil, err
+			}
 		case Incident:
 			ic, err := incidents.LoadConfig(f)
 			if err != nil {
