@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -64,14 +66,14 @@ func NewServer(cfg Config, keys *Keyring, log *slog.Logger, reg *prometheus.Regi
 		}
 		s.access[r.Pattern] = r.Access
 	}
-	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "herald_http_requests_total", Help: "HTTP requests by route pattern and status code.",
-	}, []string{"route", "code"})
-	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "herald_http_request_duration_seconds", Help: "HTTP request latency by route pattern.",
+	f := promauto.With(reg)
+	requests := f.NewCounterVec(prometheus.CounterOpts{
+		Name: "herald_http_requests_total", Help: "HTTP requests by method, route (the path pattern) and status code.",
+	}, []string{"method", "route", "code"})
+	latency := f.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "herald_http_request_duration_seconds", Help: "HTTP request latency by method, route (the path pattern) and status code.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-	}, []string{"route"})
-	reg.MustRegister(requests, latency)
+	}, []string{"method", "route", "code"})
 	s.srv = &http.Server{
 		Handler:           s.handler(requests, latency),
 		ReadTimeout:       cfg.ReadTimeout.D(),
@@ -151,7 +153,7 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 // handler wraps the mux: JSON 404/405, panic recovery, metrics.
 func (s *Server) handler(requests *prometheus.CounterVec, latency *prometheus.HistogramVec) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
+		start, method := time.Now(), methodLabel(r.Method) // (r is replaced below, nil on a refusal)
 		h, pattern := s.mux.Handler(r)
 		rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
@@ -164,12 +166,9 @@ func (s *Server) handler(requests *prometheus.CounterVec, latency *prometheus.Hi
 					WriteError(rw, errors.New("panic"))
 				}
 			}
-			route := pattern
-			if route == "" {
-				route = "unmatched"
-			}
-			requests.WithLabelValues(route, fmt.Sprint(rw.status)).Inc()
-			latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+			route, code := routeLabel(pattern), strconv.Itoa(rw.status)
+			requests.WithLabelValues(method, route, code).Inc()
+			latency.WithLabelValues(method, route, code).Observe(time.Since(start).Seconds())
 		}()
 		if pattern == "" {
 			// The mux answers 404 or 405 in plain text; answer the same status in JSON.
@@ -198,6 +197,29 @@ func (s *Server) handler(requests *prometheus.CounterVec, latency *prometheus.Hi
 		}
 		s.mux.ServeHTTP(rw, r) // (not h: the mux sets the request's path values)
 	})
+}
+
+// methodLabel bounds the method label: a client chooses the method it
+// sends, so anything but the standard ones is "other".
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
+}
+
+// routeLabel is a route pattern's path ("GET /v1/incidents/{id}" gives
+// "/v1/incidents/{id}"; the method has its own label), "unmatched" for none.
+func routeLabel(pattern string) string {
+	if pattern == "" {
+		return "unmatched"
+	}
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		return path
+	}
+	return pattern
 }
 
 type statusWriter struct {

@@ -138,10 +138,15 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Subs
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Subscription{b: b, cfg: cfg, cancel: cancel, abort: make(chan struct{}), jcfg: jcfg}
 	p := &processor{b: b, cfg: &s.cfg, h: h, ctx: hctx, tm: map[event.Type]*typeMetrics{}}
-	for _, d := range b.Catalog.Defs() {
-		p.tm[d.Type] = newTypeMetrics(b.metrics, cfg.Durable, string(d.Type))
+	// Series only for what can happen: the types the filter lets through
+	// (and "unknown"), not every type of the catalog.
+	types := b.Receivable(cfg.Stream, cfg.FilterSubjects...)
+	for _, t := range types {
+		p.tm[t] = newTypeMetrics(b.metrics, cfg.Durable, string(t))
 	}
-	p.unknown = newTypeMetrics(b.metrics, cfg.Durable, "unknown")
+	p.unknown = newUnknownMetrics(b.metrics, cfg.Durable)
+	b.metrics.InitChecked(cfg.Durable, types)
+	b.metrics.initDeadLettered(cfg.Durable, types, ReasonHandler, ReasonExhausted)
 
 	// Handlers run on their own goroutines, fed by the client's delivery
 	// callback: decoding and handling then overlap the client's own work
@@ -347,7 +352,12 @@ func (p *processor) process(m jetstream.Msg) {
 		p.deadLetter(m, meta, tm, reason, err)
 		return
 	}
-	tm := p.tm[e.Type]
+	tm, ok := p.tm[e.Type]
+	if !ok {
+		// Decode checked the subject against the type, and the subject
+		// passed the filter: not reached unless the two disagree.
+		tm = p.unknown
+	}
 	e.Stream, e.Sequence = meta.Stream, meta.Sequence.Stream
 	delivered := int(meta.NumDelivered)
 	if delivered > p.cfg.MaxDeliver {
@@ -504,6 +514,30 @@ func newTypeMetrics(m *Metrics, consumer, typ string) *typeMetrics {
 		handlerTime: m.HandlerTime.WithLabelValues(consumer, typ),
 	}
 }
+
+// newUnknownMetrics are the metrics of messages that are not one of the
+// types the consumer receives: they are dead-lettered (or retried while the
+// DLQ is unavailable), never handled, so the acked counter and the handler
+// histogram are created only if that ever changes.
+func newUnknownMetrics(m *Metrics, consumer string) *typeMetrics {
+	return &typeMetrics{
+		m: m, consumer: consumer, typ: unknownType,
+		acked:   lazyCounter(func() { m.Consumed.WithLabelValues(consumer, unknownType, "acked").Inc() }),
+		retried: m.Consumed.WithLabelValues(consumer, unknownType, "retried"),
+		dlq:     m.Consumed.WithLabelValues(consumer, unknownType, "dead_lettered"),
+		handlerTime: lazyObserver(func(v float64) {
+			m.HandlerTime.WithLabelValues(consumer, unknownType).Observe(v)
+		}),
+	}
+}
+
+type lazyCounter func()
+
+func (c lazyCounter) Inc() { c() }
+
+type lazyObserver func(float64)
+
+func (o lazyObserver) Observe(v float64) { o(v) }
 
 func (t *typeMetrics) deadLettered(reason string) counter {
 	return t.m.DeadLettered.WithLabelValues(t.consumer, t.typ, reason)

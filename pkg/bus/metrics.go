@@ -1,8 +1,12 @@
 package bus
 
 import (
+	"strings"
+
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/heraldhq/herald/pkg/event"
 )
@@ -20,39 +24,83 @@ type Metrics struct {
 
 // NewMetrics creates the metrics and registers them with reg (if not nil).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
-		Published: prometheus.NewCounterVec(prometheus.CounterOpts{
+	f := promauto.With(reg)
+	return &Metrics{
+		Published: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_events_published_total",
 			Help: "Events published and acknowledged by JetStream, by type.",
 		}, []string{"type"}),
-		PublishErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+		PublishErrors: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_events_publish_errors_total",
 			Help: "Events refused before or by JetStream, by type and reason (invalid, unavailable).",
 		}, []string{"type", "reason"}),
-		Consumed: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Consumed: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_events_consumed_total",
 			Help: "Events delivered to a consumer, by consumer, type and outcome (acked, retried, dead_lettered).",
 		}, []string{"consumer", "type", "outcome"}),
-		DeadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
+		DeadLettered: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_events_dead_lettered_total",
-			Help: "Messages sent to the DLQ stream, by consumer, type and reason (envelope, unknown_type, schema, malformed, handler, exhausted).",
+			Help: "Messages sent to the DLQ stream, by consumer, type and reason (envelope, unknown_type, subject, schema, malformed, handler, exhausted).",
 		}, []string{"consumer", "type", "reason"}),
-		HandlerTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		HandlerTime: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "herald_handler_duration_seconds",
 			Help:    "Time a consumer's handler took per event, by consumer and type.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"consumer", "type"}),
 	}
-	if reg != nil {
-		reg.MustRegister(m.Published, m.PublishErrors, m.Consumed, m.DeadLettered, m.HandlerTime)
+}
+
+// unknownType is the type label of a message whose type is not one the
+// reader can receive.
+const unknownType = "unknown"
+
+// InitChecked creates at 0 the dead-letter counters of a reader that checks
+// the messages it receives (Decode, Check) and dead-letters those that fail,
+// for the types it can receive (Receivable) and the reasons a check gives,
+// so that an alert on their increase sees the first dead letter (a counter
+// born at 1 has no increase). Consume adds the handler's reasons.
+func (m *Metrics) InitChecked(consumer string, types []event.Type) {
+	m.initDeadLettered(consumer, types, ReasonSubject, ReasonMalformed, ReasonSchema)
+	// A message that is not one of those types: no envelope, a type outside
+	// the catalog, or a subject of another type.
+	m.initDeadLettered(consumer, []event.Type{unknownType}, ReasonEnvelope, ReasonUnknownType, ReasonSubject)
+}
+
+func (m *Metrics) initDeadLettered(consumer string, types []event.Type, reasons ...string) {
+	for _, t := range types {
+		for _, r := range reasons {
+			m.DeadLettered.WithLabelValues(consumer, string(t), r)
+		}
 	}
-	return m
+}
+
+// Receivable lists the catalog's types a reader of stream with these
+// subject filters (none: the whole stream) can be delivered: the types
+// whose subjects ("<log>.<type>", "<log>.<type>.…") a filter matches.
+// Metrics are pre-created for these only, so that series exist for what can
+// happen and not for every type of the catalog.
+func (b *Bus) Receivable(stream string, filters ...string) []event.Type {
+	if len(filters) == 0 {
+		// Streams are named for the log whose subjects they hold (EVENTS: events.>).
+		filters = []string{strings.ToLower(stream) + ".>"}
+	}
+	var out []event.Type
+	for _, d := range b.Catalog.Defs() {
+		subj := string(d.Log) + "." + string(d.Type)
+		for _, f := range filters {
+			if server.SubjectsCollide(f, subj) || server.SubjectsCollide(f, subj+".>") {
+				out = append(out, d.Type)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // typeLabel bounds label values to the catalog.
 func typeLabel(cat *event.Catalog, t event.Type) string {
 	if _, err := cat.Def(t); err != nil {
-		return "unknown"
+		return unknownType
 	}
 	return string(t)
 }
@@ -66,7 +114,7 @@ func (m *Metrics) byType(cat *event.Catalog, vec *prometheus.CounterVec, extra .
 	for _, d := range cat.Defs() {
 		c[string(d.Type)] = vec.WithLabelValues(append([]string{string(d.Type)}, extra...)...)
 	}
-	c["unknown"] = vec.WithLabelValues(append([]string{"unknown"}, extra...)...)
+	c[unknownType] = vec.WithLabelValues(append([]string{unknownType}, extra...)...)
 	return c
 }
 
@@ -79,5 +127,5 @@ func (c typeCounters) inc(h nats.Header) {
 		ctr.Inc()
 		return
 	}
-	c["unknown"].Inc()
+	c[unknownType].Inc()
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"go.uber.org/fx"
 
 	"github.com/heraldhq/herald/pkg/api"
@@ -42,23 +43,41 @@ type otpMetrics struct {
 	latency  *prometheus.HistogramVec
 }
 
-func newOTPMetrics(reg *prometheus.Registry) *otpMetrics {
+// Answers of the OTP endpoints, the values of their metrics' result label.
+var (
+	sendResults   = []string{"sent", "failed", "accepted", "pending", "limited", "rejected", "unavailable"}
+	verifyResults = []string{"verified", "invalid_code", "expired", "revoked", "used", "too_many_attempts"}
+)
+
+// newOTPMetrics creates the dispatcher's metrics; the answer counters start
+// at 0 for every configured app and result, so that the first of each is an
+// increase.
+func newOTPMetrics(reg prometheus.Registerer, apps []string) *otpMetrics {
+	f := promauto.With(reg)
 	m := &otpMetrics{
-		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
+		sends: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_otp_sends_total",
 			Help: "POST /v1/otp/send answers by app and result (sent, failed, accepted, pending, limited, rejected, unavailable).",
 		}, []string{"app", "result"}),
-		verifies: prometheus.NewCounterVec(prometheus.CounterOpts{
+		verifies: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_otp_verifications_total",
-			Help: "POST /v1/otp/verify answers by app and result (verified, invalid_code, expired, revoked, used, too_many_attempts).",
+			Help: "POST /v1/otp/verify answers by app and result (verified, invalid_code, expired, revoked, used, too_many_attempts; not_found under app unknown).",
 		}, []string{"app", "result"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		latency: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "herald_otp_send_duration_seconds",
 			Help:    "Synchronous OTP send time, from request to delivery outcome, by app.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"app"}),
 	}
-	reg.MustRegister(m.sends, m.verifies, m.latency)
+	for _, app := range apps {
+		for _, r := range sendResults {
+			m.sends.WithLabelValues(app, r)
+		}
+		for _, r := range verifyResults {
+			m.verifies.WithLabelValues(app, r)
+		}
+	}
+	m.verifies.WithLabelValues("unknown", "not_found")
 	return m
 }
 
@@ -86,7 +105,7 @@ func newOTPService(in otpIn) (*otpService, error) {
 	}
 	s := &otpService{
 		bus: in.Bus, set: in.Settings, log: in.Log.With("component", "dispatcher"),
-		done: newCompletions(in.Bus), maxBody: int64(in.API.MaxBodyBytes), metrics: newOTPMetrics(in.Registry),
+		done: newCompletions(in.Bus), maxBody: int64(in.API.MaxBodyBytes), metrics: newOTPMetrics(in.Registry, in.Settings.AppNames()),
 	}
 	s.codes = &codeStore{bus: in.Bus, kv: kvs[codesBucket]}
 	s.limits = newLimiter(in.Bus, kvs[limitsBucket], in.Settings)

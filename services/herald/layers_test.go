@@ -11,7 +11,7 @@ const module = "github.com/heraldhq/herald/"
 
 // pkgInfo is what go list says of one package of the module.
 type pkgInfo struct {
-	path               string // relative to the module: pkg/bus, services/notifier
+	path              string // relative to the module: pkg/bus, services/notifier
 	imports, testOnly []string
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/config"
@@ -88,7 +89,13 @@ func New(cfg Config, b *bus.Bus, log *slog.Logger, reg *prometheus.Registry) (*S
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, b: b, log: log.With("component", "incident"), m: newMetrics(reg),
+	// The projection dead-letters the invalid raw facts it reads (inspect).
+	b.Metrics().InitChecked(deadLetterConsumer, b.Receivable(streams.Events))
+	var r prometheus.Registerer // (nil: unregistered, not a nil *Registry)
+	if reg != nil {
+		r = reg
+	}
+	return &Service{cfg: cfg, b: b, log: log.With("component", "incident"), m: newMetrics(r, b.Catalog),
 		configured: rules, kick: make(chan struct{}, 1)}, nil
 }
 
@@ -700,20 +707,28 @@ type metrics struct {
 	leader            prometheus.Gauge
 }
 
-func newMetrics(reg *prometheus.Registry) *metrics {
+// newMetrics creates the projection's metrics; the transition counters
+// start at 0 for every incident type and outcome, so that the first of each
+// is an increase.
+func newMetrics(reg prometheus.Registerer, cat *event.Catalog) *metrics {
+	f := promauto.With(reg)
 	m := &metrics{
-		events:  prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_incident_events_total", Help: "Events folded by the incident projection."}),
-		lastSeq: prometheus.NewGauge(prometheus.GaugeOpts{Name: "herald_incident_last_seq", Help: "Last EVENTS sequence the incident projection applied."}),
-		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_incident_transitions_total",
+		events:  f.NewCounter(prometheus.CounterOpts{Name: "herald_incident_events_total", Help: "Events folded by the incident projection."}),
+		lastSeq: f.NewGauge(prometheus.GaugeOpts{Name: "herald_incident_last_seq", Help: "Last EVENTS sequence the incident projection applied."}),
+		transitions: f.NewCounterVec(prometheus.CounterOpts{Name: "herald_incident_transitions_total",
 			Help: "Incident transitions published, by type and whether INCIDENTS already had them (or, invalid, refused them)."}, []string{"type", "duplicate"}),
-		ticks: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_incident_clock_ticks_total", Help: "clock_tick events published."}),
-		checkpointSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "herald_incident_checkpoint_seconds",
+		ticks: f.NewCounter(prometheus.CounterOpts{Name: "herald_incident_clock_ticks_total", Help: "clock_tick events published."}),
+		checkpointSeconds: f.NewHistogram(prometheus.HistogramOpts{Name: "herald_incident_checkpoint_duration_seconds",
 			Help: "Time to snapshot and save the incident projection.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 8)}),
-		leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "herald_incident_leader",
+		leader: f.NewGauge(prometheus.GaugeOpts{Name: "herald_incident_leader",
 			Help: "1 while this process is the incident writer (holds the lease), 0 while it is a standby."}),
 	}
-	if reg != nil {
-		reg.MustRegister(m.events, m.lastSeq, m.transitions, m.ticks, m.checkpointSeconds, m.leader)
+	for _, d := range cat.Defs() {
+		if d.Log == event.LogIncidents {
+			for _, dup := range []string{"false", "true", "invalid"} {
+				m.transitions.WithLabelValues(string(d.Type), dup)
+			}
+		}
 	}
 	return m
 }

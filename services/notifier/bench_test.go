@@ -260,7 +260,7 @@ func Notifier(ctx context.Context, b *bus.Bus, slack SlackTarget, cfg NotifierCo
 	}
 	r.RateLimited = slack.RateLimited() - limitedBefore
 	r.RetryAfterViolations = slack.Violations()
-	r.LedgerP50, r.LedgerP99 = histogramQuantiles(reg, "herald_notifier_ledger_write_seconds")
+	r.LedgerP50, r.LedgerP99 = histogramQuantiles(reg, "herald_notifier_ledger_write_duration_seconds")
 	if err != nil {
 		return r, fmt.Errorf("burst: %d of %d delivered: %w", r.Delivered, r.BurstN, err)
 	}

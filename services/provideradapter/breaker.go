@@ -36,14 +36,14 @@ func (b *breakers) get(provider, route string) *gobreaker.CircuitBreaker[sms.Res
 		return cb
 	}
 	c := b.cfg.Common(provider).Breaker
-	gauge := b.m.circuit.WithLabelValues(provider, route)
+	b.m.setCircuit(provider, route, circuitClosed)
 	cb := gobreaker.NewCircuitBreaker[sms.Result](gobreaker.Settings{
 		Name:        key,
 		MaxRequests: 1,
 		Timeout:     c.OpenFor.D(),
 		ReadyToTrip: func(n gobreaker.Counts) bool { return n.ConsecutiveFailures >= uint32(c.Failures) },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
-			gauge.Set(float64(to))
+			b.m.setCircuit(provider, route, circuitState(to))
 			b.log.Warn("provider circuit "+to.String(), "provider", provider, "route", route, "from", from.String())
 		},
 	})
@@ -65,4 +65,16 @@ func (b *breakers) call(p sms.Provider, route string, send func() sms.Result) (r
 		return sms.Result{Class: sms.Transient, Error: "circuit open: " + p.Name() + " " + route + " is failing; not called"}, true
 	}
 	return r, false
+}
+
+// circuitState names a breaker state as herald_provider_circuit_state's
+// state label does (gobreaker says "half-open").
+func circuitState(s gobreaker.State) string {
+	switch s {
+	case gobreaker.StateHalfOpen:
+		return circuitHalfOpen
+	case gobreaker.StateOpen:
+		return circuitOpen
+	}
+	return circuitClosed
 }

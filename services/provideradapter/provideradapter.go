@@ -89,6 +89,13 @@ func newAdapter(in adapterIn) (*adapter, error) {
 	log := in.Log.With("component", "provider-adapter")
 	a := &adapter{bus: in.Bus, set: in.Settings, log: log, kv: kv, providers: sms.New(in.Settings.Providers),
 		metrics: m, breakers: newBreakers(&in.Settings.Providers, m, log)}
+	for _, name := range in.Settings.AppNames() {
+		plan := in.Settings.Apps[name].Plan(in.Settings.DLTEnabled)
+		m.initApp(name, plan)
+		for _, leg := range plan {
+			a.breakers.get(leg.Provider, leg.Route) // its circuit state, closed, is exported from the start
+		}
+	}
 	// A dispatch is handled within its delivery deadline plus one last
 	// call: the ack wait must be longer, or the server would hand the same
 	// dispatch to another worker while the first still works on it.

@@ -113,6 +113,7 @@ var coreModule = fx.Module("core",
 func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	newBuildInfo(reg)
 	return reg
 }
 
