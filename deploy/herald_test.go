@@ -35,7 +35,13 @@ func runMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	heraldBin = filepath.Join(dir, "herald")
-	build := exec.Command("go", "build", "-o", heraldBin, "github.com/heraldhq/herald/services/herald")
+	args := []string{"build", "-o", heraldBin}
+	if raceEnabled {
+		// The start tests run the binary: under race, it runs with the
+		// race detector too.
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "github.com/heraldhq/herald/services/herald")...)
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building herald: %v\n%s", err, out)
 		return 1

@@ -39,8 +39,12 @@ func TestFastSchemaCoversEveryCatalogTypeAndAcceptsItsExample(t *testing.T) {
 	}
 }
 
+// oddValues are the values mutations put in. Negative zero is written as
+// text: the Go constant -0.0 is exactly 0 (constants have no negative zero),
+// which marshals as "0" and so never reached the number checks' sign and
+// fraction handling.
 var oddValues = []any{
-	nil, true, false, 0, -1, 1, 1.0, 1.5, -0.0, 1e2, 1e300, json.Number("12345678901234567890"), json.Number("1.0"), json.Number("-0"), json.Number("1E1"), "", "x",
+	nil, true, false, 0, -1, 1, 1.0, 1.5, json.Number("-0.0"), 1e2, 1e300, json.Number("12345678901234567890"), json.Number("1.0"), json.Number("-0"), json.Number("1E1"), "", "x",
 	strings.Repeat("y", 70), strings.Repeat("é", 30), "shop", "Shop!", "P1", "P4", "dlt", "ok",
 	"2026-11-22T10:00:00Z", "2026-11-22T10:00:00.123+05:30", "2026-02-29T00:00:00Z", "2024-02-29T00:00:00Z",
 	"2026-11-22t10:00:00z", "2026-11-22T23:59:60Z", "2026-13-01T00:00:00Z", "2026-11-22T10:00:00+24:00",

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"debug/buildinfo"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -30,7 +31,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	heraldBin = filepath.Join(dir, "herald")
-	if out, err := exec.Command("go", "build", "-o", heraldBin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", buildArgs(heraldBin, ".")...).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build herald: %v\n%s", err, out)
 		os.Exit(1)
 	}
@@ -38,6 +39,37 @@ func TestMain(m *testing.M) {
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
+
+// buildArgs are go's arguments to build pkg to out, with the race detector
+// when the tests run with it: the SIGTERM, SIGKILL and restart tests then
+// check the binary's shutdown and recovery paths for races too.
+func buildArgs(out, pkg string) []string {
+	args := []string{"build", "-o", out}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	return append(args, pkg)
+}
+
+func TestTheBinaryUnderTestHasTheRaceDetectorWhenTheTestsDo(t *testing.T) {
+	info, err := buildinfo.ReadFile(heraldBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	race := false
+	for _, s := range info.Settings {
+		if s.Key == "-race" {
+			race = s.Value == "true"
+		}
+	}
+	if race != raceEnabled {
+		t.Errorf("herald built with -race=%v, the tests run with -race=%v", race, raceEnabled)
+	}
+}
+
+// raceReport is what a binary built with -race prints when it finds a race
+// (it also exits 66 then, but a process the test kills exits by the signal).
+const raceReport = "WARNING: DATA RACE"
 
 // serveProc is a running `herald serve`.
 type serveProc struct {
@@ -93,6 +125,9 @@ func startServe(t *testing.T, dataDir string, args ...string) *serveProc {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Kill()
 			<-p.done
+		}
+		if strings.Contains(p.log(), raceReport) {
+			t.Errorf("herald serve found a data race:\n%s", p.log())
 		}
 	})
 	return p

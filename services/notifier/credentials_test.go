@@ -43,6 +43,7 @@ func fourChannels(s *heraldtest.Slack) notifier.Config {
 		s.AddChannel(ch, a)
 		cfg.Routes = append(cfg.Routes, notifier.Route{Name: a, Match: event.SubscriptionMatch{App: a}, Channels: []string{ch}})
 	}
+	cfg.Routes = append(cfg.Routes, sentinelRoute("C0A1", "C0A2", "C0A3", "C0A4"))
 	return cfg
 }
 
@@ -95,11 +96,11 @@ func TestBrokenCredentialsAreRetriedUntilTheyWorkAndNothingIsLost(t *testing.T) 
 					return finished(s.AcceptedCalls(), "C0"+strings.ToUpper(a))
 				})
 			}
-			quiet(t, s, 300*time.Millisecond)
+			calls := accepted(flush(t, b, b, s, 4))
 			// Each channel: one root, edited to the resolve; one reply per
 			// transition, in order; nothing twice.
 			for _, a := range []string{"a1", "a2", "a3", "a4"} {
-				checkStory(t, s.AcceptedCalls(), "C0"+strings.ToUpper(a), a)
+				checkStory(t, calls, "C0"+strings.ToUpper(a), a)
 			}
 			if got := count(t, b, "notifications.notification_failed.>"); got != 0 {
 				t.Errorf("%d notification_failed entries", got)

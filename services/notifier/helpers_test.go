@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -133,14 +134,64 @@ func waitCalls(t testing.TB, s *heraldtest.Slack, n int, within time.Duration) [
 	}
 }
 
-// quiet asserts that the fake receives nothing more for d.
-func quiet(t testing.TB, s *heraldtest.Slack, d time.Duration) {
+// sentinelApp is the app of the incidents flush publishes: a test that
+// routes by app adds sentinelRoute for the destinations flush is to cover.
+const sentinelApp = "sentinel"
+
+func sentinelRoute(dests ...string) notifier.Route {
+	return notifier.Route{Name: sentinelApp, Match: event.SubscriptionMatch{App: sentinelApp}, Channels: dests}
+}
+
+// flush proves that a notifier has nothing more to send for what came
+// before, without waiting for a time and hoping: it opens a sentinel
+// incident routed to dests destinations and waits until the ledger
+// records the outcome of its root post on each (posted or failed). The
+// notifier consumes INCIDENTS in order and, at start, queues every lane
+// with an unfinished step before consuming; each destination's worker
+// serves its lanes in turn. So every step that was due on those
+// destinations before the sentinel arrived has been sent by then, and a
+// duplicate or a step that should not exist shows among the calls flush
+// returns: every call the fake received except the sentinel's.
+//
+// A step set aside for a backoff is not ordered before the sentinel; the
+// tests of retries wait for the ledger's record of the retried step first.
+// pub publishes the sentinel, read reads the ledger (they differ when the
+// publisher's role cannot read NOTIFICATIONS).
+func flush(t testing.TB, pub, read *bus.Bus, s *heraldtest.Slack, dests int) []heraldtest.SlackCall {
 	t.Helper()
-	before := len(s.Calls())
-	time.Sleep(d)
-	if calls := s.Calls(); len(calls) != before {
-		t.Fatalf("unexpected calls: %s", describe(calls[before:]))
+	id := fmt.Sprintf("inc-%016x", rand.Uint64())
+	newIncident(t, pub, id, "P1", map[string]string{"app": sentinelApp}).open()
+	heraldtest.Eventually(t, 10*time.Second, "the sentinel incident's posts in the ledger", func() bool {
+		return count(t, read, "notifications.slack_message_posted."+id+".>")+
+			count(t, read, "notifications.notification_failed."+id+".>") >= dests
+	})
+	return withoutSentinels(s.Calls())
+}
+
+// withoutSentinels leaves out the calls about flush's incidents.
+func withoutSentinels(calls []heraldtest.SlackCall) []heraldtest.SlackCall {
+	var out []heraldtest.SlackCall
+	for _, c := range calls {
+		if !isSentinel(c.Text + string(c.Blocks) + string(c.Body)) {
+			out = append(out, c)
+		}
 	}
+	return out
+}
+
+func isSentinel(text string) bool {
+	return strings.Contains(text, "app="+sentinelApp) || strings.Contains(text, `"`+sentinelApp+`"`)
+}
+
+// accepted is calls' accepted calls with an effect, as Slack.AcceptedCalls.
+func accepted(calls []heraldtest.SlackCall) []heraldtest.SlackCall {
+	var out []heraldtest.SlackCall
+	for _, c := range calls {
+		if c.Accepted() && !strings.HasPrefix(c.Method, "conversations.") {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func describe(calls []heraldtest.SlackCall) string {

@@ -41,6 +41,11 @@ func TestResolvesArePacedByEachMethodsOwnLimit(t *testing.T) {
 		s.AddChannel(id, app)
 		cfg.Routes = append(cfg.Routes, notifier.Route{Name: app, Match: event.SubscriptionMatch{App: app}, Channels: []string{id}})
 	}
+	var all []string
+	for _, r := range cfg.Routes {
+		all = append(all, r.Channels...)
+	}
+	cfg.Routes = append(cfg.Routes, sentinelRoute(all...))
 	start(t, b, cfg, nil)
 
 	var incs []*incident
@@ -57,10 +62,8 @@ func TestResolvesArePacedByEachMethodsOwnLimit(t *testing.T) {
 	}
 	calls := waitCalls(t, s, 3*channels*perChannel, 30*time.Second)
 	elapsed := time.Since(begin)
-	quiet(t, s, 300*time.Millisecond)
 
-	all := s.Calls()
-	resolvePhase := all[opened:]
+	resolvePhase := flush(t, b, b, s, channels)[opened:]
 	var edits, replies int
 	editOf, replyOf := map[string]time.Time{}, map[string]time.Time{}
 	for _, c := range resolvePhase {

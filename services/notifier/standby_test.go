@@ -32,6 +32,7 @@ func TestAStandbyTakesOverMidStormWithoutPostingTwice(t *testing.T) {
 		s.AddChannel(ch, app)
 		cfg.Routes = append(cfg.Routes, notifier.Route{Name: app, Match: event.SubscriptionMatch{App: app}, Channels: []string{ch}})
 	}
+	cfg.Routes = append(cfg.Routes, sentinelRoute(channels...))
 	n1, err := notifier.New(cfg, notifier.Deps{Bus: b1, Log: heraldtest.Logger(t), Registry: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
@@ -80,17 +81,22 @@ func TestAStandbyTakesOverMidStormWithoutPostingTwice(t *testing.T) {
 		}
 		return posts >= 4*len(incs) && resolved == len(incs)
 	})
-	quiet(t, s, 300*time.Millisecond)
+	calls := accepted(flush(t, pub, pub, s, len(channels)))
 
 	posts := 0
-	for _, c := range s.AcceptedCalls() {
+	for _, c := range calls {
 		if c.Method == "chat.postMessage" {
 			posts++
 		}
 	}
 	messages := 0
 	for _, ch := range channels {
-		msgs := s.Messages(ch)
+		var msgs []heraldtest.SlackMessage
+		for _, m := range s.Messages(ch) {
+			if !isSentinel(m.Text) {
+				msgs = append(msgs, m)
+			}
+		}
 		messages += len(msgs)
 		seen := map[string]bool{}
 		var story []string
