@@ -1,21 +1,17 @@
 package incident
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/heraldhq/herald/pkg/config"
 	"github.com/heraldhq/herald/pkg/event"
@@ -130,11 +126,9 @@ func (e *RuleError) Unwrap() error { return e.Err }
 // ParseRules reads a rules document (YAML or JSON, `rules:` and a list),
 // rejecting unknown keys with their line, and compiles it.
 func ParseRules(source string, doc []byte, cat *event.Catalog) (*Rules, error) {
-	var rs RuleSet
-	dec := yaml.NewDecoder(bytes.NewReader(doc))
-	dec.KnownFields(true)
-	if err := dec.Decode(&rs); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w: %s: %w", config.ErrInvalid, source, err)
+	rs, err := DecodeRules(source, doc)
+	if err != nil {
+		return nil, err
 	}
 	return Compile(source, rs, cat)
 }

@@ -159,3 +159,78 @@ func TestReplayBackTestsRulesAndDiffsAgainstPublishedIncidents(t *testing.T) {
 		}
 	}
 }
+
+// TestARulesFileMayOverrideOneDefaultRule: a file that redefines only
+// otp-failure-rate, which names provider-payment-required, is checked
+// against the merged set as herald serve would use it.
+func TestARulesFileMayOverrideOneDefaultRule(t *testing.T) {
+	one := filepath.Join(t.TempDir(), "one.yaml")
+	doc := `rules:
+  - name: otp-failure-rate
+    kind: ratio
+    summary: "{app}: {ratio}% failing"
+    match: {types: [otp_delivery_completed]}
+    failed: {where: ["status = failed"]}
+    groupBy: [app]
+    window: 10m
+    severities: [{level: P1, above: 0.5}]
+    inhibitedBy: [{rule: provider-payment-required, equal: [app]}]
+`
+	if err := os.WriteFile(one, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := cli(t, "", "rules", "check", one)
+	if code != exitOK || !strings.Contains(out, "1 rules OK, 7 in force with default rules + "+one) {
+		t.Fatalf("over the defaults: exit %d, %q %q", code, out, errOut)
+	}
+	code, _, errOut = cli(t, "", "rules", "check", "--defaults=false", one)
+	if code != exitUsage || !strings.Contains(errOut, `no rule named "provider-payment-required"`) {
+		t.Fatalf("alone: exit %d, %q", code, errOut)
+	}
+}
+
+func TestRulesTestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, doc string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	const stripe = `{at: 0s, type: integration_call_completed, data: {integration: stripe, operation: x, statusCode: 401, latencyMs: 1, classification: payment_required}}`
+	pass := write("pass.yaml", `tests:
+  - name: opens
+    events: [`+stripe+`]
+    expect: [{at: 1m, incidents: [{rule: integration-payment-required, group: {integration: stripe}, state: open}]}]
+`)
+	fail := write("fail.yaml", `tests:
+  - name: expects nothing
+    events: [`+stripe+`]
+    expect: [{at: 1m, incidents: []}]
+`)
+	bad := write("bad.yaml", `tests:
+  - name: x
+    evnets: []
+`)
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"passing", []string{pass}, exitOK, "PASS  " + pass + ": opens"},
+		{"the defaults' own", []string{"../../pkg/incident/default_rules.test.yaml"}, exitOK, "PASS"},
+		{"failing", []string{pass, fail}, exitFailure, "unexpected incident of integration-payment-required"},
+		{"unreadable", []string{bad}, exitUsage, "field evnets not found"},
+		{"missing", []string{filepath.Join(dir, "nope.yaml")}, exitUsage, "no such file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := cli(t, "", append([]string{"rules", "test"}, tc.args...)...)
+			if code != tc.code || !strings.Contains(out+errOut, tc.want) {
+				t.Fatalf("exit %d, want %d; %q %q", code, tc.code, out, errOut)
+			}
+		})
+	}
+}

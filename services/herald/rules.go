@@ -17,19 +17,21 @@ func rulesCmd(e *env) *cobra.Command {
 		Use:   "rules",
 		Short: "Check incident rule files, print the default rules",
 	}
-	cmd.AddCommand(rulesCheckCmd(e), rulesDefaultsCmd(e))
+	cmd.AddCommand(rulesCheckCmd(e), rulesTestCmd(e), rulesDefaultsCmd(e))
 	return cmd
 }
 
 func rulesCheckCmd(e *env) *cobra.Command {
-	var asJSON bool
+	var asJSON, defaults bool
 	cmd := &cobra.Command{
 		Use:   "check FILE",
 		Short: "Validate a rules file against the event catalog",
-		Long: `Validate an incident rules file (YAML: "rules:" and a list of rules). Every
-error names the rule and the field at fault; the exit code is 2 if any.
-With --json the compiled, canonical rule set is printed (the document the
-projection records in the log).`,
+		Long: `Validate an incident rules file (YAML: "rules:" and a list of rules), laid
+over the default rules as herald serve lays incident.rulesFile (a rule named
+like a default one replaces it; names resolve against the merged set), or
+alone with --defaults=false. Every error names the rule and the field at
+fault; the exit code is 2 if any. With --json the compiled, canonical rule
+set is printed (the document the projection records in the log).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			b, err := os.ReadFile(args[0])
@@ -40,12 +42,25 @@ projection records in the log).`,
 			if err != nil {
 				return err
 			}
-			rs, err := incident.ParseRules(args[0], b, cat)
+			file, err := incident.DecodeRules(args[0], b)
 			if err != nil {
 				return err
 			}
-			if len(rs.List()) == 0 {
+			if len(file.Rules) == 0 {
 				return usagef("%s: no rules (the file needs \"rules:\" and a list)", args[0])
+			}
+			var layers []incident.Layer
+			if defaults {
+				d, err := incident.DefaultLayer()
+				if err != nil {
+					return err
+				}
+				layers = append(layers, d)
+			}
+			set, source := incident.Merge(append(layers, incident.Layer{Source: args[0], Rules: file.Rules})...)
+			rs, err := incident.Compile(source, set, cat)
+			if err != nil {
+				return err
 			}
 			if asJSON {
 				var doc any
@@ -54,7 +69,7 @@ projection records in the log).`,
 				fmt.Fprintln(e.stdout, string(out))
 				return nil
 			}
-			fmt.Fprintf(e.stdout, "%s: %d rules OK (fingerprint %s)\n", args[0], len(rs.List()), rs.Fingerprint[:12])
+			fmt.Fprintf(e.stdout, "%s: %d rules OK, %d in force with %s (fingerprint %s)\n", args[0], len(file.Rules), len(rs.List()), source, rs.Fingerprint[:12])
 			for _, r := range rs.List() {
 				var levels []string
 				for _, s := range r.Severities {
@@ -66,7 +81,72 @@ projection records in the log).`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the canonical rule set as JSON")
+	cmd.Flags().BoolVar(&defaults, "defaults", true, "lay the file over the default rules (incident.defaultRules)")
 	return cmd
+}
+
+func rulesTestCmd(e *env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "test FILE...",
+		Short: "Run rule tests: events at given times, the incidents expected",
+		Long: `Run incident rule tests, in the spirit of promtool test rules. A test file
+names the rule files it tests (ruleFiles, laid over the default rules unless
+defaultRules: false) and lists tests: series of events at offsets from a start,
+and the incidents expected at given times (rule, group, state, severity,
+onset, transitions). The engine folds on event time, so a test that passes
+always passes. docs/incidents.md describes the format;
+pkg/incident/default_rules.test.yaml tests the default rules.
+
+Exit codes: 0 every test passed, 1 a test failed, 2 a file could not be read
+or its rules do not compile.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			cat, err := event.NewCatalog()
+			if err != nil {
+				return err
+			}
+			failed := 0
+			for _, path := range args {
+				rt, rules, err := incident.LoadRuleTests(path, cat)
+				if err != nil {
+					return err
+				}
+				for _, r := range rt.Run(cat, rules) {
+					if len(r.Failures) > 0 {
+						failed++
+					}
+					printRuleTest(e, path, r, asJSON)
+				}
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d rule test(s) failed", failed)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON line per test")
+	return cmd
+}
+
+func printRuleTest(e *env, path string, r incident.RuleTestResult, asJSON bool) {
+	if asJSON {
+		line, _ := json.Marshal(struct {
+			File string `json:"file"`
+			incident.RuleTestResult
+			Passed bool `json:"passed"`
+		}{path, r, len(r.Failures) == 0})
+		fmt.Fprintln(e.stdout, string(line))
+		return
+	}
+	if len(r.Failures) == 0 {
+		fmt.Fprintf(e.stdout, "PASS  %s: %s\n", path, r.Name)
+		return
+	}
+	fmt.Fprintf(e.stdout, "FAIL  %s: %s\n", path, r.Name)
+	for _, f := range r.Failures {
+		fmt.Fprintf(e.stdout, "        %s\n", f)
+	}
 }
 
 func rulesDefaultsCmd(e *env) *cobra.Command {

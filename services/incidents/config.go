@@ -67,52 +67,32 @@ func LoadConfig(f *config.File) (Config, error) {
 }
 
 // CompileRules builds the rule set the configuration asks for: the
-// defaults, then the rules file, then the inline rules; a rule replaces an
-// earlier one of the same name.
+// defaults, then the rules file, then the inline rules, merged by name
+// (incident.Merge) before they are compiled, so a file may redefine any
+// subset of the default rules.
 func (c *Config) CompileRules(cat *event.Catalog) (*incident.Rules, error) {
-	var set incident.RuleSet
-	var sources []string
-	add := func(rs []incident.Rule, source string) {
-		for _, r := range rs {
-			replaced := false
-			for i := range set.Rules {
-				if set.Rules[i].Name == r.Name {
-					set.Rules[i], replaced = r, true
-				}
-			}
-			if !replaced {
-				set.Rules = append(set.Rules, r)
-			}
-		}
-		sources = append(sources, source)
-	}
+	var layers []incident.Layer
 	if c.DefaultRules == nil || *c.DefaultRules {
-		d, err := incident.DefaultRules(cat)
+		d, err := incident.DefaultLayer()
 		if err != nil {
 			return nil, err
 		}
-		add(d.List(), "default rules")
+		layers = append(layers, d)
 	}
 	if c.RulesFile != "" {
 		b, err := os.ReadFile(c.RulesFile)
 		if err != nil {
 			return nil, fmt.Errorf("%w: incident.rulesFile: %w", config.ErrInvalid, err)
 		}
-		f, err := incident.ParseRules(c.RulesFile, b, cat)
+		f, err := incident.DecodeRules(c.RulesFile, b)
 		if err != nil {
 			return nil, err
 		}
-		add(f.List(), c.RulesFile)
+		layers = append(layers, incident.Layer{Source: c.RulesFile, Rules: f.Rules})
 	}
 	if len(c.Rules) > 0 {
-		add(c.Rules, "herald.yaml incident.rules")
+		layers = append(layers, incident.Layer{Source: "herald.yaml incident.rules", Rules: c.Rules})
 	}
-	source := ""
-	for i, s := range sources {
-		if i > 0 {
-			source += " + "
-		}
-		source += s
-	}
+	set, source := incident.Merge(layers...)
 	return incident.Compile(source, set, cat)
 }
