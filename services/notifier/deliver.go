@@ -317,7 +317,7 @@ func (n *Notifier) recordFailed(l *Lane, st *Step, mode string, cause error) boo
 func (n *Notifier) observeDelivery(st *Step) {
 	var seen time.Time
 	n.mu.Lock()
-	if i := n.state.Incidents[st.Snap.IncidentID]; i != nil {
+	if i := n.state.Timelines[st.Snap.IncidentID]; i != nil {
 		seen = i.At(st.Snap.Ordinal).seen
 	}
 	n.mu.Unlock()

@@ -164,7 +164,7 @@ func (n *Notifier) startTerm(ctx context.Context) error {
 		seq uint64
 	}
 	var todo []unrouted
-	for id, i := range st.Incidents {
+	for id, i := range st.Timelines {
 		for _, t := range i.Transitions {
 			if !st.IsRouted(id, t.Transition) {
 				todo = append(todo, unrouted{id, i.Latest().Ordinal, t.Seq})
@@ -198,7 +198,7 @@ func (n *Notifier) startTerm(ctx context.Context) error {
 	if n.slack != nil {
 		mode = "web_api"
 	}
-	n.log.Info("notifier active", "term", n.lease.Term(), "incidents", len(st.Incidents), "lanes", len(st.Lanes),
+	n.log.Info("notifier active", "term", n.lease.Term(), "incidents", len(st.Timelines), "lanes", len(st.Lanes),
 		"subscriptions", len(st.Subscriptions), "slack", mode, "routes", len(n.cfg.Routes))
 	return nil
 }
