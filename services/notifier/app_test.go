@@ -146,6 +146,7 @@ func command(t *testing.T, a *heraldtest.App, text, channel string, ts time.Time
 	return &heraldtest.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
+// Long on purpose: one app, then its table of signed and unsigned requests.
 func TestSlashCommandSignatures(t *testing.T) {
 	s := heraldtest.StartSlack(t, heraldtest.WithSlackRate(0, 0))
 	s.AddChannel("C0SHOP", "shop-alerts")

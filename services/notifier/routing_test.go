@@ -26,6 +26,7 @@ func TestSeverityFilters(t *testing.T) {
 	}
 }
 
+// Long on purpose: the matrix is one table, read as one.
 func TestRoutingAndSubscriptionMatrix(t *testing.T) {
 	routes := []Route{
 		{Name: "p1", Match: event.SubscriptionMatch{Severity: "P1"}, Channels: []string{"#oncall"}},

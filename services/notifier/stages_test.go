@@ -138,77 +138,76 @@ func ready(t *testing.T, n *notifier.Notifier, dest, id string, events ...*event
 	return d
 }
 
-func TestPaceStage(t *testing.T) {
-	b := heraldtest.JetStream(t)
-	s := heraldtest.StartSlack(t)
-	ctx := context.Background()
-	// rooted: the root is posted, an escalation routed (an edit and a
-	// reply owed); edit: only its edit is owed (the reply is recorded).
-	rooted := func(id string) []*event.Event {
-		return []*event.Event{opened(id), routed(id, "opened", stageDest), rootPosted(id, stageDest, notifier.ModeWebAPI),
-			escalated(id, 1), routed(id, "escalated-1", stageDest)}
+// rooted: the root is posted and an escalation routed: an edit and a
+// reply are owed.
+func rooted(id string) []*event.Event {
+	return []*event.Event{opened(id), routed(id, "opened", stageDest), rootPosted(id, stageDest, notifier.ModeWebAPI),
+		escalated(id, 1), routed(id, "escalated-1", stageDest)}
+}
+
+// editOwed: as rooted, with the reply recorded: only the edit is owed.
+func editOwed(id string) []*event.Event {
+	return append(rooted(id), event.New("notifier", event.SlackMessagePosted{IncidentID: id, Transition: "escalated-1",
+		Channel: stageDest, TS: "1700000000.000300", Mode: notifier.ModeWebAPI, Destination: stageDest, Action: notifier.StepReply}))
+}
+
+// spendEdits spends the workspace's edit budget (its burst, 10 by default).
+func spendEdits(t *testing.T, n *notifier.Notifier, p *notifier.Pipeline, id string) {
+	t.Helper()
+	if v := p.Stage("paceStage")(context.Background(), ready(t, n, stageDest, id, editOwed(id)...)); v != notifier.Proceed {
+		t.Fatalf("first edit: %v, want it to go (the bucket's burst)", v)
 	}
-	edit := func(id string) []*event.Event {
-		return append(rooted(id), event.New("notifier", event.SlackMessagePosted{IncidentID: id, Transition: "escalated-1",
-			Channel: stageDest, TS: "1700000000.000300", Mode: notifier.ModeWebAPI, Destination: stageDest, Action: notifier.StepReply}))
+	for range 20 {
+		p.Stage("paceStage")(context.Background(), ready(t, n, stageDest, id))
 	}
+}
 
-	t.Run("an edit without a token waits aside, keeping its turn", func(t *testing.T) {
-		n := unstarted(t, b, s, nil)
-		p := n.Pipeline(stageDest)
-		if v := p.Stage("paceStage")(ctx, ready(t, n, stageDest, "inc-stage001", edit("inc-stage001")...)); v != notifier.Proceed {
-			t.Fatalf("first edit: %v, want it to go (the bucket's burst)", v)
-		}
-		for range 20 { // more than the default budget's burst
-			p.Stage("paceStage")(ctx, ready(t, n, stageDest, "inc-stage001"))
-		}
-		d := ready(t, n, stageDest, "inc-stage002", edit("inc-stage002")...)
-		if v := p.Stage("paceStage")(ctx, d); v != notifier.KeepTurn {
-			t.Fatalf("edit over budget: %v, want KeepTurn", v)
-		}
-		if !d.NotBefore().After(time.Now()) {
-			t.Errorf("set aside until %v: not in the future", d.NotBefore())
-		}
-	})
+func TestPaceStageSetsAnEditWithoutATokenAside(t *testing.T) {
+	n := unstarted(t, heraldtest.JetStream(t), heraldtest.StartSlack(t), nil)
+	p := n.Pipeline(stageDest)
+	spendEdits(t, n, p, "inc-stage001")
+	d := ready(t, n, stageDest, "inc-stage002", editOwed("inc-stage002")...)
+	if v := p.Stage("paceStage")(context.Background(), d); v != notifier.KeepTurn {
+		t.Fatalf("edit over budget: %v, want KeepTurn", v)
+	}
+	if !d.NotBefore().After(time.Now()) {
+		t.Errorf("set aside until %v: not in the future", d.NotBefore())
+	}
+}
 
-	t.Run("its thread reply goes while the edit waits", func(t *testing.T) {
-		n := unstarted(t, b, s, nil)
-		p := n.Pipeline(stageDest)
-		p.Stage("paceStage")(ctx, ready(t, n, stageDest, "inc-stage001", edit("inc-stage001")...))
-		for range 20 {
-			p.Stage("paceStage")(ctx, ready(t, n, stageDest, "inc-stage001"))
-		}
-		d := ready(t, n, stageDest, "inc-stage002", rooted("inc-stage002")...)
-		if d.Step().Kind != notifier.StepUpdate {
-			t.Fatalf("owed %s first, want an update", d.Step().Kind)
-		}
-		if v := p.Stage("paceStage")(ctx, d); v != notifier.Proceed || d.Step().Kind != notifier.StepReply || d.Step().Key != "escalated-1" {
-			t.Errorf("got %v %s %s, want Proceed reply escalated-1", v, d.Step().Kind, d.Step().Key)
-		}
-	})
+func TestPaceStageLetsTheReplyGoWhileTheEditWaits(t *testing.T) {
+	n := unstarted(t, heraldtest.JetStream(t), heraldtest.StartSlack(t), nil)
+	p := n.Pipeline(stageDest)
+	spendEdits(t, n, p, "inc-stage001")
+	d := ready(t, n, stageDest, "inc-stage002", rooted("inc-stage002")...)
+	if d.Step().Kind != notifier.StepUpdate {
+		t.Fatalf("owed %s first, want an update", d.Step().Kind)
+	}
+	if v := p.Stage("paceStage")(context.Background(), d); v != notifier.Proceed || d.Step().Kind != notifier.StepReply || d.Step().Key != "escalated-1" {
+		t.Errorf("got %v %s %s, want Proceed reply escalated-1", v, d.Step().Kind, d.Step().Key)
+	}
+}
 
-	t.Run("a post coalesces what arrived while it waited", func(t *testing.T) {
-		n := unstarted(t, b, s, nil)
-		d := ready(t, n, stageDest, "inc-stage001", opened("inc-stage001"), routed("inc-stage001", "opened", stageDest))
-		n.Fold(escalated("inc-stage001", 1), routed("inc-stage001", "escalated-1", stageDest))
-		if v := n.Pipeline(stageDest).Stage("paceStage")(ctx, d); v != notifier.Proceed {
-			t.Fatalf("verdict %v", v)
-		}
-		if st := d.Step(); st.Kind != notifier.StepRoot || st.Snap.Transition != "escalated-1" {
-			t.Errorf("root shows %s, want escalated-1 (coalesced)", st.Snap.Transition)
-		}
-	})
+func TestPaceStageCoalescesWhatArrivedWhileAPostWaited(t *testing.T) {
+	n := unstarted(t, heraldtest.JetStream(t), heraldtest.StartSlack(t), nil)
+	d := ready(t, n, stageDest, "inc-stage001", opened("inc-stage001"), routed("inc-stage001", "opened", stageDest))
+	n.Fold(escalated("inc-stage001", 1), routed("inc-stage001", "escalated-1", stageDest))
+	if v := n.Pipeline(stageDest).Stage("paceStage")(context.Background(), d); v != notifier.Proceed {
+		t.Fatalf("verdict %v", v)
+	}
+	if st := d.Step(); st.Kind != notifier.StepRoot || st.Snap.Transition != "escalated-1" {
+		t.Errorf("root shows %s, want escalated-1 (coalesced)", st.Snap.Transition)
+	}
+}
 
-	t.Run("a post waiting for its bucket stops with the notifier", func(t *testing.T) {
-		n := unstarted(t, b, s, nil)
-		p := n.Pipeline(stageDest)
-		cctx, cancel := context.WithCancel(ctx)
-		cancel()
-		d := ready(t, n, stageDest, "inc-stage001", opened("inc-stage001"), routed("inc-stage001", "opened", stageDest))
-		if v := p.Stage("paceStage")(cctx, d); v != notifier.Halt {
-			t.Errorf("verdict %v, want Halt", v)
-		}
-	})
+func TestPaceStageStopsWithTheNotifier(t *testing.T) {
+	n := unstarted(t, heraldtest.JetStream(t), heraldtest.StartSlack(t), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	d := ready(t, n, stageDest, "inc-stage001", opened("inc-stage001"), routed("inc-stage001", "opened", stageDest))
+	if v := n.Pipeline(stageDest).Stage("paceStage")(ctx, d); v != notifier.Halt {
+		t.Errorf("a post waiting for its bucket: %v, want Halt", v)
+	}
 }
 
 func TestDoubtStage(t *testing.T) {

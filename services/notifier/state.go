@@ -189,28 +189,7 @@ func (s *State) Apply(e *event.Event) *Transition {
 	case event.NotificationRouted:
 		s.applyRouted(d)
 	case event.SlackMessagePosted:
-		s.Posted++
-		l := s.lane(d.IncidentID, dest(d.Destination, d.Channel), d.Transition)
-		if d.Action == "reply" {
-			l.Replied = max(l.Replied, Ordinal(d.Transition))
-			if d.TS != "" {
-				if l.Replies == nil {
-					l.Replies = map[string]string{}
-				}
-				l.Replies[d.Transition] = d.TS
-			}
-			break
-		}
-		l.Rooted, l.RootTS, l.RootChannel, l.Mode = true, d.TS, d.Channel, d.Mode
-		state := d.State
-		if state == "" {
-			state = d.Transition
-		}
-		l.Rendered = max(l.Rendered, Ordinal(state))
-		if !capsOf(d.Mode).Edit {
-			// A sink that cannot edit told the story so far in that message.
-			l.Replied = max(l.Replied, Ordinal(state))
-		}
+		s.applyPosted(d)
 	case event.SlackPostAttempted:
 		l := s.lane(d.IncidentID, d.Destination, d.Transition)
 		if l.Attempts == nil {
@@ -224,24 +203,7 @@ func (s *State) Apply(e *event.Event) *Transition {
 		l := s.lane(d.IncidentID, dest(d.Destination, d.Channel), d.Transition)
 		l.Rendered = max(l.Rendered, Ordinal(d.Transition))
 	case event.NotificationFailed:
-		s.Failed++
-		l := s.lane(d.IncidentID, d.Destination, d.Transition)
-		if slack.KindOfCode(d.Error).Retryable() {
-			// Recorded by a version that gave up on broken credentials: the
-			// step is still owed, and is retried.
-			break
-		}
-		l.Failures++
-		ord := Ordinal(d.Transition)
-		switch d.Action {
-		case "root":
-			l.RootFailedAt = max(l.RootFailedAt, ord)
-			l.Replied = max(l.Replied, ord)
-		case "update":
-			l.Rendered = max(l.Rendered, ord)
-		case "reply":
-			l.Replied = max(l.Replied, ord)
-		}
+		s.applyFailed(d)
 	case event.SubscriptionCreated:
 		s.Subscriptions[d.SubscriptionID] = &Subscription{ID: d.SubscriptionID, Channel: d.Channel, Match: d.Match,
 			Filter: FilterString(d.Match), Via: d.Via, By: d.By, Created: e.Time}
@@ -251,6 +213,55 @@ func (s *State) Apply(e *event.Event) *Transition {
 	return nil
 }
 
+// applyPosted folds a post: a root gives the lane its message, a reply
+// moves it on in the thread.
+func (s *State) applyPosted(d event.SlackMessagePosted) {
+	s.Posted++
+	l := s.lane(d.IncidentID, dest(d.Destination, d.Channel), d.Transition)
+	if d.Action == "reply" {
+		l.Replied = max(l.Replied, Ordinal(d.Transition))
+		if d.TS != "" {
+			if l.Replies == nil {
+				l.Replies = map[string]string{}
+			}
+			l.Replies[d.Transition] = d.TS
+		}
+		return
+	}
+	l.Rooted, l.RootTS, l.RootChannel, l.Mode = true, d.TS, d.Channel, d.Mode
+	state := d.State
+	if state == "" {
+		state = d.Transition
+	}
+	l.Rendered = max(l.Rendered, Ordinal(state))
+	if !capsOf(d.Mode).Edit {
+		// A sink that cannot edit told the story so far in that message.
+		l.Replied = max(l.Replied, Ordinal(state))
+	}
+}
+
+// applyFailed folds a step given up for good: the lane goes past it.
+func (s *State) applyFailed(d event.NotificationFailed) {
+	s.Failed++
+	l := s.lane(d.IncidentID, d.Destination, d.Transition)
+	if slack.KindOfCode(d.Error).Retryable() {
+		// Recorded by a version that gave up on broken credentials: the
+		// step is still owed, and is retried.
+		return
+	}
+	l.Failures++
+	ord := Ordinal(d.Transition)
+	switch d.Action {
+	case "root":
+		l.RootFailedAt = max(l.RootFailedAt, ord)
+		l.Replied = max(l.Replied, ord)
+	case "update":
+		l.Rendered = max(l.Rendered, ord)
+	case "reply":
+		l.Replied = max(l.Replied, ord)
+	}
+}
+
 func dest(destination, channel string) string {
 	if destination != "" {
 		return destination
@@ -258,47 +269,49 @@ func dest(destination, channel string) string {
 	return channel
 }
 
-func (s *State) applyIncident(e *event.Event) *Transition {
-	var (
-		id   string
-		snap Snapshot
-	)
-	timeline := func(id string) *Timeline { return s.Timelines[id] }
+// snapshotOf is the incident's state after the transition e (its ordinal
+// and key aside), from the state it had at its latest transition.
+func (s *State) snapshotOf(e *event.Event) (string, Snapshot) {
 	prev := func(id string) *Snapshot {
-		if i := timeline(id); i != nil {
+		if i := s.Timelines[id]; i != nil {
 			return &i.Latest().Snapshot
 		}
 		return nil
 	}
+	var snap Snapshot
 	switch d := e.Data.(type) {
 	case event.IncidentOpened:
-		id = d.IncidentID
-		snap = Snapshot{IncidentID: id, Rule: d.Rule, Kind: d.Kind, Summary: d.Summary, Runbook: d.Runbook,
-			Group: d.Group, Severity: d.Severity, Peak: d.Severity, State: event.StateOpen, OpenedAt: d.OpenedAt,
-			At: d.OpenedAt, Evidence: d.Evidence}
+		return d.IncidentID, Snapshot{IncidentID: d.IncidentID, Rule: d.Rule, Kind: d.Kind, Summary: d.Summary,
+			Runbook: d.Runbook, Group: d.Group, Severity: d.Severity, Peak: d.Severity, State: event.StateOpen,
+			OpenedAt: d.OpenedAt, At: d.OpenedAt, Evidence: d.Evidence}
 	case event.IncidentEscalated:
-		id = d.IncidentID
-		if p := prev(id); p != nil {
+		if p := prev(d.IncidentID); p != nil {
 			snap = *p
 		} else {
-			snap = Snapshot{IncidentID: id, Rule: d.Rule, Group: d.Group, Peak: d.To}
+			snap = Snapshot{IncidentID: d.IncidentID, Rule: d.Rule, Group: d.Group, Peak: d.To}
 		}
 		snap.State, snap.Severity, snap.From, snap.To, snap.At, snap.Evidence = event.StateOpen, d.To, d.From, d.To, d.At, d.Evidence
 		if severityRank(d.To) > severityRank(snap.Peak) {
 			snap.Peak = d.To
 		}
+		return d.IncidentID, snap
 	case event.IncidentResolved:
-		id = d.IncidentID
-		if p := prev(id); p != nil {
+		if p := prev(d.IncidentID); p != nil {
 			snap = *p
 		} else {
-			snap = Snapshot{IncidentID: id, Rule: d.Rule, Group: d.Group, Severity: d.PeakSeverity}
+			snap = Snapshot{IncidentID: d.IncidentID, Rule: d.Rule, Group: d.Group, Severity: d.PeakSeverity}
 		}
 		snap.State, snap.OpenedAt, snap.ResolvedAt, snap.At, snap.Peak, snap.Evidence =
 			event.StateResolved, d.OpenedAt, d.ResolvedAt, d.ResolvedAt, d.PeakSeverity, d.Evidence
 		snap.From, snap.To = "", ""
+		return d.IncidentID, snap
 	}
-	i := timeline(id)
+	return "", snap
+}
+
+func (s *State) applyIncident(e *event.Event) *Transition {
+	id, snap := s.snapshotOf(e)
+	i := s.Timelines[id]
 	ord, ok := subjectOrdinal(e.Subject)
 	if !ok {
 		// Not on the incidents.<type>.<id>.<ordinal> convention: next in line.
