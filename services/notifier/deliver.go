@@ -17,7 +17,8 @@ import (
 // or a chat.update token of the workspace, does not hold up the other
 // incidents of its destination. Posts are paced per destination and a 429
 // on them pauses the whole destination, because Slack's limit is per
-// channel; edits are paced per workspace (pace.go).
+// channel; edits are paced per workspace (pace.go). Each step goes
+// through the destination's pipeline of stages (stages.go).
 
 type worker struct {
 	n      *Notifier
