@@ -151,6 +151,7 @@ func command(t *testing.T, a *apptest.App, text, channel string, ts time.Time, k
 	return &heraldtest.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
+// Long on purpose: one app, then its table of signed and unsigned requests.
 func TestSlashCommandSignatures(t *testing.T) {
 	s := heraldtest.StartSlack(t, heraldtest.WithSlackRate(0, 0))
 	s.AddChannel("C0SHOP", "shop-alerts")

@@ -103,6 +103,17 @@ var (
 
 // Validate checks the section; errors name the key.
 func (c *Config) Validate() error {
+	if err := c.checkSinks(); err != nil {
+		return err
+	}
+	if err := c.checkRoutes(); err != nil {
+		return err
+	}
+	return c.checkPacing()
+}
+
+// checkSinks checks the Slack client and the webhooks.
+func (c *Config) checkSinks() error {
 	if c.Slack.APIURL != "" {
 		if err := checkURL(c.Slack.APIURL); err != nil {
 			return fmt.Errorf("slack.apiURL: %w", err)
@@ -127,6 +138,11 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("webhooks.%s.url: %w", name, err)
 		}
 	}
+	return nil
+}
+
+// checkRoutes checks the routes: names, matches and destinations.
+func (c *Config) checkRoutes() error {
 	names := map[string]bool{}
 	for i, r := range c.Routes {
 		key := fmt.Sprintf("routes[%d]", i)
@@ -149,6 +165,11 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	return nil
+}
+
+// checkPacing checks the rate limits and the retries.
+func (c *Config) checkPacing() error {
 	if c.RateLimit.PerSecond <= 0 || c.RateLimit.Burst < 1 {
 		return errors.New("rateLimit: perSecond must be positive and burst at least 1")
 	}

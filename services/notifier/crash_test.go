@@ -106,6 +106,7 @@ func stepOf(t testing.TB, m heraldtest.SlackMessage) string {
 	return s
 }
 
+// Long on purpose: one scenario, told step by step in the order it happens.
 func TestCrashesBetweenSlacksAnswerAndTheLedgerPostNothingTwice(t *testing.T) {
 	const incidents = 8
 	b := heraldtest.JetStream(t)

@@ -47,6 +47,7 @@ func fourChannels(s *heraldtest.Slack) notifier.Config {
 	return cfg
 }
 
+// Long on purpose: one scenario, told step by step in the order it happens.
 func TestBrokenCredentialsAreRetriedUntilTheyWorkAndNothingIsLost(t *testing.T) {
 	tests := []struct {
 		code        string

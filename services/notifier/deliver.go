@@ -2,7 +2,6 @@ package notifier
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
@@ -18,13 +17,14 @@ import (
 // or a chat.update token of the workspace, does not hold up the other
 // incidents of its destination. Posts are paced per destination and a 429
 // on them pauses the whole destination, because Slack's limit is per
-// channel; edits are paced per workspace (pace.go).
+// channel; edits are paced per workspace (pace.go). Each step goes
+// through the destination's pipeline of stages (stages.go).
 
 type worker struct {
-	n     *Notifier
-	dest  string
-	sink  Sink
-	posts *bucket // this destination's posts
+	n      *Notifier
+	dest   string
+	sink   Sink
+	stages []stage // pipeline (stages.go)
 
 	mu     sync.Mutex
 	ready  []*Lane
@@ -33,8 +33,11 @@ type worker struct {
 	wake   chan struct{}
 }
 
-// laneSched is a lane's retry state; it is not part of the projection.
+// laneSched is a lane's retry state; it is not part of the projection. Its
+// worker's goroutine owns it, except front and timer, which the timer that
+// wakes the lane also reads (under mu, the worker's).
 type laneSched struct {
+	mu        *sync.Mutex
 	notBefore time.Time
 	bo        *backoff.ExponentialBackOff
 	timer     bool
@@ -49,6 +52,49 @@ type laneSched struct {
 	repair time.Time
 }
 
+func newLaneSched(mu *sync.Mutex, r RetryConfig) *laneSched {
+	s := &laneSched{mu: mu, bo: backoff.NewExponentialBackOff(), refused: map[string]bool{}}
+	s.bo.InitialInterval, s.bo.MaxInterval = r.Initial.D(), r.Max.D()
+	return s
+}
+
+// setAside keeps the lane aside until t; it then keeps its turn.
+func (s *laneSched) setAside(t time.Time) {
+	s.mu.Lock()
+	s.notBefore, s.front = t, true
+	s.mu.Unlock()
+}
+
+// backOff keeps the lane aside for its next backoff interval and returns it.
+func (s *laneSched) backOff() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.bo.NextBackOff()
+	s.notBefore = time.Now().Add(d)
+	return d
+}
+
+// reset: the lane's last step ended; the next one starts a new backoff.
+func (s *laneSched) reset() {
+	s.mu.Lock()
+	s.bo.Reset()
+	s.notBefore = time.Time{}
+	s.mu.Unlock()
+}
+
+// newWorker builds a destination's worker and its pipeline; worker runs it.
+func newWorker(n *Notifier, dst string) *worker {
+	sink := n.sinkFor(dst)
+	posts := newBucket(n.cfg.RateLimit.PerSecond, n.cfg.RateLimit.Burst)
+	if sink.Mode() == ModeConsole {
+		posts = unlimited()
+	}
+	w := &worker{n: n, dest: dst, sink: sink, queued: map[*Lane]bool{}, sched: map[*Lane]*laneSched{},
+		wake: make(chan struct{}, 1)}
+	w.stages = pipeline(n, dst, sink, posts)
+	return w
+}
+
 // worker returns the destination's worker, starting it on first use.
 func (n *Notifier) worker(dst string) *worker {
 	n.workersMu.Lock()
@@ -56,13 +102,7 @@ func (n *Notifier) worker(dst string) *worker {
 	if w, ok := n.workers[dst]; ok {
 		return w
 	}
-	sink := n.sinkFor(dst)
-	post := newBucket(n.cfg.RateLimit.PerSecond, n.cfg.RateLimit.Burst)
-	if sink.Mode() == ModeConsole {
-		post = unlimited()
-	}
-	w := &worker{n: n, dest: dst, sink: sink, posts: post, queued: map[*Lane]bool{}, sched: map[*Lane]*laneSched{},
-		wake: make(chan struct{}, 1)}
+	w := newWorker(n, dst)
 	n.workers[dst] = w
 	n.wg.Add(1)
 	go func() {
@@ -120,18 +160,10 @@ func (w *worker) pop() *Lane {
 func (w *worker) schedOf(l *Lane) *laneSched {
 	s, ok := w.sched[l]
 	if !ok {
-		s = &laneSched{bo: backoff.NewExponentialBackOff(), refused: map[string]bool{}}
-		s.bo.InitialInterval, s.bo.MaxInterval = w.n.cfg.Retry.Initial.D(), w.n.cfg.Retry.Max.D()
+		s = newLaneSched(&w.mu, w.n.cfg.Retry)
 		w.sched[l] = s
 	}
 	return s
-}
-
-// later sets a lane aside until t; front: it then keeps its turn.
-func (w *worker) later(s *laneSched, t time.Time, front bool) {
-	w.mu.Lock()
-	s.notBefore, s.front = t, front
-	w.mu.Unlock()
 }
 
 func (w *worker) run() {
@@ -171,137 +203,39 @@ func (w *worker) run() {
 		if wait > 0 {
 			continue
 		}
-		if !w.step(ctx, l, s) {
+		if !w.deliver(ctx, l, s) {
 			return
 		}
 	}
 }
 
-// step sends a lane's next step, if any, and records the outcome. It
-// returns false when the notifier is stopping.
-func (w *worker) step(ctx context.Context, l *Lane, s *laneSched) bool {
-	n := w.n
-	n.mu.Lock()
-	st := n.state.Next(l, w.sink.Caps())
-	n.mu.Unlock()
-	if st == nil {
+// deliver takes a lane's next step through the pipeline, and puts the lane
+// where the stage that ended it says. It returns false when the notifier
+// is stopping.
+func (w *worker) deliver(ctx context.Context, l *Lane, s *laneSched) bool {
+	d := &delivery{lane: l, sched: s}
+	v := requeue // past the last stage: the lane goes on to its next step
+	for _, st := range w.stages {
+		if r := st.exec(ctx, d); r != proceed {
+			v = r
+			break
+		}
+	}
+	switch v {
+	case halt:
+		return false
+	case idle:
 		w.mu.Lock()
 		if !s.timer && s.notBefore.IsZero() {
-			delete(w.sched, l) // idle: its retry state is not needed any more
+			delete(w.sched, l) // its retry state is not needed any more
 		}
 		w.mu.Unlock()
-		return true
-	}
-	if st.Kind == StepUpdate {
-		// Edits are paced per workspace: without a token now, the lane
-		// waits aside for the next one (keeping its turn) and the
-		// destination's other incidents go meanwhile. The token is taken
-		// when the call goes, so that lanes waking together never exceed it.
-		if at := n.pace[methodUpdate].take(); time.Until(at) > 0 {
-			n.mu.Lock()
-			reply := n.state.NextReply(l)
-			n.mu.Unlock()
-			if reply == nil {
-				w.later(s, at, true)
-				w.enqueue(l, true)
-				return true
-			}
-			// Its thread reply need not wait for the edit.
-			st = reply
-		}
-	}
-	if st.Kind != StepUpdate {
-		if err := w.posts.wait(ctx); err != nil {
-			return false
-		}
-		// Transitions that arrived while it waited coalesce into this step
-		// (a root showing a later state); a step of another kind waits its
-		// own turn.
-		n.mu.Lock()
-		if latest := n.state.Next(l, w.sink.Caps()); latest != nil && latest.Kind == st.Kind {
-			st = latest
-		}
-		n.mu.Unlock()
-	}
-	// The call is not cut short by a stop, even one out of time (the HTTP
-	// client's timeout bounds it): an answer that arrives must be recorded,
-	// or the step would be sent again after a restart.
-	var (
-		sent Sent
-		err  error
-	)
-	if w.sink.Mode() == ModeWebAPI && st.Kind != StepUpdate {
-		sent, err = w.post(ctx, l, st, s)
-	} else {
-		sent, err = w.sink.Send(context.WithoutCancel(ctx), l, st)
-	}
-	answered := time.Now()
-	if errors.Is(err, errStopping) {
-		return false
-	}
-	if err == nil && !sent.Adopted && n.crashAfterSend != nil && n.crashAfterSend(stepID(l, st)) {
-		n.crash()
-		return false
-	}
-	kind := slack.KindOf(err)
-	switch {
-	case err == nil:
-		n.metrics.calls.WithLabelValues(w.sink.Mode(), st.Kind, "ok").Inc()
-		if !n.recordSent(l, st, sent, w.sink.Mode(), answered) {
-			return false
-		}
-		if !s.repair.IsZero() {
-			w.repair(ctx, l, st, sent, s.repair)
-			s.repair = time.Time{}
-		}
-		n.observeDelivery(st)
-		w.resetBackoff(s)
-		if w.sink.Mode() == ModeWebAPI {
-			n.auth.ok()
-		}
-	case kind == slack.RateLimited:
-		n.metrics.calls.WithLabelValues(w.sink.Mode(), st.Kind, "rate_limited").Inc()
-		ra := retryAfter(err)
-		n.log.Warn("rate limited; waiting for Retry-After", "destination", w.dest, "step", st.Kind,
-			"retryAfter", ra.String())
-		var se *slack.Error
-		switch {
-		case asSlack(err, &se) && n.pace[se.Method] != nil:
-			n.pace[se.Method].pauseFor(ra) // a method limited per workspace
-		default:
-			w.posts.pauseFor(ra) // this channel's posts
-		}
+	case keepTurn:
 		w.enqueue(l, true)
-		return true
-	case kind == slack.Credentials:
-		n.metrics.calls.WithLabelValues(w.sink.Mode(), st.Kind, "credentials").Inc()
-		d := n.auth.fail()
-		n.log.Error("Slack refuses the workspace's credentials; every step waits and is retried", "destination", w.dest,
-			"incident", l.Incident, "step", st.Kind, "transition", st.Key, "in", d.String(), "error", err)
-	case kind == slack.Transient:
-		n.metrics.calls.WithLabelValues(w.sink.Mode(), st.Kind, "transient").Inc()
-		w.mu.Lock()
-		d := s.bo.NextBackOff()
-		s.notBefore = time.Now().Add(d)
-		w.mu.Unlock()
-		n.log.Warn("delivery failed; will retry", "destination", w.dest, "incident", l.Incident, "step", st.Kind,
-			"transition", st.Key, "in", d.String(), "error", err)
 	default:
-		n.metrics.calls.WithLabelValues(w.sink.Mode(), st.Kind, "permanent").Inc()
-		if !n.recordFailed(l, st, w.sink.Mode(), err) {
-			return false
-		}
-		w.resetBackoff(s)
+		w.enqueue(l, false)
 	}
-	w.enqueue(l, false)
 	return true
-}
-
-func (w *worker) resetBackoff(s *laneSched) {
-	w.mu.Lock()
-	s.bo.Reset()
-	s.notBefore = time.Time{}
-	w.mu.Unlock()
 }
 
 func retryAfter(err error) time.Duration {
@@ -384,7 +318,7 @@ func (n *Notifier) recordFailed(l *Lane, st *Step, mode string, cause error) boo
 func (n *Notifier) observeDelivery(st *Step) {
 	var seen time.Time
 	n.mu.Lock()
-	if i := n.state.Incidents[st.Snap.IncidentID]; i != nil {
+	if i := n.state.Timelines[st.Snap.IncidentID]; i != nil {
 		seen = i.At(st.Snap.Ordinal).seen
 	}
 	n.mu.Unlock()

@@ -17,6 +17,7 @@ import (
 	"github.com/heraldhq/herald/services/notifier"
 )
 
+// Long on purpose: one scenario, told step by step in the order it happens.
 func TestRestartMidStreamPostsNothingTwice(t *testing.T) {
 	b := heraldtest.JetStream(t)
 	s := heraldtest.StartSlack(t, heraldtest.WithSlackRate(0, 0))

@@ -79,11 +79,12 @@ func tsLess(a, b string) bool {
 // errStopping: the notifier stops (or crashed in a test) in the middle of a step.
 var errStopping = errors.New("notifier: stopping")
 
-// post sends a Web API post with the crash window closed: the attempt is
-// recorded first, and a step in doubt is looked up before it is posted
-// again. It answers what Slack has for the step: posted now, or adopted.
-func (w *worker) post(ctx context.Context, l *Lane, st *Step, s *laneSched) (Sent, error) {
-	n := w.n
+// attempt prepares a Web API post with the crash window closed
+// (doubtStage): the attempt is recorded first, and a step in doubt is
+// looked up before it is posted again. It answers the attempt, and what
+// Slack has for the step when the look-up found it (or why it failed):
+// then nothing is to be posted.
+func (n *Notifier) attempt(ctx context.Context, l *Lane, st *Step, s *laneSched) (*attempt, *Sent, error) {
 	id := stepID(l, st)
 	n.mu.Lock()
 	at, attempted := l.Attempts[attemptKey(st.Kind, st.Key)]
@@ -100,55 +101,39 @@ func (w *worker) post(ctx context.Context, l *Lane, st *Step, s *laneSched) (Sen
 		stored, err := n.writeOnce(n.hardCtx, ledgerEvent(a, ledgerSubject("slack_post_attempted", l.Incident, st.Key, l.Dest, st.Kind), st.Cause))
 		if err != nil {
 			n.log.Error("attempt not recorded; not posting", "step", id, "error", err)
-			return Sent{}, errStopping
+			return nil, nil, errStopping
 		}
 		n.apply(stored)
 		at = stored.Time
 	}
-	unchecked := false
-	if inDoubt {
-		switch {
-		case ch == "":
-			// A #name never answered with its id yet: nowhere to look.
-			unchecked = true
-			n.log.Warn("step in doubt in a channel whose id is not known yet: posting, then removing any duplicate",
-				"step", id)
-		default:
-			found, err := w.lookup(ctx, l, st, id, ch, rootTS, at, "")
-			var se *slack.Error
-			switch {
-			case err == nil && found != nil:
-				return *found, nil
-			case err == nil:
-			case errors.As(err, &se) && se.Code == "missing_scope":
-				n.log.Warn("cannot read the channel's history (the bot needs channels:history / groups:history): "+
-					"posting a step in doubt, a duplicate is possible", "step", id, "error", err)
-			default:
-				return Sent{}, err
-			}
-		}
+	a := &attempt{id: id, at: at}
+	if !inDoubt {
+		return a, nil, nil
 	}
-	sent, err := w.sink.Send(context.WithoutCancel(ctx), l, st)
-	switch k := slack.KindOf(err); {
+	if ch == "" {
+		// A #name never answered with its id yet: nowhere to look.
+		a.unchecked = true
+		n.log.Warn("step in doubt in a channel whose id is not known yet: posting, then removing any duplicate",
+			"step", id)
+		return a, nil, nil
+	}
+	found, err := n.lookup(ctx, l, st, id, ch, rootTS, at, "")
+	var se *slack.Error
+	switch {
 	case err == nil:
-		delete(s.refused, id)
-		if unchecked {
-			s.repair = at
-		}
-	case k != slack.Transient:
-		// Slack answered, and refused: nothing was posted.
-		s.refused[id] = true
-	default:
-		delete(s.refused, id) // 5xx, timeout, network: it may be there
+		return a, found, nil
+	case errors.As(err, &se) && se.Code == "missing_scope":
+		n.log.Warn("cannot read the channel's history (the bot needs channels:history / groups:history): "+
+			"posting a step in doubt, a duplicate is possible", "step", id, "error", err)
+		return a, nil, nil
 	}
-	return sent, err
+	return a, nil, err
 }
 
 // lookup looks for a step's message in Slack, after the attempt (less the
 // skew). It keeps the oldest copy (or keep, when given), deletes the others,
 // and answers the one kept (nil: none).
-func (w *worker) lookup(ctx context.Context, l *Lane, st *Step, id, ch, rootTS string, at time.Time, keep string) (*Sent, error) {
-	n := w.n
+func (n *Notifier) lookup(ctx context.Context, l *Lane, st *Step, id, ch, rootTS string, at time.Time, keep string) (*Sent, error) {
 	q := slack.HistoryQuery{Channel: ch, Oldest: slackTS(at.Add(-lookupSkew)), Limit: lookupPage}
 	method := methodHistory
 	if st.Kind == StepReply {
@@ -182,7 +167,7 @@ func (w *worker) lookup(ctx context.Context, l *Lane, st *Step, id, ch, rootTS s
 	}
 	for _, m := range found {
 		if m.TS != kept.TS {
-			w.deleteDuplicate(ctx, l, st, ch, m.TS, kept.TS)
+			n.deleteDuplicate(ctx, l, st, ch, m.TS, kept.TS)
 		}
 	}
 	state := st.Snap.Transition
@@ -197,22 +182,20 @@ func (w *worker) lookup(ctx context.Context, l *Lane, st *Step, id, ch, rootTS s
 
 // repair removes copies of a step posted before its recorded message: a
 // step that was in doubt where it could not be looked up first.
-func (w *worker) repair(ctx context.Context, l *Lane, st *Step, sent Sent, at time.Time) {
-	n := w.n
+func (n *Notifier) repair(ctx context.Context, l *Lane, st *Step, sent Sent, at time.Time) {
 	n.mu.Lock()
 	rootTS := l.RootTS
 	n.mu.Unlock()
 	if st.Kind == StepRoot {
 		rootTS = ""
 	}
-	if _, err := w.lookup(ctx, l, st, stepID(l, st), sent.Channel, rootTS, at, sent.TS); err != nil {
+	if _, err := n.lookup(ctx, l, st, stepID(l, st), sent.Channel, rootTS, at, sent.TS); err != nil {
 		n.log.Warn("could not look for duplicates of a step posted in doubt", "step", stepID(l, st), "error", err)
 	}
 }
 
 // deleteDuplicate deletes one extra copy of a step's message and records it.
-func (w *worker) deleteDuplicate(ctx context.Context, l *Lane, st *Step, ch, ts, kept string) {
-	n := w.n
+func (n *Notifier) deleteDuplicate(ctx context.Context, l *Lane, st *Step, ch, ts, kept string) {
 	if err := n.pace[methodDelete].wait(ctx); err != nil {
 		return
 	}

@@ -154,30 +154,9 @@ func (n *Notifier) startTerm(ctx context.Context) error {
 	n.workersMu.Unlock()
 	n.mu.Lock()
 	n.state = st
-	// Transitions the log has and the ledger has not routed (a notifier
-	// died with them delivered and not acknowledged: they come back only
-	// after the consumer's AckWait, behind later ones) are routed now, in
-	// the log's order.
-	type unrouted struct {
-		id  string
-		ord int
-		seq uint64
-	}
-	var todo []unrouted
-	for id, i := range st.Incidents {
-		for _, t := range i.Transitions {
-			if !st.IsRouted(id, t.Transition) {
-				todo = append(todo, unrouted{id, i.Latest().Ordinal, t.Seq})
-				break
-			}
-		}
-	}
 	n.mu.Unlock()
-	sort.Slice(todo, func(a, b int) bool { return todo[a].seq < todo[b].seq })
-	for _, u := range todo {
-		if err := n.routeUpTo(ctx, u.id, u.ord); err != nil {
-			return err
-		}
+	if err := n.routeUnrouted(ctx); err != nil {
+		return err
 	}
 	n.mu.Lock()
 	lanes := make([]*Lane, 0, len(st.Lanes))
@@ -198,8 +177,38 @@ func (n *Notifier) startTerm(ctx context.Context) error {
 	if n.slack != nil {
 		mode = "web_api"
 	}
-	n.log.Info("notifier active", "term", n.lease.Term(), "incidents", len(st.Incidents), "lanes", len(st.Lanes),
+	n.log.Info("notifier active", "term", n.lease.Term(), "incidents", len(st.Timelines), "lanes", len(st.Lanes),
 		"subscriptions", len(st.Subscriptions), "slack", mode, "routes", len(n.cfg.Routes))
+	return nil
+}
+
+// routeUnrouted routes the transitions the log has and the ledger has not
+// routed (a notifier died with them delivered and not acknowledged: they
+// come back only after the consumer's AckWait, behind later ones), in the
+// log's order.
+func (n *Notifier) routeUnrouted(ctx context.Context) error {
+	type unrouted struct {
+		id  string
+		ord int
+		seq uint64
+	}
+	var todo []unrouted
+	n.mu.Lock()
+	for id, tl := range n.state.Timelines {
+		for _, t := range tl.Transitions {
+			if !n.state.IsRouted(id, t.Transition) {
+				todo = append(todo, unrouted{id, tl.Latest().Ordinal, t.Seq})
+				break
+			}
+		}
+	}
+	n.mu.Unlock()
+	sort.Slice(todo, func(a, b int) bool { return todo[a].seq < todo[b].seq })
+	for _, u := range todo {
+		if err := n.routeUpTo(ctx, u.id, u.ord); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

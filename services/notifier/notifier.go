@@ -191,7 +191,7 @@ func (n *Notifier) handle(ctx context.Context, e *event.Event) error {
 		t.seen = time.Now()
 	}
 	id, ord := incidentOf(e), 0
-	if i := n.state.Incidents[id]; i != nil {
+	if i := n.state.Timelines[id]; i != nil {
 		ord = i.Latest().Ordinal
 		if o, ok := subjectOrdinal(e.Subject); ok {
 			ord = o
@@ -219,7 +219,7 @@ func (n *Notifier) routeUpTo(ctx context.Context, id string, ord int) error {
 	for {
 		n.mu.Lock()
 		var t *Transition
-		if i := n.state.Incidents[id]; i != nil {
+		if i := n.state.Timelines[id]; i != nil {
 			for _, x := range i.Transitions {
 				if x.Ordinal <= ord && !n.state.IsRouted(id, x.Transition) {
 					t = x

@@ -12,6 +12,7 @@ import (
 
 func cfgDuration(d time.Duration) config.Duration { return config.Duration(d) }
 
+// Long on purpose: one scenario, told step by step in the order it happens.
 func TestOpenEscalateResolvePostsOnceThenEditsAndRepliesInOrder(t *testing.T) {
 	b := heraldtest.JetStream(t)
 	s := heraldtest.StartSlack(t, heraldtest.WithSlackRate(0, 0))

@@ -16,6 +16,7 @@ import (
 // time while it is in flight other incidents open and A moves on. A keeps
 // its turn: after the last pause its root is the first post, and the
 // channel's incidents follow in the order they opened.
+// Long on purpose: one scenario, told step by step in the order it happens.
 func TestARateLimitedIncidentKeepsItsTurnWhateverArrivesMeanwhile(t *testing.T) {
 	for _, storms := range []int{1, 3} {
 		t.Run(fmt.Sprintf("%d 429s", storms), func(t *testing.T) {

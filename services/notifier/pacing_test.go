@@ -17,6 +17,7 @@ import (
 // any call over either limit, so no 429 means the notifier kept to both;
 // and a channel getting more calls in a second than its post limit allows
 // shows that edits are not paced as posts.
+// Long on purpose: one scenario, told step by step in the order it happens.
 func TestResolvesArePacedByEachMethodsOwnLimit(t *testing.T) {
 	const (
 		channels   = 10

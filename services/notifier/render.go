@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/slack"
 )
 
@@ -14,7 +15,7 @@ import (
 // clock), so the same transition always renders the same message.
 
 func severityIcon(s Snapshot) string {
-	if s.Status == StatusResolved {
+	if s.State == event.StateResolved {
 		return "✅"
 	}
 	switch s.Severity {
@@ -87,7 +88,7 @@ func evidence(s Snapshot) string {
 
 func title(s Snapshot) string {
 	head := s.Severity + " · " + s.Rule
-	if s.Status == StatusResolved {
+	if s.State == event.StateResolved {
 		head = "Resolved · " + s.Rule
 	}
 	if g := groupString(s.Group); g != "" {
@@ -106,13 +107,13 @@ func Fallback(kind string, s Snapshot) string {
 	s.Group = escapedGroup(s.Group)
 	var b strings.Builder
 	switch {
-	case kind == StepRoot && s.Status == StatusResolved:
+	case kind == StepRoot && s.State == event.StateResolved:
 		fmt.Fprintf(&b, "[resolved] %s (%s): %s — opened %s, resolved after %s, peak %s",
 			s.Rule, groupString(s.Group), s.Summary, clock(s.OpenedAt), duration(s), s.Peak)
 	case kind == StepRoot:
 		fmt.Fprintf(&b, "[%s] %s (%s): %s — since %s — %s", s.Severity, s.Rule, groupString(s.Group), s.Summary,
 			clock(s.OpenedAt), evidence(s))
-	case s.Status == StatusResolved:
+	case s.State == event.StateResolved:
 		fmt.Fprintf(&b, "Resolved %s (%s) at %s after %s, peak %s", s.Rule, groupString(s.Group), clock(s.ResolvedAt),
 			duration(s), s.Peak)
 	default:
@@ -140,12 +141,12 @@ func RootBlocks(s Snapshot) []slack.Block {
 		blocks = append(blocks, slack.Section("*"+escape(s.Summary)+"*"))
 	}
 	status := "Open since " + slackDate(s.OpenedAt)
-	if s.Status == StatusResolved {
+	if s.State == event.StateResolved {
 		status = fmt.Sprintf("Resolved %s after %s", slackDate(s.ResolvedAt), duration(s))
 	}
 	sev := s.Severity
 	switch {
-	case s.Status == StatusResolved:
+	case s.State == event.StateResolved:
 		sev = "peak " + s.Peak
 	case s.Peak != "" && s.Peak != s.Severity:
 		sev += " (peak " + s.Peak + ")"
@@ -173,7 +174,7 @@ func RootBlocks(s Snapshot) []slack.Block {
 // ReplyBlocks renders a transition's thread reply.
 func ReplyBlocks(s Snapshot, standalone bool) []slack.Block {
 	var line string
-	if s.Status == StatusResolved {
+	if s.State == event.StateResolved {
 		line = fmt.Sprintf("✅ *Resolved* %s after %s · peak %s · %s", slackDate(s.ResolvedAt), duration(s), s.Peak, evidence(s))
 	} else {
 		arrow := "⬆️"
@@ -231,7 +232,7 @@ func ConsoleLine(dst string, st *Step) string {
 	}
 	fmt.Fprintf(&b, "%s  ", s.At.UTC().Format(time.RFC3339))
 	switch {
-	case s.Status == StatusResolved:
+	case s.State == event.StateResolved:
 		fmt.Fprintf(&b, "RESOLVED   peak %s  %s  %s  %s  after %s", s.Peak, s.Rule, orNone(groupString(s.Group)), s.IncidentID, duration(s))
 	case s.Ordinal == 0 || st.Kind == StepRoot && s.From == "":
 		fmt.Fprintf(&b, "OPENED     %s  %s  %s  %s  %q  %s", s.Severity, s.Rule, orNone(groupString(s.Group)), s.IncidentID, s.Summary, evidence(s))
@@ -260,7 +261,7 @@ type WebhookPayload struct {
 func webhookPayload(st *Step) WebhookPayload {
 	typ := "incident_escalated"
 	switch {
-	case st.Snap.Status == StatusResolved:
+	case st.Snap.State == event.StateResolved:
 		typ = "incident_resolved"
 	case st.Snap.Ordinal == 0:
 		typ = "incident_opened"

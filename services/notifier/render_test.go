@@ -23,7 +23,7 @@ func TestMessagesStayWithinSlackLimits(t *testing.T) {
 	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	s := Snapshot{IncidentID: "inc-0123456789abcdef", Rule: strings.Repeat("rule-", 40), Kind: "ratio",
 		Summary: strings.Repeat("ünïcødé summary ", 500), Runbook: "https://herald.dev/runbooks/x", Group: group,
-		Severity: "P1", Peak: "P1", Status: StatusOpen, OpenedAt: at, At: at, From: "P2", To: "P1",
+		Severity: "P1", Peak: "P1", State: event.StateOpen, OpenedAt: at, At: at, From: "P2", To: "P1",
 		Evidence: event.Evidence{Failed: 1, Total: 2, Ratio: .5, Window: "5m0s", Samples: samples, FirstSeq: 1, LastSeq: 2}}
 	for name, blocks := range map[string][]slack.Block{"root": RootBlocks(s), "reply": ReplyBlocks(s, true)} {
 		if len(blocks) > slack.MaxBlocks {
@@ -65,7 +65,7 @@ func TestMessagesStayWithinSlackLimits(t *testing.T) {
 }
 
 func TestSummaryMarkupIsEscaped(t *testing.T) {
-	s := Snapshot{IncidentID: "inc-0123456789abcdef", Rule: "r", Summary: "<!channel> & <http://evil|click>", Status: StatusOpen,
+	s := Snapshot{IncidentID: "inc-0123456789abcdef", Rule: "r", Summary: "<!channel> & <http://evil|click>", State: event.StateOpen,
 		Severity: "P2", Group: map[string]string{"app": "a"}}
 	if got := RootBlocks(s)[1].Text.Text; strings.Contains(got, "<!channel>") || !strings.Contains(got, "&lt;!channel&gt; &amp;") {
 		t.Errorf("summary rendered as %q", got)

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/heraldhq/herald/pkg/event"
 )
 
 // Report summarises the projection: what `herald replay --projection slack` prints.
@@ -32,10 +34,10 @@ type LaneReport struct {
 // Report computes the summary. Lanes not yet rooted are assumed to go to
 // the Web API when their destination is a Slack channel.
 func (s *State) Report() Report {
-	r := Report{Incidents: len(s.Incidents), Posted: s.Posted, Updated: s.Updated, Failed: s.Failed, Deleted: s.Deleted,
+	r := Report{Incidents: len(s.Timelines), Posted: s.Posted, Updated: s.Updated, Failed: s.Failed, Deleted: s.Deleted,
 		Unrouted: []string{}, Lanes: []LaneReport{}, Subscriptions: []Subscription{}}
-	for id, i := range s.Incidents {
-		if i.Latest().Status == StatusOpen {
+	for id, i := range s.Timelines {
+		if i.Latest().State == event.StateOpen {
 			r.Open++
 		}
 		for _, t := range i.Transitions {
@@ -47,7 +49,7 @@ func (s *State) Report() Report {
 	sort.Strings(r.Unrouted)
 	for _, l := range s.Lanes {
 		lr := LaneReport{Lane: *l}
-		if i := s.Incidents[l.Incident]; i != nil && l.Rendered >= 0 {
+		if i := s.Timelines[l.Incident]; i != nil && l.Rendered >= 0 {
 			lr.Shows = i.At(l.Rendered).Transition
 		}
 		caps := Caps{}

@@ -145,7 +145,7 @@ func route(routes []Route, subs map[string]*Subscription, following []string, s 
 		seen[d] = true
 	}
 	var joined []event.RouteMatch
-	if s.Status == StatusResolved {
+	if s.State == event.StateResolved {
 		return dests, nil
 	}
 	add := func(d, by string) {

@@ -26,6 +26,7 @@ func TestSeverityFilters(t *testing.T) {
 	}
 }
 
+// Long on purpose: the matrix is one table, read as one.
 func TestRoutingAndSubscriptionMatrix(t *testing.T) {
 	routes := []Route{
 		{Name: "p1", Match: event.SubscriptionMatch{Severity: "P1"}, Channels: []string{"#oncall"}},
@@ -38,8 +39,8 @@ func TestRoutingAndSubscriptionMatrix(t *testing.T) {
 		"sub-crit": {ID: "sub-crit", Channel: "C0CRIT", Match: event.SubscriptionMatch{Severity: ">P2"}},
 		"sub-low":  {ID: "sub-low", Channel: "C0LOW", Match: event.SubscriptionMatch{Severity: "<=P3", App: "shop"}},
 	}
-	snap := func(sev, status, rule string, group map[string]string) *Snapshot {
-		return &Snapshot{Severity: sev, Status: status, Rule: rule, Group: group}
+	snap := func(sev, state, rule string, group map[string]string) *Snapshot {
+		return &Snapshot{Severity: sev, State: state, Rule: rule, Group: group}
 	}
 	tests := []struct {
 		name      string
@@ -48,33 +49,33 @@ func TestRoutingAndSubscriptionMatrix(t *testing.T) {
 		want      []string // destination←by, in order
 	}{
 		{"shop P3 goes to the shop subscription for low severities only",
-			snap("P3", StatusOpen, "otp-failure-rate", map[string]string{"app": "shop"}), nil,
+			snap("P3", event.StateOpen, "otp-failure-rate", map[string]string{"app": "shop"}), nil,
 			[]string{"C0LOW←subscription:sub-low"}},
 		{"shop P2 matches the shop route",
-			snap("P2", StatusOpen, "otp-failure-rate", map[string]string{"app": "shop", "provider": "twilio"}), nil,
+			snap("P2", event.StateOpen, "otp-failure-rate", map[string]string{"app": "shop", "provider": "twilio"}), nil,
 			[]string{"#shop←route:shop", "incoming:shop←route:shop"}},
 		{"shop P1 also pages on-call and the critical subscription",
-			snap("P1", StatusOpen, "otp-failure-rate", map[string]string{"app": "shop"}), nil,
+			snap("P1", event.StateOpen, "otp-failure-rate", map[string]string{"app": "shop"}), nil,
 			[]string{"#oncall←route:p1", "#shop←route:shop", "incoming:shop←route:shop", "C0CRIT←subscription:sub-crit"}},
 		{"a provider route needs both its fields",
-			snap("P3", StatusOpen, "otp-failure-rate", map[string]string{"app": "bank", "provider": "fast2sms", "route": "q"}), nil,
+			snap("P3", event.StateOpen, "otp-failure-rate", map[string]string{"app": "bank", "provider": "fast2sms", "route": "q"}), nil,
 			[]string{"C0BANK←subscription:sub-bank"}},
 		{"provider and route match",
-			snap("P3", StatusOpen, "otp-failure-rate", map[string]string{"app": "news", "provider": "fast2sms", "route": "dlt"}), nil,
+			snap("P3", event.StateOpen, "otp-failure-rate", map[string]string{"app": "news", "provider": "fast2sms", "route": "dlt"}), nil,
 			[]string{"#sms←route:sms"}},
 		{"rule and integration match",
-			snap("P2", StatusOpen, "integration-unpaid", map[string]string{"integration": "stripe"}), nil,
+			snap("P2", event.StateOpen, "integration-unpaid", map[string]string{"integration": "stripe"}), nil,
 			[]string{"webhook:billing←route:unpaid"}},
 		{"nothing matches",
-			snap("P3", StatusOpen, "otp-failure-rate", map[string]string{"app": "news"}), nil, nil},
+			snap("P3", event.StateOpen, "otp-failure-rate", map[string]string{"app": "news"}), nil, nil},
 		{"an escalation keeps the followers and adds new matches",
-			snap("P1", StatusOpen, "otp-failure-rate", map[string]string{"app": "bank"}), []string{"C0BANK"},
+			snap("P1", event.StateOpen, "otp-failure-rate", map[string]string{"app": "bank"}), []string{"C0BANK"},
 			[]string{"C0BANK", "#oncall←route:p1", "C0CRIT←subscription:sub-crit"}},
 		{"a de-escalation keeps whoever saw it",
-			snap("P3", StatusOpen, "otp-failure-rate", map[string]string{"app": "shop"}), []string{"#oncall", "#shop"},
+			snap("P3", event.StateOpen, "otp-failure-rate", map[string]string{"app": "shop"}), []string{"#oncall", "#shop"},
 			[]string{"#oncall", "#shop", "C0LOW←subscription:sub-low"}},
 		{"a resolve goes to the followers only",
-			snap("P1", StatusResolved, "otp-failure-rate", map[string]string{"app": "shop"}), []string{"#shop"},
+			snap("P1", event.StateResolved, "otp-failure-rate", map[string]string{"app": "shop"}), []string{"#shop"},
 			[]string{"#shop"}},
 	}
 	for _, tt := range tests {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/slack"
 )
 
@@ -40,7 +41,7 @@ type Sink interface {
 // broadcast: replies about a P1 are also shown in the channel.
 func broadcast(st *Step) bool {
 	s := st.Snap
-	return st.Kind == StepReply && (s.Status == StatusResolved && s.Peak == "P1" || s.Status == StatusOpen && s.To == "P1")
+	return st.Kind == StepReply && (s.State == event.StateResolved && s.Peak == "P1" || s.State == event.StateOpen && s.To == "P1")
 }
 
 // metaEventType is the Slack metadata event type of Herald's messages; its

@@ -18,6 +18,7 @@ import (
 // connection drops: no release, no last ledger write) in the middle of a
 // storm; the standby takes over within 10 s, and every transition is
 // posted exactly once, in order, every edit going to the one root.
+// Long on purpose: one scenario, told step by step in the order it happens.
 func TestAStandbyTakesOverMidStormWithoutPostingTwice(t *testing.T) {
 	const perChannel = 4
 	channels := []string{"C0S1", "C0S2", "C0S3"}

@@ -10,12 +10,6 @@ import (
 	"github.com/heraldhq/herald/pkg/slack"
 )
 
-// Incident statuses.
-const (
-	StatusOpen     = "open"
-	StatusResolved = "resolved"
-)
-
 // Snapshot is an incident's state right after one of its transitions: what
 // a message about that transition shows.
 type Snapshot struct {
@@ -27,9 +21,12 @@ type Snapshot struct {
 	Group      map[string]string `json:"group"`
 	Severity   string            `json:"severity"`
 	Peak       string            `json:"peakSeverity"`
-	Status     string            `json:"status"`
-	OpenedAt   time.Time         `json:"openedAt,omitzero"`
-	ResolvedAt time.Time         `json:"resolvedAt,omitzero"`
+	// State is where the incident stands (event.StateOpen or
+	// event.StateResolved: the notifier does not follow suppressed ones).
+	// Its JSON name is the webhook payload's "status".
+	State      event.IncidentState `json:"status"`
+	OpenedAt   time.Time           `json:"openedAt,omitzero"`
+	ResolvedAt time.Time           `json:"resolvedAt,omitzero"`
 	// Transition is this snapshot's transition: its key, ordinal, time and,
 	// for an escalation, the severities it went from and to.
 	Transition string         `json:"transition"`
@@ -49,33 +46,34 @@ type Transition struct {
 	seen time.Time
 }
 
-// Incident is the notifier's view of one incident: its transitions, in
-// ordinal order.
-type Incident struct {
+// Timeline is the notifier's view of one incident: its transitions, in
+// ordinal order. (The incident engine's own state is pkg/incident's
+// Incident; the wire events are pkg/event's Incident*.)
+type Timeline struct {
 	ID          string
 	Transitions []*Transition
 }
 
 // Latest is the incident's latest transition.
-func (i *Incident) Latest() *Transition { return i.Transitions[len(i.Transitions)-1] }
+func (tl *Timeline) Latest() *Transition { return tl.Transitions[len(tl.Transitions)-1] }
 
 // At is the latest transition whose ordinal is at most ord.
-func (i *Incident) At(ord int) *Transition {
+func (tl *Timeline) At(ord int) *Transition {
 	var t *Transition
-	for _, x := range i.Transitions {
+	for _, x := range tl.Transitions {
 		if x.Ordinal > ord {
 			break
 		}
 		t = x
 	}
 	if t == nil {
-		t = i.Transitions[0]
+		t = tl.Transitions[0]
 	}
 	return t
 }
 
-func (i *Incident) has(ord int) bool {
-	for _, x := range i.Transitions {
+func (tl *Timeline) has(ord int) bool {
+	for _, x := range tl.Transitions {
 		if x.Ordinal == ord {
 			return true
 		}
@@ -133,7 +131,7 @@ type laneKey struct{ incident, dest string }
 // same fold runs live, at start and in `herald replay --projection slack`.
 // It is not safe for concurrent use; the notifier guards it.
 type State struct {
-	Incidents     map[string]*Incident
+	Timelines     map[string]*Timeline
 	Lanes         map[laneKey]*Lane
 	byIncident    map[string][]*Lane
 	Routed        map[string]map[string]bool // incident → transition keys
@@ -145,7 +143,7 @@ type State struct {
 // NewState returns an empty projection.
 func NewState() *State {
 	return &State{
-		Incidents: map[string]*Incident{}, Lanes: map[laneKey]*Lane{}, byIncident: map[string][]*Lane{},
+		Timelines: map[string]*Timeline{}, Lanes: map[laneKey]*Lane{}, byIncident: map[string][]*Lane{},
 		Routed: map[string]map[string]bool{}, Subscriptions: map[string]*Subscription{},
 	}
 }
@@ -191,28 +189,7 @@ func (s *State) Apply(e *event.Event) *Transition {
 	case event.NotificationRouted:
 		s.applyRouted(d)
 	case event.SlackMessagePosted:
-		s.Posted++
-		l := s.lane(d.IncidentID, dest(d.Destination, d.Channel), d.Transition)
-		if d.Action == "reply" {
-			l.Replied = max(l.Replied, Ordinal(d.Transition))
-			if d.TS != "" {
-				if l.Replies == nil {
-					l.Replies = map[string]string{}
-				}
-				l.Replies[d.Transition] = d.TS
-			}
-			break
-		}
-		l.Rooted, l.RootTS, l.RootChannel, l.Mode = true, d.TS, d.Channel, d.Mode
-		state := d.State
-		if state == "" {
-			state = d.Transition
-		}
-		l.Rendered = max(l.Rendered, Ordinal(state))
-		if !capsOf(d.Mode).Edit {
-			// A sink that cannot edit told the story so far in that message.
-			l.Replied = max(l.Replied, Ordinal(state))
-		}
+		s.applyPosted(d)
 	case event.SlackPostAttempted:
 		l := s.lane(d.IncidentID, d.Destination, d.Transition)
 		if l.Attempts == nil {
@@ -226,24 +203,7 @@ func (s *State) Apply(e *event.Event) *Transition {
 		l := s.lane(d.IncidentID, dest(d.Destination, d.Channel), d.Transition)
 		l.Rendered = max(l.Rendered, Ordinal(d.Transition))
 	case event.NotificationFailed:
-		s.Failed++
-		l := s.lane(d.IncidentID, d.Destination, d.Transition)
-		if slack.KindOfCode(d.Error).Retryable() {
-			// Recorded by a version that gave up on broken credentials: the
-			// step is still owed, and is retried.
-			break
-		}
-		l.Failures++
-		ord := Ordinal(d.Transition)
-		switch d.Action {
-		case "root":
-			l.RootFailedAt = max(l.RootFailedAt, ord)
-			l.Replied = max(l.Replied, ord)
-		case "update":
-			l.Rendered = max(l.Rendered, ord)
-		case "reply":
-			l.Replied = max(l.Replied, ord)
-		}
+		s.applyFailed(d)
 	case event.SubscriptionCreated:
 		s.Subscriptions[d.SubscriptionID] = &Subscription{ID: d.SubscriptionID, Channel: d.Channel, Match: d.Match,
 			Filter: FilterString(d.Match), Via: d.Via, By: d.By, Created: e.Time}
@@ -253,6 +213,55 @@ func (s *State) Apply(e *event.Event) *Transition {
 	return nil
 }
 
+// applyPosted folds a post: a root gives the lane its message, a reply
+// moves it on in the thread.
+func (s *State) applyPosted(d event.SlackMessagePosted) {
+	s.Posted++
+	l := s.lane(d.IncidentID, dest(d.Destination, d.Channel), d.Transition)
+	if d.Action == "reply" {
+		l.Replied = max(l.Replied, Ordinal(d.Transition))
+		if d.TS != "" {
+			if l.Replies == nil {
+				l.Replies = map[string]string{}
+			}
+			l.Replies[d.Transition] = d.TS
+		}
+		return
+	}
+	l.Rooted, l.RootTS, l.RootChannel, l.Mode = true, d.TS, d.Channel, d.Mode
+	state := d.State
+	if state == "" {
+		state = d.Transition
+	}
+	l.Rendered = max(l.Rendered, Ordinal(state))
+	if !capsOf(d.Mode).Edit {
+		// A sink that cannot edit told the story so far in that message.
+		l.Replied = max(l.Replied, Ordinal(state))
+	}
+}
+
+// applyFailed folds a step given up for good: the lane goes past it.
+func (s *State) applyFailed(d event.NotificationFailed) {
+	s.Failed++
+	l := s.lane(d.IncidentID, d.Destination, d.Transition)
+	if slack.KindOfCode(d.Error).Retryable() {
+		// Recorded by a version that gave up on broken credentials: the
+		// step is still owed, and is retried.
+		return
+	}
+	l.Failures++
+	ord := Ordinal(d.Transition)
+	switch d.Action {
+	case "root":
+		l.RootFailedAt = max(l.RootFailedAt, ord)
+		l.Replied = max(l.Replied, ord)
+	case "update":
+		l.Rendered = max(l.Rendered, ord)
+	case "reply":
+		l.Replied = max(l.Replied, ord)
+	}
+}
+
 func dest(destination, channel string) string {
 	if destination != "" {
 		return destination
@@ -260,47 +269,49 @@ func dest(destination, channel string) string {
 	return channel
 }
 
-func (s *State) applyIncident(e *event.Event) *Transition {
-	var (
-		id   string
-		snap Snapshot
-	)
-	inc := func(id string) *Incident { return s.Incidents[id] }
+// snapshotOf is the incident's state after the transition e (its ordinal
+// and key aside), from the state it had at its latest transition.
+func (s *State) snapshotOf(e *event.Event) (string, Snapshot) {
 	prev := func(id string) *Snapshot {
-		if i := inc(id); i != nil {
+		if i := s.Timelines[id]; i != nil {
 			return &i.Latest().Snapshot
 		}
 		return nil
 	}
+	var snap Snapshot
 	switch d := e.Data.(type) {
 	case event.IncidentOpened:
-		id = d.IncidentID
-		snap = Snapshot{IncidentID: id, Rule: d.Rule, Kind: d.Kind, Summary: d.Summary, Runbook: d.Runbook,
-			Group: d.Group, Severity: d.Severity, Peak: d.Severity, Status: StatusOpen, OpenedAt: d.OpenedAt,
-			At: d.OpenedAt, Evidence: d.Evidence}
+		return d.IncidentID, Snapshot{IncidentID: d.IncidentID, Rule: d.Rule, Kind: d.Kind, Summary: d.Summary,
+			Runbook: d.Runbook, Group: d.Group, Severity: d.Severity, Peak: d.Severity, State: event.StateOpen,
+			OpenedAt: d.OpenedAt, At: d.OpenedAt, Evidence: d.Evidence}
 	case event.IncidentEscalated:
-		id = d.IncidentID
-		if p := prev(id); p != nil {
+		if p := prev(d.IncidentID); p != nil {
 			snap = *p
 		} else {
-			snap = Snapshot{IncidentID: id, Rule: d.Rule, Group: d.Group, Peak: d.To}
+			snap = Snapshot{IncidentID: d.IncidentID, Rule: d.Rule, Group: d.Group, Peak: d.To}
 		}
-		snap.Status, snap.Severity, snap.From, snap.To, snap.At, snap.Evidence = StatusOpen, d.To, d.From, d.To, d.At, d.Evidence
+		snap.State, snap.Severity, snap.From, snap.To, snap.At, snap.Evidence = event.StateOpen, d.To, d.From, d.To, d.At, d.Evidence
 		if severityRank(d.To) > severityRank(snap.Peak) {
 			snap.Peak = d.To
 		}
+		return d.IncidentID, snap
 	case event.IncidentResolved:
-		id = d.IncidentID
-		if p := prev(id); p != nil {
+		if p := prev(d.IncidentID); p != nil {
 			snap = *p
 		} else {
-			snap = Snapshot{IncidentID: id, Rule: d.Rule, Group: d.Group, Severity: d.PeakSeverity}
+			snap = Snapshot{IncidentID: d.IncidentID, Rule: d.Rule, Group: d.Group, Severity: d.PeakSeverity}
 		}
-		snap.Status, snap.OpenedAt, snap.ResolvedAt, snap.At, snap.Peak, snap.Evidence =
-			StatusResolved, d.OpenedAt, d.ResolvedAt, d.ResolvedAt, d.PeakSeverity, d.Evidence
+		snap.State, snap.OpenedAt, snap.ResolvedAt, snap.At, snap.Peak, snap.Evidence =
+			event.StateResolved, d.OpenedAt, d.ResolvedAt, d.ResolvedAt, d.PeakSeverity, d.Evidence
 		snap.From, snap.To = "", ""
+		return d.IncidentID, snap
 	}
-	i := inc(id)
+	return "", snap
+}
+
+func (s *State) applyIncident(e *event.Event) *Transition {
+	id, snap := s.snapshotOf(e)
+	i := s.Timelines[id]
 	ord, ok := subjectOrdinal(e.Subject)
 	if !ok {
 		// Not on the incidents.<type>.<id>.<ordinal> convention: next in line.
@@ -315,8 +326,8 @@ func (s *State) applyIncident(e *event.Event) *Transition {
 	snap.Ordinal, snap.Transition = ord, TransitionKey(e.Type, ord)
 	t := &Transition{Snapshot: snap, EventID: e.ID, Seq: e.Sequence}
 	if i == nil {
-		i = &Incident{ID: id}
-		s.Incidents[id] = i
+		i = &Timeline{ID: id}
+		s.Timelines[id] = i
 	}
 	i.Transitions = append(i.Transitions, t)
 	sort.SliceStable(i.Transitions, func(a, b int) bool { return i.Transitions[a].Ordinal < i.Transitions[b].Ordinal })
@@ -367,8 +378,8 @@ func (s *State) Following(incident string) []string {
 // Open returns the open incidents' latest states, oldest first.
 func (s *State) Open() []Snapshot {
 	var out []Snapshot
-	for _, i := range s.Incidents {
-		if t := i.Latest(); t.Status == StatusOpen {
+	for _, i := range s.Timelines {
+		if t := i.Latest(); t.State == event.StateOpen {
 			out = append(out, t.Snapshot)
 		}
 	}
@@ -415,7 +426,7 @@ type Step struct {
 // one reply per transition, oldest first. A resolve is the last transition,
 // so it is never coalesced away.
 func (s *State) Next(l *Lane, sinkCaps Caps) *Step {
-	i := s.Incidents[l.Incident]
+	i := s.Timelines[l.Incident]
 	if i == nil {
 		return nil
 	}
@@ -449,14 +460,14 @@ func (s *State) Next(l *Lane, sinkCaps Caps) *Step {
 // goes first while the workspace's edit budget is spent, so that a
 // resolve's reply does not wait for the root's edit.
 func (s *State) NextReply(l *Lane) *Step {
-	i := s.Incidents[l.Incident]
+	i := s.Timelines[l.Incident]
 	if i == nil || !l.Rooted {
 		return nil
 	}
 	return s.nextReply(l, i)
 }
 
-func (s *State) nextReply(l *Lane, i *Incident) *Step {
+func (s *State) nextReply(l *Lane, i *Timeline) *Step {
 	for _, t := range i.Transitions {
 		if t.Ordinal > l.Replied && t.Ordinal <= l.Target {
 			return &Step{Kind: StepReply, Key: t.Transition, Snap: t.Snapshot, Cause: t.EventID}
