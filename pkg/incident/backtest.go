@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/pkg/bus"
+	"github.com/heraldhq/herald/pkg/event"
 )
 
 // BacktestOptions configure a back-test.
@@ -180,7 +181,7 @@ func WriteTable(w io.Writer, incs []*Incident) {
 // Line is an incident on one line.
 func Line(inc *Incident) string {
 	resolved := "open"
-	if inc.State == StateSuppressed {
+	if inc.State == event.StateSuppressed {
 		resolved = "suppressed by " + inc.SuppressedBy
 	} else if inc.ResolvedAt != nil {
 		resolved = "resolved " + inc.ResolvedAt.Format(time.RFC3339)

@@ -619,7 +619,7 @@ func (e *Engine) openIncident(g *group, level int, onset, t int64) {
 	ev := e.evidence(g)
 	lv := rankLevel[level]
 	inc := &Incident{
-		ID: id, Rule: r.cfg.Name, Kind: r.kind, Group: e.labels(g), State: StateOpen,
+		ID: id, Rule: r.cfg.Name, Kind: r.kind, Group: e.labels(g), State: event.StateOpen,
 		Severity: lv, PeakSeverity: lv, OpenedAt: ts(onset), Summary: summary(r, g, lv, ev),
 		Runbook: r.cfg.Runbook, Evidence: ev,
 	}
@@ -642,7 +642,7 @@ func (e *Engine) publishOpened(inc *Incident, t int64) {
 }
 
 func (e *Engine) suppress(inc, by *Incident, t int64) {
-	inc.State, inc.SuppressedBy = StateSuppressed, by.ID
+	inc.State, inc.SuppressedBy = event.StateSuppressed, by.ID
 	by.Suppressions = append(by.Suppressions, Suppression{IncidentID: inc.ID, Rule: inc.Rule, Group: inc.Group, Severity: inc.Severity, At: ts(t)})
 	tr := e.record(inc, "incident_suppressed", ts(t), t, "", true)
 	e.emit(inc, tr, event.IncidentSuppressed{
@@ -666,7 +666,7 @@ func (e *Engine) inhibitor(r *rule, inc *Incident) *Incident {
 	var best *Incident
 	for _, in := range r.inhibitors {
 		for _, o := range e.open[in.rule] {
-			if o.State != StateOpen || o == inc {
+			if o.State != event.StateOpen || o == inc {
 				continue
 			}
 			match := true
@@ -693,7 +693,7 @@ func (e *Engine) escalate(g *group, level int, at, t int64) {
 	}
 	g.level = level
 	inc.Evidence = e.evidence(g)
-	pub := inc.State == StateOpen
+	pub := inc.State == event.StateOpen
 	tr := e.record(inc, "incident_escalated", ts(at), t, from, pub)
 	if pub {
 		e.emit(inc, tr, event.IncidentEscalated{
@@ -710,8 +710,8 @@ func (e *Engine) resolve(inc *Incident, at, t int64, g *group) {
 		g.inc, g.level = nil, 0
 	}
 	rat := ts(at)
-	wasOpen := inc.State == StateOpen
-	inc.State, inc.ResolvedAt = StateResolved, &rat
+	wasOpen := inc.State == event.StateOpen
+	inc.State, inc.ResolvedAt = event.StateResolved, &rat
 	delete(e.open[inc.Rule], inc.ID)
 	tr := e.record(inc, "incident_resolved", rat, t, "", wasOpen)
 	if wasOpen {
@@ -724,7 +724,7 @@ func (e *Engine) resolve(inc *Incident, at, t int64, g *group) {
 			PeakSeverity: inc.PeakSeverity, Evidence: inc.Evidence, Ordinal: tr.PublishedOrdinal, Suppressed: ids,
 		})
 		for _, s := range inc.Suppressions {
-			if other := e.incidents[s.IncidentID]; other != nil && other.State == StateSuppressed && other.SuppressedBy == inc.ID {
+			if other := e.incidents[s.IncidentID]; other != nil && other.State == event.StateSuppressed && other.SuppressedBy == inc.ID {
 				e.release(other, t)
 			}
 		}
@@ -747,7 +747,7 @@ func (e *Engine) release(inc *Incident, t int64) {
 		e.suppress(inc, by, t)
 		return
 	}
-	inc.State = StateOpen
+	inc.State = event.StateOpen
 	e.publishOpened(inc, t)
 }
 

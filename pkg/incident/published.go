@@ -41,7 +41,7 @@ func FoldPublished(evs []*event.Event) []*Incident {
 		case event.IncidentOpened:
 			inc = get(d.IncidentID)
 			inc.Rule, inc.Kind, inc.Group, inc.Summary, inc.Runbook = d.Rule, d.Kind, LabelsOf(d.Group), d.Summary, d.Runbook
-			inc.OpenedAt, inc.Severity, inc.State, inc.Evidence = d.OpenedAt.UTC(), d.Severity, StateOpen, d.Evidence
+			inc.OpenedAt, inc.Severity, inc.State, inc.Evidence = d.OpenedAt.UTC(), d.Severity, event.StateOpen, d.Evidence
 			if levelRank[d.Severity] > levelRank[inc.PeakSeverity] {
 				inc.PeakSeverity = d.Severity
 			}
@@ -49,7 +49,7 @@ func FoldPublished(evs []*event.Event) []*Incident {
 		case event.IncidentSuppressed:
 			inc = get(d.IncidentID)
 			inc.Rule, inc.Kind, inc.Group, inc.Summary = d.Rule, d.Kind, LabelsOf(d.Group), d.Summary
-			inc.OpenedAt, inc.Severity, inc.State, inc.SuppressedBy, inc.Evidence = d.OpenedAt.UTC(), d.Severity, StateSuppressed, d.SuppressedBy, d.Evidence
+			inc.OpenedAt, inc.Severity, inc.State, inc.SuppressedBy, inc.Evidence = d.OpenedAt.UTC(), d.Severity, event.StateSuppressed, d.SuppressedBy, d.Evidence
 			if levelRank[d.Severity] > levelRank[inc.PeakSeverity] {
 				inc.PeakSeverity = d.Severity
 			}
@@ -72,7 +72,7 @@ func FoldPublished(evs []*event.Event) []*Incident {
 				inc.Rule, inc.Group, inc.OpenedAt = d.Rule, LabelsOf(d.Group), d.OpenedAt.UTC()
 			}
 			at := d.ResolvedAt.UTC()
-			inc.State, inc.ResolvedAt, inc.PeakSeverity, inc.Evidence = StateResolved, &at, d.PeakSeverity, d.Evidence
+			inc.State, inc.ResolvedAt, inc.PeakSeverity, inc.Evidence = event.StateResolved, &at, d.PeakSeverity, d.Evidence
 			tr.PublishedOrdinal, tr.At, tr.Severity, tr.Evidence = d.Ordinal, at, inc.Severity, d.Evidence
 		default:
 			continue

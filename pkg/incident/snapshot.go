@@ -8,6 +8,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/heraldhq/herald/pkg/event"
 )
 
 // snapshotVersion changes when the snapshot's shape does; an older snapshot
@@ -184,7 +186,7 @@ func restore(s *snapshot, opts Options) (*Engine, error) {
 	}
 	for _, inc := range s.Incidents {
 		e.incidents[inc.ID] = inc
-		if inc.State != StateResolved {
+		if inc.State != event.StateResolved {
 			e.setOpen(inc)
 		}
 	}
