@@ -224,7 +224,7 @@ func restore(s *snapshot, opts Options) (*Engine, error) {
 			}
 		}
 		rs.groups[g.key] = g
-		e.push(g)
+		e.timers.set(g)
 	}
 	if fixed != nil {
 		e.swapRules(fixed)
