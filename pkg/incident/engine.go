@@ -1,7 +1,6 @@
 package incident
 
 import (
-	"sort"
 	"time"
 
 	"github.com/heraldhq/herald/pkg/event"
@@ -180,12 +179,7 @@ func (e *Engine) Incidents() []*Incident {
 	for _, inc := range e.incidents {
 		out = append(out, inc)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].OpenedAt.Equal(out[j].OpenedAt) {
-			return out[i].OpenedAt.After(out[j].OpenedAt)
-		}
-		return out[i].ID < out[j].ID
-	})
+	SortIncidents(out)
 	return out
 }
 

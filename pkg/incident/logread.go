@@ -46,37 +46,9 @@ type Position struct {
 // whose envelope cannot be read is handed as a clock-only record (no type)
 // stamped with its storage time, so that every fold treats it the same.
 func Read(ctx context.Context, js jetstream.JetStream, opts ReadOptions, fn func(*Record, Position) error) error {
-	s, err := js.Stream(ctx, streams.Events)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", streams.Events, err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", streams.Events, err)
-	}
-	last := info.State.LastSeq
-	if opts.FromSeq == 0 {
-		opts.FromSeq = 1
-	}
-	if !opts.Follow && (last == 0 || opts.FromSeq > last) {
-		return nil
-	}
-	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: opts.FromSeq}
-	if !opts.FromTime.IsZero() {
-		t := opts.FromTime
-		cfg = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &t}
-	}
-	c, err := s.OrderedConsumer(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", streams.Events, err)
-	}
-	batch := opts.Batch
-	if batch <= 0 {
-		batch = 4096
-	}
-	it, err := c.Messages(jetstream.PullMaxMessages(batch))
-	if err != nil {
-		return fmt.Errorf("read %s: %w", streams.Events, err)
+	it, last, err := openEvents(ctx, js, &opts)
+	if err != nil || it == nil {
+		return err
 	}
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
@@ -112,6 +84,45 @@ func Read(ctx context.Context, js jetstream.JetStream, opts ReadOptions, fn func
 			return nil
 		}
 	}
+}
+
+// openEvents starts reading EVENTS where opts say, and returns the
+// iterator with the stream's last sequence at that moment (a nil iterator:
+// nothing to read, without Follow). It fills in opts' defaults.
+func openEvents(ctx context.Context, js jetstream.JetStream, opts *ReadOptions) (jetstream.MessagesContext, uint64, error) {
+	s, err := js.Stream(ctx, streams.Events)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read %s: %w", streams.Events, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read %s: %w", streams.Events, err)
+	}
+	last := info.State.LastSeq
+	if opts.FromSeq == 0 {
+		opts.FromSeq = 1
+	}
+	if !opts.Follow && (last == 0 || opts.FromSeq > last) {
+		return nil, last, nil
+	}
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: opts.FromSeq}
+	if !opts.FromTime.IsZero() {
+		t := opts.FromTime
+		cfg = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &t}
+	}
+	c, err := s.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read %s: %w", streams.Events, err)
+	}
+	batch := opts.Batch
+	if batch <= 0 {
+		batch = 4096
+	}
+	it, err := c.Messages(jetstream.PullMaxMessages(batch))
+	if err != nil {
+		return nil, 0, fmt.Errorf("read %s: %w", streams.Events, err)
+	}
+	return it, last, nil
 }
 
 // ackInfo reads the stream sequence, storage time and pending count from a
