@@ -116,20 +116,7 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.lease.Check(ctx); err != nil {
 		return err
 	}
-	s.eng = incident.NewEngine(s.engineOptions())
-	snap, m, err := ck.load(ctx)
-	switch {
-	case err != nil:
-		s.log.Warn("checkpoint unreadable; rebuilding from the start of the log", "error", err)
-	case snap != nil:
-		if eng, err := incident.ReadSnapshot(snap, s.engineOptions()); err != nil {
-			s.log.Warn("checkpoint not restorable; rebuilding from the start of the log", "error", err)
-		} else {
-			s.eng, s.lastCkpt = eng, m.Seq
-			s.validated.Store(m.Seq)
-			s.log.Info("checkpoint restored", "seq", m.Seq, "bytes", m.Size, "savedAt", m.SavedAt)
-		}
-	}
+	s.restore(ctx)
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.bg = cancel
 	s.bgWG.Add(3)
@@ -166,6 +153,26 @@ func (s *Service) Start(ctx context.Context) error {
 		return errors.Join(ctx.Err(), s.Stop(context.WithoutCancel(ctx)))
 	}
 	return nil
+}
+
+// restore starts the projection from the last checkpoint, or from the
+// start of the log if there is none it can use.
+func (s *Service) restore(ctx context.Context) {
+	s.eng = incident.NewEngine(s.engineOptions())
+	snap, m, err := s.ckpt.load(ctx)
+	switch {
+	case err != nil:
+		s.log.Warn("checkpoint unreadable; rebuilding from the start of the log", "error", err)
+	case snap != nil:
+		eng, err := incident.ReadSnapshot(snap, s.engineOptions())
+		if err != nil {
+			s.log.Warn("checkpoint not restorable; rebuilding from the start of the log", "error", err)
+			return
+		}
+		s.eng, s.lastCkpt = eng, m.Seq
+		s.validated.Store(m.Seq)
+		s.log.Info("checkpoint restored", "seq", m.Seq, "bytes", m.Size, "savedAt", m.SavedAt)
+	}
 }
 
 // tookOver reports the first takeover's outcome to Start.
