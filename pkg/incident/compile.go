@@ -57,7 +57,7 @@ func (rs *Rules) Names() []string {
 type typeInfo struct {
 	fields []string
 	// kinds and required say what the schema allows for each field: the
-	// projection checks the fields it reads (see Engine.Apply).
+	// projection checks the fields it reads (see fieldsValid).
 	kinds    []valKind // valMissing: any
 	required []bool
 	uses     []use
