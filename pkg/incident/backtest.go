@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/pkg/bus"
+	"github.com/heraldhq/herald/pkg/event"
 )
 
 // BacktestOptions configure a back-test.
@@ -179,14 +180,14 @@ func WriteTable(w io.Writer, incs []*Incident) {
 
 // Line is an incident on one line.
 func Line(inc *Incident) string {
-	resolved := "open"
-	if inc.State == StateSuppressed {
-		resolved = "suppressed by " + inc.SuppressedBy
+	state := event.StateOpen
+	if inc.State == event.StateSuppressed {
+		state = event.StateSuppressed + " by " + inc.SuppressedBy
 	} else if inc.ResolvedAt != nil {
-		resolved = "resolved " + inc.ResolvedAt.Format(time.RFC3339)
+		state = event.StateResolved + " " + inc.ResolvedAt.Format(time.RFC3339)
 	}
 	return fmt.Sprintf("%s  %-3s peak %-3s %-28s %-30s opened %s  %s", inc.ID, inc.Severity, inc.PeakSeverity, inc.Rule,
-		groupLabel(inc.Group), inc.OpenedAt.Format(time.RFC3339), resolved)
+		groupLabel(inc.Group), inc.OpenedAt.Format(time.RFC3339), state)
 }
 
 func groupLabel(g Labels) string {

@@ -53,7 +53,7 @@ func (rs *Rules) Names() []string {
 type typeInfo struct {
 	fields []string
 	// kinds and required say what the schema allows for each field: the
-	// projection checks the fields it reads (see Engine.Apply).
+	// projection checks the fields it reads (see fieldsValid).
 	kinds    []valKind // valMissing: any
 	required []bool
 	uses     []use
@@ -155,36 +155,7 @@ func Compile(source string, rs RuleSet, cat *event.Catalog) (*Rules, error) {
 		out.rules = append(out.rules, r)
 	}
 	for _, r := range out.rules {
-		for j, in := range r.cfg.InhibitedBy {
-			field := fmt.Sprintf("inhibitedBy[%d]", j)
-			other, ok := out.byName[in.Rule]
-			switch {
-			case !ok:
-				errs = append(errs, &RuleError{r.cfg.Name, field + ".rule", fmt.Errorf("no rule named %q", in.Rule)})
-				continue
-			case other == r:
-				errs = append(errs, &RuleError{r.cfg.Name, field + ".rule", errors.New("a rule cannot inhibit itself")})
-				continue
-			}
-			equal := in.Equal
-			if len(equal) == 0 {
-				for _, g := range other.cfg.GroupBy {
-					if slices.Contains(r.cfg.GroupBy, g) {
-						equal = append(equal, g)
-					}
-				}
-				if len(equal) == 0 {
-					errs = append(errs, &RuleError{r.cfg.Name, field, fmt.Errorf("rules %s and %s share no groupBy field: set equal", r.cfg.Name, other.cfg.Name)})
-					continue
-				}
-			}
-			for _, f := range equal {
-				if !slices.Contains(r.cfg.GroupBy, f) || !slices.Contains(other.cfg.GroupBy, f) {
-					errs = append(errs, &RuleError{r.cfg.Name, field + ".equal", fmt.Errorf("%q must be in the groupBy of both %s and %s", f, r.cfg.Name, other.cfg.Name)})
-				}
-			}
-			r.inhibitors = append(r.inhibitors, inhibitor{rule: other.cfg.Name, equal: equal})
-		}
+		errs = append(errs, out.linkInhibitors(r)...)
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w: %s: %w", config.ErrInvalid, source, errors.Join(errs...))
@@ -194,7 +165,58 @@ func Compile(source string, rs RuleSet, cat *event.Catalog) (*Rules, error) {
 			return nil, err
 		}
 	}
-	for t, ti := range out.byType {
+	out.fieldKinds(cat)
+	canon := RuleSet{Rules: out.List()}
+	b, err := json.Marshal(canon)
+	if err != nil {
+		return nil, fmt.Errorf("incident: encode rules: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	out.Document, out.Fingerprint = string(b), hex.EncodeToString(sum[:])
+	return out, nil
+}
+
+// linkInhibitors resolves r's inhibitedBy against the other rules of the
+// set, and reports what does not hold.
+func (rs *Rules) linkInhibitors(r *rule) []error {
+	var errs []error
+	for j, in := range r.cfg.InhibitedBy {
+		field := fmt.Sprintf("inhibitedBy[%d]", j)
+		other, ok := rs.byName[in.Rule]
+		switch {
+		case !ok:
+			errs = append(errs, &RuleError{r.cfg.Name, field + ".rule", fmt.Errorf("no rule named %q", in.Rule)})
+			continue
+		case other == r:
+			errs = append(errs, &RuleError{r.cfg.Name, field + ".rule", errors.New("a rule cannot inhibit itself")})
+			continue
+		}
+		equal := in.Equal
+		if len(equal) == 0 {
+			for _, g := range other.cfg.GroupBy {
+				if slices.Contains(r.cfg.GroupBy, g) {
+					equal = append(equal, g)
+				}
+			}
+			if len(equal) == 0 {
+				errs = append(errs, &RuleError{r.cfg.Name, field, fmt.Errorf("rules %s and %s share no groupBy field: set equal", r.cfg.Name, other.cfg.Name)})
+				continue
+			}
+		}
+		for _, f := range equal {
+			if !slices.Contains(r.cfg.GroupBy, f) || !slices.Contains(other.cfg.GroupBy, f) {
+				errs = append(errs, &RuleError{r.cfg.Name, field + ".equal", fmt.Errorf("%q must be in the groupBy of both %s and %s", f, r.cfg.Name, other.cfg.Name)})
+			}
+		}
+		r.inhibitors = append(r.inhibitors, inhibitor{rule: other.cfg.Name, equal: equal})
+	}
+	return errs
+}
+
+// fieldKinds records, for each field the rules read, what its type's schema
+// allows: the fold checks those fields only (see fieldsValid).
+func (rs *Rules) fieldKinds(cat *event.Catalog) {
+	for t, ti := range rs.byType {
 		d, _ := cat.Def(event.Type(t)) // checked in compileRule
 		for _, f := range ti.fields {
 			k, req := valMissing, false
@@ -214,16 +236,14 @@ func Compile(source string, rs RuleSet, cat *event.Catalog) (*Rules, error) {
 			ti.kinds, ti.required = append(ti.kinds, k), append(ti.required, req)
 		}
 	}
-	canon := RuleSet{Rules: out.List()}
-	b, err := json.Marshal(canon)
-	if err != nil {
-		return nil, fmt.Errorf("incident: encode rules: %w", err)
-	}
-	sum := sha256.Sum256(b)
-	out.Document, out.Fingerprint = string(b), hex.EncodeToString(sum[:])
-	return out, nil
 }
 
+// failFunc makes a rule's error for one of its fields.
+type failFunc func(field string, format string, args ...any) error
+
+// compileRule validates one rule against the catalog and compiles it. The
+// checks run in the order of the rule's fields; the first that fails is
+// the rule's error.
 func compileRule(i int, c Rule, cat *event.Catalog) (*rule, error) {
 	name := c.Name
 	if name == "" {
@@ -236,35 +256,52 @@ func compileRule(i int, c Rule, cat *event.Catalog) (*rule, error) {
 		return nil, fail("name", "%q must be lower-case letters, digits, - and _ (at most 63)", c.Name)
 	}
 	r := &rule{cfg: c, index: i, kind: c.Kind, minVolume: c.MinVolume, resolveFor: int64(c.Resolve.For)}
+	if err := checkShape(c, fail); err != nil {
+		return nil, err
+	}
+	if err := checkMatchers(c, cat, fail); err != nil {
+		return nil, err
+	}
+	if err := r.compileWindow(c, fail); err != nil {
+		return nil, err
+	}
+	if err := r.compileSeverities(c, fail); err != nil {
+		return nil, err
+	}
+	fp, _ := json.Marshal(c)
+	sum := sha256.Sum256(fp)
+	r.fingerprint = hex.EncodeToString(sum[:8])
+	return r, nil
+}
+
+// checkShape checks the rule's kind and that it has the matchers of its
+// kind, and only those.
+func checkShape(c Rule, fail failFunc) error {
 	switch c.Kind {
 	case KindRatio, KindCount, KindAbsence, KindMatch:
 	default:
-		return nil, fail("kind", "%q is not ratio, count, absence or match", c.Kind)
+		return fail("kind", "%q is not ratio, count, absence or match", c.Kind)
 	}
-	// Role-specific matchers.
-	if c.Failed != nil && c.Kind != KindRatio {
-		return nil, fail("failed", "only ratio rules have failed")
+	switch {
+	case c.Failed != nil && c.Kind != KindRatio:
+		return fail("failed", "only ratio rules have failed")
+	case c.Activity != nil && c.Kind != KindAbsence:
+		return fail("activity", "only absence rules have activity")
+	case c.Clear != nil && c.Kind != KindMatch:
+		return fail("clear", "only match rules have clear")
+	case c.Kind == KindRatio && (c.Failed == nil || len(c.Failed.Where) == 0):
+		return fail("failed", "a ratio rule needs failed.where: the predicates that make a matched event a failure")
+	case c.Kind == KindAbsence && c.Activity == nil:
+		return fail("activity", "an absence rule needs activity: the events that show the group is being called")
+	case c.Resolve.For < 0:
+		return fail("resolve.for", "must not be negative")
 	}
-	if c.Activity != nil && c.Kind != KindAbsence {
-		return nil, fail("activity", "only absence rules have activity")
-	}
-	if c.Clear != nil && c.Kind != KindMatch {
-		return nil, fail("clear", "only match rules have clear")
-	}
-	switch c.Kind {
-	case KindRatio:
-		if c.Failed == nil || len(c.Failed.Where) == 0 {
-			return nil, fail("failed", "a ratio rule needs failed.where: the predicates that make a matched event a failure")
-		}
-	case KindAbsence:
-		if c.Activity == nil {
-			return nil, fail("activity", "an absence rule needs activity: the events that show the group is being called")
-		}
-	}
-	if c.Resolve.For < 0 {
-		return nil, fail("resolve.for", "must not be negative")
-	}
-	// Matchers and fields are checked against the catalog.
+	return nil
+}
+
+// checkMatchers checks the rule's matchers (their types, predicates and
+// the groupBy fields) against the catalog.
+func checkMatchers(c Rule, cat *event.Catalog, fail failFunc) error {
 	type m struct {
 		field string
 		m     *Matcher
@@ -279,42 +316,27 @@ func compileRule(i int, c Rule, cat *event.Catalog) (*rule, error) {
 	}
 	for _, x := range ms {
 		if len(x.m.Types) == 0 {
-			return nil, fail(x.field+".types", "list at least one event type")
+			return fail(x.field+".types", "list at least one event type")
 		}
 		for j, t := range x.m.Types {
 			d, err := cat.Def(event.Type(t))
 			if err != nil {
-				return nil, fail(fmt.Sprintf("%s.types[%d]", x.field, j), "%v", err)
+				return fail(fmt.Sprintf("%s.types[%d]", x.field, j), "%v", err)
 			}
 			if d.Log != event.LogEvents {
-				return nil, fail(fmt.Sprintf("%s.types[%d]", x.field, j), "%s is in the %s log; rules read the events log", t, d.Log)
+				return fail(fmt.Sprintf("%s.types[%d]", x.field, j), "%s is in the %s log; rules read the events log", t, d.Log)
 			}
-			check := func(where []string, field string) error {
-				for k, w := range where {
-					p, err := parsePred(w)
-					if err != nil {
-						return fail(fmt.Sprintf("%s[%d]", field, k), "%v", err)
-					}
-					if err := checkField(d, p.field, p.op >= opLt && p.op <= opGe); err != nil {
-						return fail(fmt.Sprintf("%s[%d]", field, k), "%v", err)
-					}
-					if err := checkEnum(d, p); err != nil {
-						return fail(fmt.Sprintf("%s[%d]", field, k), "%v", err)
-					}
-				}
-				return nil
-			}
-			if err := check(x.m.Where, x.field+".where"); err != nil {
-				return nil, err
+			if err := checkWhere(d, x.m.Where, x.field+".where", fail); err != nil {
+				return err
 			}
 			if x.extra != nil {
-				if err := check(x.extra.Where, "failed.where"); err != nil {
-					return nil, err
+				if err := checkWhere(d, x.extra.Where, "failed.where", fail); err != nil {
+					return err
 				}
 			}
 			for k, g := range c.GroupBy {
 				if err := checkField(d, g, false); err != nil {
-					return nil, fail(fmt.Sprintf("groupBy[%d]", k), "%v", err)
+					return fail(fmt.Sprintf("groupBy[%d]", k), "%v", err)
 				}
 			}
 		}
@@ -322,82 +344,75 @@ func compileRule(i int, c Rule, cat *event.Catalog) (*rule, error) {
 	seen := map[string]bool{}
 	for k, g := range c.GroupBy {
 		if seen[g] {
-			return nil, fail(fmt.Sprintf("groupBy[%d]", k), "%q is listed twice", g)
+			return fail(fmt.Sprintf("groupBy[%d]", k), "%q is listed twice", g)
 		}
 		seen[g] = true
 	}
-	// Window.
+	return nil
+}
+
+// checkWhere checks predicates against the schema of the type they read.
+func checkWhere(d *event.Def, where []string, field string, fail failFunc) error {
+	for k, w := range where {
+		p, err := parsePred(w)
+		if err != nil {
+			return fail(fmt.Sprintf("%s[%d]", field, k), "%v", err)
+		}
+		if err := checkField(d, p.field, p.op >= opLt && p.op <= opGe); err != nil {
+			return fail(fmt.Sprintf("%s[%d]", field, k), "%v", err)
+		}
+		if err := checkEnum(d, p); err != nil {
+			return fail(fmt.Sprintf("%s[%d]", field, k), "%v", err)
+		}
+	}
+	return nil
+}
+
+// compileWindow checks and compiles the window (ratio and count rules) and
+// the minimum volume (ratio).
+func (r *rule) compileWindow(c Rule, fail failFunc) error {
 	switch c.Kind {
 	case KindRatio, KindCount:
 		if c.Window <= 0 {
-			return nil, fail("window", "a %s rule needs a window (like 5m)", c.Kind)
+			return fail("window", "a %s rule needs a window (like 5m)", c.Kind)
 		}
 		res := c.Resolution
 		if res == 0 {
 			res = c.Window / 20
 		}
 		if res < config.Duration(time.Second) || c.Window%res != 0 {
-			return nil, fail("resolution", "%s must be at least 1s and divide the window %s", res.D(), c.Window.D())
+			return fail("resolution", "%s must be at least 1s and divide the window %s", res.D(), c.Window.D())
 		}
 		r.window, r.step, r.buckets = int64(c.Window), int64(res), int(c.Window/res)
 		if r.buckets > 600 {
-			return nil, fail("resolution", "the window holds %d steps; at most 600", r.buckets)
+			return fail("resolution", "the window holds %d steps; at most 600", r.buckets)
 		}
 	default:
 		if c.Window != 0 || c.Resolution != 0 {
-			return nil, fail("window", "only ratio and count rules have a window")
+			return fail("window", "only ratio and count rules have a window")
 		}
 	}
 	if c.MinVolume < 0 || c.MinVolume > 0 && c.Kind != KindRatio {
-		return nil, fail("minVolume", "only ratio rules have a minimum volume, and it is not negative")
+		return fail("minVolume", "only ratio rules have a minimum volume, and it is not negative")
 	}
-	// Severities.
+	return nil
+}
+
+// compileSeverities checks and compiles the severities, highest level
+// first.
+func (r *rule) compileSeverities(c Rule, fail failFunc) error {
 	if len(c.Severities) == 0 {
-		return nil, fail("severities", "list at least one severity (level P1, P2 or P3)")
+		return fail("severities", "list at least one severity (level P1, P2 or P3)")
 	}
 	for k, s := range c.Severities {
 		field := fmt.Sprintf("severities[%d]", k)
-		rank, ok := levelRank[s.Level]
-		if !ok {
-			return nil, fail(field+".level", "%q is not P1, P2 or P3", s.Level)
-		}
-		if s.For < 0 {
-			return nil, fail(field+".for", "must not be negative")
-		}
-		sp := sevSpec{level: s.Level, rank: rank, forDur: int64(s.For)}
-		if s.Above != nil && s.AtLeast != nil {
-			return nil, fail(field, "set above or atLeast, not both")
-		}
-		switch c.Kind {
-		case KindAbsence:
-			if s.Above != nil || s.AtLeast != nil {
-				return nil, fail(field, "absence severities use after (a duration), not above/atLeast")
-			}
-			if s.After <= 0 {
-				return nil, fail(field+".after", "how long without a matched event, like 1h")
-			}
-			sp.after = int64(s.After)
-		default:
-			if s.After != 0 {
-				return nil, fail(field+".after", "only absence severities have after")
-			}
-			switch {
-			case s.Above != nil:
-				sp.threshold, sp.strict = *s.Above, true
-			case s.AtLeast != nil:
-				sp.threshold = *s.AtLeast
-			case c.Kind == KindMatch:
-				sp.threshold = 1
-			default:
-				return nil, fail(field, "set a threshold: above or atLeast")
-			}
-			if math.IsNaN(sp.threshold) || sp.threshold < 0 || c.Kind == KindRatio && sp.threshold > 1 {
-				return nil, fail(field, "threshold %v is out of range (ratio: 0 to 1; count and match: 0 or more)", sp.threshold)
-			}
+		sp, err := compileSeverity(c.Kind, s, field, fail)
+		if err != nil {
+			return err
 		}
 		for _, o := range r.sev {
-			if o.rank == rank {
-				return nil, fail(field+".level", "%s is listed twice", s.Level)
+			if o.rank == sp.rank {
+				return fail(field+".level", "%s is listed twice", s.Level)
 			}
 		}
 		r.sev = append(r.sev, sp)
@@ -408,13 +423,52 @@ func compileRule(i int, c Rule, cat *event.Catalog) (*rule, error) {
 	for k := 1; k < len(r.sev); k++ {
 		hi, lo := r.sev[k-1], r.sev[k]
 		if hi.after < lo.after || hi.threshold < lo.threshold || hi.threshold == lo.threshold && !hi.strict && lo.strict {
-			return nil, fail("severities", "%s must be at least as hard to reach as %s (thresholds nest)", hi.level, lo.level)
+			return fail("severities", "%s must be at least as hard to reach as %s (thresholds nest)", hi.level, lo.level)
 		}
 	}
-	fp, _ := json.Marshal(c)
-	sum := sha256.Sum256(fp)
-	r.fingerprint = hex.EncodeToString(sum[:8])
-	return r, nil
+	return nil
+}
+
+// compileSeverity checks and compiles one severity of a rule of kind.
+func compileSeverity(kind string, s Severity, field string, fail failFunc) (sevSpec, error) {
+	rank, ok := levelRank[s.Level]
+	if !ok {
+		return sevSpec{}, fail(field+".level", "%q is not P1, P2 or P3", s.Level)
+	}
+	if s.For < 0 {
+		return sevSpec{}, fail(field+".for", "must not be negative")
+	}
+	sp := sevSpec{level: s.Level, rank: rank, forDur: int64(s.For)}
+	if s.Above != nil && s.AtLeast != nil {
+		return sevSpec{}, fail(field, "set above or atLeast, not both")
+	}
+	if kind == KindAbsence {
+		if s.Above != nil || s.AtLeast != nil {
+			return sevSpec{}, fail(field, "absence severities use after (a duration), not above/atLeast")
+		}
+		if s.After <= 0 {
+			return sevSpec{}, fail(field+".after", "how long without a matched event, like 1h")
+		}
+		sp.after = int64(s.After)
+		return sp, nil
+	}
+	if s.After != 0 {
+		return sevSpec{}, fail(field+".after", "only absence severities have after")
+	}
+	switch {
+	case s.Above != nil:
+		sp.threshold, sp.strict = *s.Above, true
+	case s.AtLeast != nil:
+		sp.threshold = *s.AtLeast
+	case kind == KindMatch:
+		sp.threshold = 1
+	default:
+		return sevSpec{}, fail(field, "set a threshold: above or atLeast")
+	}
+	if math.IsNaN(sp.threshold) || sp.threshold < 0 || kind == KindRatio && sp.threshold > 1 {
+		return sevSpec{}, fail(field, "threshold %v is out of range (ratio: 0 to 1; count and match: 0 or more)", sp.threshold)
+	}
+	return sp, nil
 }
 
 // checkField reports a field the type's schema does not have.

@@ -61,6 +61,9 @@ func outputs(evs []*event.Event) []string {
 	return s
 }
 
+// TestSameLogSameIncidentsThroughSnapshotsAndRuleReloads is long on
+// purpose: one log with a rule reload midway (most of the length is the
+// rule set it reloads), folded whole and again through snapshots.
 func TestSameLogSameIncidentsThroughSnapshotsAndRuleReloads(t *testing.T) {
 	cat := catalog(t)
 	rules, err := DefaultRules(cat)

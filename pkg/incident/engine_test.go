@@ -206,7 +206,7 @@ func TestRatioEscalatesP3ToP1AndBackInOneIncident(t *testing.T) {
 		t.Fatalf("%d incidents, want 1", len(incs))
 	}
 	inc := incs[0]
-	if inc.State != StateResolved || inc.PeakSeverity != "P1" || len(inc.Transitions) != 6 {
+	if inc.State != event.StateResolved || inc.PeakSeverity != "P1" || len(inc.Transitions) != 6 {
 		t.Errorf("incident %+v", inc)
 	}
 	// Times are the transitions' own; the events are stamped when they

@@ -2,6 +2,7 @@ package incident
 
 import (
 	"encoding/json"
+	"slices"
 )
 
 // valKind is the JSON kind of an extracted value.
@@ -85,30 +86,12 @@ func extract(data []byte, names []string, out []value) {
 		if ke < 0 {
 			return
 		}
-		key := data[ks:ke]
 		i = skipWS(data, ke+1)
 		if i >= len(data) || data[i] != ':' {
 			return
 		}
 		i = skipWS(data, i+1)
-		slot := -1
-		for n, name := range names {
-			if !kesc && string(key) == name {
-				slot = n
-				break
-			}
-		}
-		if kesc && slot < 0 {
-			var k string
-			if json.Unmarshal(data[ks-1:ke+1], &k) == nil {
-				for n, name := range names {
-					if k == name {
-						slot = n
-						break
-					}
-				}
-			}
-		}
+		slot := slotOf(names, data, ks, ke, kesc)
 		end, v := scanValue(data, i)
 		if end < 0 {
 			return
@@ -118,6 +101,25 @@ func extract(data []byte, names []string, out []value) {
 		}
 		i = end
 	}
+}
+
+// slotOf is the index in names of the member name data[ks:ke] (-1: none).
+// A name with escapes is decoded first; one without is compared as it is,
+// which does not allocate.
+func slotOf(names []string, data []byte, ks, ke int, escaped bool) int {
+	if escaped {
+		var k string
+		if json.Unmarshal(data[ks-1:ke+1], &k) != nil {
+			return -1
+		}
+		return slices.Index(names, k)
+	}
+	for n, name := range names {
+		if string(data[ks:ke]) == name {
+			return n
+		}
+	}
+	return -1
 }
 
 func skipWS(b []byte, i int) int {

@@ -10,27 +10,23 @@ import (
 	"github.com/heraldhq/herald/pkg/event"
 )
 
-// Incident states.
-const (
-	StateOpen       = "open"
-	StateSuppressed = "suppressed"
-	StateResolved   = "resolved"
-)
-
-// Incident is one incident of the projection: what the API serves and the
-// snapshot keeps.
+// Incident is the engine's record of one incident: the state the fold keeps
+// and the snapshot saves, with its whole history of transitions. It is the
+// first of the incident's shapes by layer: services/incidents serves it
+// whole (GET /v1/incidents/{id}) and lists it as incidents.Summary; the
+// transitions go out as the event.Incident* wire events.
 type Incident struct {
-	ID           string     `json:"id"`
-	Rule         string     `json:"rule"`
-	Kind         string     `json:"kind"`
-	Group        Labels     `json:"group"`
-	State        string     `json:"state"`
-	Severity     string     `json:"severity"`
-	PeakSeverity string     `json:"peakSeverity"`
-	OpenedAt     time.Time  `json:"openedAt"`
-	ResolvedAt   *time.Time `json:"resolvedAt,omitempty"`
-	Summary      string     `json:"summary"`
-	Runbook      string     `json:"runbook,omitempty"`
+	ID           string              `json:"id"`
+	Rule         string              `json:"rule"`
+	Kind         string              `json:"kind"`
+	Group        Labels              `json:"group"`
+	State        event.IncidentState `json:"state"` // event.StateOpen, event.StateSuppressed or event.StateResolved
+	Severity     string              `json:"severity"`
+	PeakSeverity string              `json:"peakSeverity"`
+	OpenedAt     time.Time           `json:"openedAt"`
+	ResolvedAt   *time.Time          `json:"resolvedAt,omitempty"`
+	Summary      string              `json:"summary"`
+	Runbook      string              `json:"runbook,omitempty"`
 	// SuppressedBy is the inhibiting incident while (or if, once resolved)
 	// this one was suppressed.
 	SuppressedBy string `json:"suppressedBy,omitempty"`

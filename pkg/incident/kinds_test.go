@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/pkg/config"
+	"github.com/heraldhq/herald/pkg/event"
 )
 
 func providerOK(provider string) string {
@@ -184,7 +185,7 @@ rules:
 		`opened failure-rate {"app":"shop","provider":"acme"} P2 +3s`,
 	)
 	sup, _ := f.e.Incident(payment.Suppressions[0].IncidentID)
-	if sup == nil || sup.State != StateOpen || sup.SuppressedBy != payment.ID || len(sup.Transitions) != 2 {
+	if sup == nil || sup.State != event.StateOpen || sup.SuppressedBy != payment.ID || len(sup.Transitions) != 2 {
 		t.Fatalf("released incident: %+v", sup)
 	}
 	// Its consumers see incident_opened as ordinal 0, the suppression on

@@ -2,6 +2,7 @@ package incident
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -49,49 +50,15 @@ func parsePred(s string) (*pred, error) {
 	}
 	p := &pred{field: s[:i], text: s}
 	rest := strings.TrimSpace(s[i:])
-	var opText string
-	switch {
-	case strings.HasPrefix(rest, "not in") && len(rest) > 6 && !isFieldChar(rest[6]):
-		opText = "not in"
-	case strings.HasPrefix(rest, "in") && len(rest) > 2 && !isFieldChar(rest[2]):
-		opText = "in"
-	default:
-		j := 0
-		for j < len(rest) && strings.ContainsRune("=!<>", rune(rest[j])) {
-			j++
-		}
-		opText = rest[:j]
-	}
+	opText := opPrefix(rest)
 	o, ok := opNames[opText]
 	if !ok {
 		return nil, fmt.Errorf("%q: unknown operator %q (use =, !=, <, <=, >, >=, in, not in)", s, opText)
 	}
 	p.op = o
-	rest = strings.TrimSpace(rest[len(opText):])
-	if rest == "" {
-		return nil, fmt.Errorf("%q: missing value after %q", s, opText)
-	}
-	var vals []string
-	if o == opIn || o == opNotIn {
-		if len(rest) < 2 || !(rest[0] == '[' && rest[len(rest)-1] == ']' || rest[0] == '(' && rest[len(rest)-1] == ')') {
-			return nil, fmt.Errorf("%q: %s takes a list like [a, b]", s, opText)
-		}
-		for _, v := range splitList(rest[1 : len(rest)-1]) {
-			u, err := unquote(v)
-			if err != nil {
-				return nil, fmt.Errorf("%q: %w", s, err)
-			}
-			vals = append(vals, u)
-		}
-		if len(vals) == 0 {
-			return nil, fmt.Errorf("%q: the list is empty", s)
-		}
-	} else {
-		u, err := unquote(rest)
-		if err != nil {
-			return nil, fmt.Errorf("%q: %w", s, err)
-		}
-		vals = []string{u}
+	vals, err := parseValues(strings.TrimSpace(rest[len(opText):]), o, opText)
+	if err != nil {
+		return nil, fmt.Errorf("%q: %w", s, err)
 	}
 	p.strs = vals
 	p.numeric = true
@@ -107,6 +74,51 @@ func parsePred(s string) (*pred, error) {
 		return nil, fmt.Errorf("%q: %s compares numbers; %q is not a number", s, opText, vals[0])
 	}
 	return p, nil
+}
+
+// opPrefix is the operator at the start of s, as written.
+func opPrefix(s string) string {
+	switch {
+	case strings.HasPrefix(s, "not in") && len(s) > 6 && !isFieldChar(s[6]):
+		return "not in"
+	case strings.HasPrefix(s, "in") && len(s) > 2 && !isFieldChar(s[2]):
+		return "in"
+	}
+	j := 0
+	for j < len(s) && strings.ContainsRune("=!<>", rune(s[j])) {
+		j++
+	}
+	return s[:j]
+}
+
+// parseValues reads the value, or the list of values of in and not in,
+// that follows the operator.
+func parseValues(rest string, o op, opText string) ([]string, error) {
+	if rest == "" {
+		return nil, fmt.Errorf("missing value after %q", opText)
+	}
+	if o != opIn && o != opNotIn {
+		u, err := unquote(rest)
+		if err != nil {
+			return nil, err
+		}
+		return []string{u}, nil
+	}
+	if len(rest) < 2 || !(rest[0] == '[' && rest[len(rest)-1] == ']' || rest[0] == '(' && rest[len(rest)-1] == ')') {
+		return nil, fmt.Errorf("%s takes a list like [a, b]", opText)
+	}
+	var vals []string
+	for _, v := range splitList(rest[1 : len(rest)-1]) {
+		u, err := unquote(v)
+		if err != nil {
+			return nil, err
+		}
+		vals = append(vals, u)
+	}
+	if len(vals) == 0 {
+		return nil, errors.New("the list is empty")
+	}
+	return vals, nil
 }
 
 func isFieldChar(c byte) bool {

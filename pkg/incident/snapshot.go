@@ -8,6 +8,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/heraldhq/herald/pkg/event"
 )
 
 // snapshotVersion changes when the snapshot's shape does; an older snapshot
@@ -110,24 +112,8 @@ func (e *Engine) WriteSnapshot(w io.Writer) error {
 	}
 	for _, n := range names {
 		for _, g := range sortedGroups(e.states[n]) {
-			gs := groupSnap{
-				ID: g.id, Rule: n, Vals: g.vals, Head: g.w.head, LastSeq: g.lastSeq, NS: g.ns,
-				LastOK: g.lastOK, LastOKSeq: g.lastOKSeq, ActiveSince: g.activeSince, ActSeq: g.actSeq,
-				Activity: g.activity, Hits: g.hits, FirstHit: g.firstHit, Sev: g.sev, Level: g.level, Due: g.due,
-			}
-			if g.ns > 0 {
-				gs.Samples = g.samples[:]
-			}
-			buckets = buckets[:0]
-			for _, b := range g.w.b {
-				buckets = append(buckets, [3]int64{int64(b.failed), int64(b.total), int64(b.firstSeq)})
-			}
-			if len(buckets) > 0 {
-				gs.Buckets = buckets
-			}
-			if g.inc != nil {
-				gs.Incident = g.inc.ID
-			}
+			var gs groupSnap
+			gs, buckets = g.snap(buckets[:0])
 			if err := item(gs); err != nil {
 				return err
 			}
@@ -147,6 +133,29 @@ func (e *Engine) WriteSnapshot(w io.Writer) error {
 	}
 	bw.WriteString("]}")
 	return bw.Flush()
+}
+
+// snap is g as the snapshot keeps it; its buckets are appended to buckets
+// (reused from group to group), which it returns.
+func (g *group) snap(buckets [][3]int64) (groupSnap, [][3]int64) {
+	gs := groupSnap{
+		ID: g.id, Rule: g.rs.r.cfg.Name, Vals: g.vals, Head: g.w.head, LastSeq: g.lastSeq, NS: g.ns,
+		LastOK: g.lastOK, LastOKSeq: g.lastOKSeq, ActiveSince: g.activeSince, ActSeq: g.actSeq,
+		Activity: g.activity, Hits: g.hits, FirstHit: g.firstHit, Sev: g.sev, Level: g.level, Due: g.due,
+	}
+	if g.ns > 0 {
+		gs.Samples = g.samples[:]
+	}
+	for _, b := range g.w.b {
+		buckets = append(buckets, [3]int64{int64(b.failed), int64(b.total), int64(b.firstSeq)})
+	}
+	if len(buckets) > 0 {
+		gs.Buckets = buckets
+	}
+	if g.inc != nil {
+		gs.Incident = g.inc.ID
+	}
+	return gs, buckets
 }
 
 // ReadSnapshot restores an engine from a snapshot stream.
@@ -184,48 +193,58 @@ func restore(s *snapshot, opts Options) (*Engine, error) {
 	}
 	for _, inc := range s.Incidents {
 		e.incidents[inc.ID] = inc
-		if inc.State != StateResolved {
+		if inc.State != event.StateResolved {
 			e.setOpen(inc)
 		}
 	}
-	for _, gs := range s.Groups {
-		rs := e.states[gs.Rule]
-		if rs == nil {
-			return nil, fmt.Errorf("incident snapshot: group of unknown rule %q", gs.Rule)
+	for i := range s.Groups {
+		g, err := e.restoreGroup(&s.Groups[i])
+		if err != nil {
+			return nil, err
 		}
-		var key strings.Builder
-		for _, v := range gs.Vals {
-			key.WriteString(v)
-			key.WriteByte(0x1f)
-		}
-		g := &group{
-			id: gs.ID, rs: rs, key: key.String(), vals: gs.Vals, lastSeq: gs.LastSeq, ns: gs.NS,
-			lastOK: gs.LastOK, lastOKSeq: gs.LastOKSeq, activeSince: gs.ActiveSince, actSeq: gs.ActSeq,
-			activity: gs.Activity, hits: gs.Hits, firstHit: gs.FirstHit, sev: gs.Sev, level: gs.Level, due: gs.Due,
-		}
-		if len(g.sev) != len(rs.r.sev) {
-			return nil, fmt.Errorf("incident snapshot: group %d of %s has %d severities, rule has %d", g.id, gs.Rule, len(g.sev), len(rs.r.sev))
-		}
-		copy(g.samples[:], gs.Samples)
-		if len(gs.Buckets) > 0 {
-			g.w.b = make([]bucket, len(gs.Buckets))
-			for i, b := range gs.Buckets {
-				g.w.b[i] = bucket{failed: uint32(b[0]), total: uint32(b[1]), firstSeq: uint64(b[2])}
-				g.w.failed += int(b[0])
-				g.w.total += int(b[1])
-			}
-			g.w.head = gs.Head
-		}
-		if gs.Incident != "" {
-			if g.inc = e.incidents[gs.Incident]; g.inc == nil {
-				return nil, fmt.Errorf("incident snapshot: group %d refers to unknown incident %s", g.id, gs.Incident)
-			}
-		}
-		rs.groups[g.key] = g
-		e.push(g)
+		g.rs.groups[g.key] = g
+		e.timers.set(g)
 	}
 	if fixed != nil {
 		e.swapRules(fixed)
 	}
 	return e, nil
+}
+
+// restoreGroup rebuilds a group of the snapshot, once its rule and the
+// incidents are restored.
+func (e *Engine) restoreGroup(gs *groupSnap) (*group, error) {
+	rs := e.states[gs.Rule]
+	if rs == nil {
+		return nil, fmt.Errorf("incident snapshot: group of unknown rule %q", gs.Rule)
+	}
+	var key strings.Builder
+	for _, v := range gs.Vals {
+		key.WriteString(v)
+		key.WriteByte(0x1f)
+	}
+	g := &group{
+		id: gs.ID, rs: rs, key: key.String(), vals: gs.Vals, lastSeq: gs.LastSeq, ns: gs.NS,
+		lastOK: gs.LastOK, lastOKSeq: gs.LastOKSeq, activeSince: gs.ActiveSince, actSeq: gs.ActSeq,
+		activity: gs.Activity, hits: gs.Hits, firstHit: gs.FirstHit, sev: gs.Sev, level: gs.Level, due: gs.Due,
+	}
+	if len(g.sev) != len(rs.r.sev) {
+		return nil, fmt.Errorf("incident snapshot: group %d of %s has %d severities, rule has %d", g.id, gs.Rule, len(g.sev), len(rs.r.sev))
+	}
+	copy(g.samples[:], gs.Samples)
+	if len(gs.Buckets) > 0 {
+		g.w.b = make([]bucket, len(gs.Buckets))
+		for i, b := range gs.Buckets {
+			g.w.b[i] = bucket{failed: uint32(b[0]), total: uint32(b[1]), firstSeq: uint64(b[2])}
+			g.w.failed += int(b[0])
+			g.w.total += int(b[1])
+		}
+		g.w.head = gs.Head
+	}
+	if gs.Incident != "" {
+		if g.inc = e.incidents[gs.Incident]; g.inc == nil {
+			return nil, fmt.Errorf("incident snapshot: group %d refers to unknown incident %s", g.id, gs.Incident)
+		}
+	}
+	return g, nil
 }

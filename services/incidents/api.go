@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/pkg/api"
+	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/incident"
 )
 
@@ -21,20 +22,23 @@ func (s *Service) Routes() []api.Route {
 	}
 }
 
-// Summary is an incident in a list: everything but its history.
+// Summary is the API's list view of an incident (GET /v1/incidents): the
+// engine's record, incident.Incident, without its history (Transitions is
+// their count) and with its group as a map. GET /v1/incidents/{id} serves
+// the record itself.
 type Summary struct {
-	ID           string            `json:"id"`
-	Rule         string            `json:"rule"`
-	Kind         string            `json:"kind"`
-	Group        map[string]string `json:"group"`
-	State        string            `json:"state"`
-	Severity     string            `json:"severity"`
-	PeakSeverity string            `json:"peakSeverity"`
-	OpenedAt     time.Time         `json:"openedAt"`
-	ResolvedAt   *time.Time        `json:"resolvedAt,omitempty"`
-	Summary      string            `json:"summary"`
-	SuppressedBy string            `json:"suppressedBy,omitempty"`
-	Transitions  int               `json:"transitions"`
+	ID           string              `json:"id"`
+	Rule         string              `json:"rule"`
+	Kind         string              `json:"kind"`
+	Group        map[string]string   `json:"group"`
+	State        event.IncidentState `json:"state"`
+	Severity     string              `json:"severity"`
+	PeakSeverity string              `json:"peakSeverity"`
+	OpenedAt     time.Time           `json:"openedAt"`
+	ResolvedAt   *time.Time          `json:"resolvedAt,omitempty"`
+	Summary      string              `json:"summary"`
+	SuppressedBy string              `json:"suppressedBy,omitempty"`
+	Transitions  int                 `json:"transitions"`
 }
 
 // ListPage is the answer of GET /v1/incidents.
@@ -53,7 +57,8 @@ const (
 
 // Filter selects incidents; empty fields match everything.
 type Filter struct {
-	State, Severity, App, Provider, Rule string
+	State                         event.IncidentState
+	Severity, App, Provider, Rule string
 }
 
 // Match reports whether inc passes the filter.
@@ -73,7 +78,7 @@ func ParseFilter(q map[string][]string) (Filter, error) {
 	}
 	f := Filter{State: get("state"), Severity: get("severity"), App: get("app"), Provider: get("provider"), Rule: get("rule")}
 	switch f.State {
-	case "", incident.StateOpen, incident.StateResolved, incident.StateSuppressed:
+	case "", event.StateOpen, event.StateResolved, event.StateSuppressed:
 	default:
 		return f, api.Errorf(http.StatusBadRequest, "invalid_query", "state %q is not open, resolved or suppressed", f.State)
 	}

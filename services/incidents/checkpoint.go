@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/klauspost/compress/s2"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -67,12 +68,18 @@ func openCheckpoints(ctx context.Context, js jetstream.JetStream) (*checkpoints,
 func (c *checkpoints) load(ctx context.Context) (io.Reader, *manifest, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for attempt := 0; ; attempt++ {
-		r, m, err := c.loadOnce(ctx)
-		if !errors.Is(err, jetstream.ErrKeyNotFound) || attempt == 2 {
-			return r, m, err
-		}
+	type loaded struct {
+		r io.Reader
+		m *manifest
 	}
+	l, err := backoff.Retry(ctx, func() (loaded, error) {
+		r, m, err := c.loadOnce(ctx)
+		if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			err = backoff.Permanent(err)
+		}
+		return loaded{r, m}, err
+	}, raced()...)
+	return l.r, l.m, err
 }
 
 func (c *checkpoints) loadOnce(ctx context.Context) (io.Reader, *manifest, error) {
@@ -172,31 +179,40 @@ func (c *checkpoints) save(ctx context.Context, seq uint64, z []byte, term uint6
 // process wrote it since, it reads who did: a later term fences this
 // writer off, an earlier one (a deposed writer's last save) is overwritten.
 func (c *checkpoints) writeManifest(ctx context.Context, b []byte, term uint64) error {
-	for attempt := 0; ; attempt++ {
-		var (
-			rev uint64
-			err error
-		)
-		if c.rev == 0 {
-			rev, err = c.kv.Create(ctx, manifestKey, b)
-		} else {
-			rev, err = c.kv.Update(ctx, manifestKey, b, c.rev)
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		err := c.putManifest(ctx, b)
+		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return struct{}{}, backoff.Permanent(err)
 		}
-		if err == nil {
-			c.rev = rev
-			return nil
-		}
-		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) || attempt == 2 {
-			return fmt.Errorf("checkpoint manifest: %w", err)
-		}
-		cur, err := c.current(ctx)
-		if err != nil {
-			return err
+		cur, rerr := c.current(ctx)
+		if rerr != nil {
+			return struct{}{}, backoff.Permanent(rerr)
 		}
 		if cur != nil && cur.Term > term {
-			return fmt.Errorf("%w (term %d, this writer's %d)", ErrFenced, cur.Term, term)
+			return struct{}{}, backoff.Permanent(fmt.Errorf("%w (term %d, this writer's %d)", ErrFenced, cur.Term, term))
 		}
+		return struct{}{}, err
+	}, raced()...)
+	return err
+}
+
+// putManifest writes the manifest at the revision last seen (c.rev), or
+// creates it if none was.
+func (c *checkpoints) putManifest(ctx context.Context, b []byte) error {
+	var (
+		rev uint64
+		err error
+	)
+	if c.rev == 0 {
+		rev, err = c.kv.Create(ctx, manifestKey, b)
+	} else {
+		rev, err = c.kv.Update(ctx, manifestKey, b, c.rev)
 	}
+	if err != nil {
+		return fmt.Errorf("checkpoint manifest: %w", err)
+	}
+	c.rev = rev
+	return nil
 }
 
 // clear forgets the checkpoint (a rebuild from zero), unless a writer of a

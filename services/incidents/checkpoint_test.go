@@ -65,7 +65,8 @@ func keys(t *testing.T, kv jetstream.KeyValue) []string {
 // The checkpoint's manifest carries the writer's lease term and is written
 // by compare-and-set: a writer deposed while paused cannot overwrite the
 // checkpoint of a later term, while a later writer overwrites what an
-// earlier one saved behind its back.
+// earlier one saved behind its back. It is long on purpose: one sequence of
+// saves by writers of several terms, each step on the state of the last.
 func TestTheCheckpointFencesOffAWriterOfAnEarlierTerm(t *testing.T) {
 	js, kv := checkpointStore(t)
 	ctx := context.Background()

@@ -132,6 +132,9 @@ func canon(t *testing.T, v any) string {
 	return string(b)
 }
 
+// TestLiveProjectionEqualsARebuildFromZero is long on purpose: one story
+// told in order (a live app, its incidents, a rebuild, the comparison),
+// whose steps depend on the ones before.
 func TestLiveProjectionEqualsARebuildFromZero(t *testing.T) {
 	a := apptest.StartApp(t, apptest.WithConfig(fastRules), apptest.WithTargets("dispatcher", "incident"))
 	now := time.Now().UTC()

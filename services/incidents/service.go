@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -122,20 +123,7 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.lease.Check(ctx); err != nil {
 		return err
 	}
-	s.eng = incident.NewEngine(s.engineOptions())
-	snap, m, err := ck.load(ctx)
-	switch {
-	case err != nil:
-		s.log.Warn("checkpoint unreadable; rebuilding from the start of the log", "error", err)
-	case snap != nil:
-		if eng, err := incident.ReadSnapshot(snap, s.engineOptions()); err != nil {
-			s.log.Warn("checkpoint not restorable; rebuilding from the start of the log", "error", err)
-		} else {
-			s.eng, s.lastCkpt = eng, m.Seq
-			s.validated.Store(m.Seq)
-			s.log.Info("checkpoint restored", "seq", m.Seq, "bytes", m.Size, "savedAt", m.SavedAt)
-		}
-	}
+	s.restore(ctx)
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.bg = cancel
 	s.bgWG.Add(3)
@@ -172,6 +160,26 @@ func (s *Service) Start(ctx context.Context) error {
 		return errors.Join(ctx.Err(), s.Stop(context.WithoutCancel(ctx)))
 	}
 	return nil
+}
+
+// restore starts the projection from the last checkpoint, or from the
+// start of the log if there is none it can use.
+func (s *Service) restore(ctx context.Context) {
+	s.eng = incident.NewEngine(s.engineOptions())
+	snap, m, err := s.ckpt.load(ctx)
+	switch {
+	case err != nil:
+		s.log.Warn("checkpoint unreadable; rebuilding from the start of the log", "error", err)
+	case snap != nil:
+		eng, err := incident.ReadSnapshot(snap, s.engineOptions())
+		if err != nil {
+			s.log.Warn("checkpoint not restorable; rebuilding from the start of the log", "error", err)
+			return
+		}
+		s.eng, s.lastCkpt = eng, m.Seq
+		s.validated.Store(m.Seq)
+		s.log.Info("checkpoint restored", "seq", m.Seq, "bytes", m.Size, "savedAt", m.SavedAt)
+	}
 }
 
 // tookOver reports the first takeover's outcome to Start.
@@ -364,34 +372,41 @@ func (s *Service) Rebuild(ctx context.Context) error {
 	return nil
 }
 
+// readLoop folds the log from the projection's position on, for as long as
+// the reader runs: a read that fails (the stream lost, the consumer gone)
+// is started again a second later from where the fold is.
 func (s *Service) readLoop(ctx context.Context) {
 	defer s.runWG.Done()
-	for ctx.Err() == nil {
-		s.mu.RLock()
-		from := s.eng.Seq() + 1
-		s.mu.RUnlock()
-		// Nothing new since the checkpoint: caught up already (the reader
-		// only learns it from a message), so that clock ticks can flow.
-		if st, err := s.b.JS.Stream(ctx, streams.Events); err == nil {
-			if info, err := st.Info(ctx); err == nil && info.State.LastSeq < from {
-				s.mu.Lock()
-				if s.eng.Seq()+1 == from {
-					s.caughtUp = true
-				}
-				s.mu.Unlock()
+	_, _ = backoff.Retry(ctx, func() (struct{}, error) { return struct{}{}, s.read(ctx) },
+		untilStopped(s.log, "reading the event log failed; retrying", backoff.NewConstantBackOff(time.Second))...)
+}
+
+// errReaderStopped: the event log's reader ended without an error, though
+// it follows the log.
+var errReaderStopped = errors.New("the event log's reader stopped")
+
+// read folds the log from the projection's position until the read fails.
+func (s *Service) read(ctx context.Context) error {
+	s.mu.RLock()
+	from := s.eng.Seq() + 1
+	s.mu.RUnlock()
+	// Nothing new since the checkpoint: caught up already (the reader
+	// only learns it from a message), so that clock ticks can flow.
+	if st, err := s.b.JS.Stream(ctx, streams.Events); err == nil {
+		if info, err := st.Info(ctx); err == nil && info.State.LastSeq < from {
+			s.mu.Lock()
+			if s.eng.Seq()+1 == from {
+				s.caughtUp = true
 			}
-		}
-		err := incident.Read(ctx, s.b.JS, incident.ReadOptions{FromSeq: from, Follow: true, MaxSkew: s.cfg.MaxClockSkew.D(),
-			Inspect: func(m jetstream.Msg, seq uint64) { s.inspect(ctx, m, seq) }}, s.apply)
-		if ctx.Err() != nil {
-			return
-		}
-		s.log.Warn("reading the event log failed; retrying", "error", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
+			s.mu.Unlock()
 		}
 	}
+	err := incident.Read(ctx, s.b.JS, incident.ReadOptions{FromSeq: from, Follow: true, MaxSkew: s.cfg.MaxClockSkew.D(),
+		Inspect: func(m jetstream.Msg, seq uint64) { s.inspect(ctx, m, seq) }}, s.apply)
+	if err == nil {
+		return errReaderStopped
+	}
+	return err
 }
 
 // deadLetterConsumer names the projection in the DLQ.
@@ -462,21 +477,8 @@ func (s *Service) publishLoop(ctx context.Context) {
 			return
 		case <-s.kick:
 		}
-		backoff := 100 * time.Millisecond
-		for ctx.Err() == nil {
-			n, err := s.publishPending(ctx)
-			if err == nil && n == 0 {
-				break
-			}
-			if err != nil {
-				s.log.Warn("publishing incident transitions failed; retrying", "error", err, "retryIn", backoff)
-				select {
-				case <-ctx.Done():
-				case <-time.After(backoff):
-				}
-				backoff = min(2*backoff, 5*time.Second)
-			}
-		}
+		_, _ = backoff.Retry(ctx, func() (struct{}, error) { return struct{}{}, s.flush(ctx) },
+			untilStopped(s.log, "publishing incident transitions failed; retrying", publishBackOff())...)
 	}
 }
 

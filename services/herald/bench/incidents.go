@@ -239,7 +239,7 @@ func ActiveGroups(cat *event.Catalog, rules *incident.Rules, groups int) (Memory
 	peak := rss()
 	open := 0
 	for _, inc := range e.Incidents() {
-		if inc.State == incident.StateOpen {
+		if inc.State == event.StateOpen {
 			open++
 		}
 	}
