@@ -65,10 +65,10 @@ func Retry[T any](ctx context.Context, op func(ctx context.Context) (T, error)) 
 	policy.InitialInterval = 50 * time.Millisecond
 	policy.MaxInterval = 500 * time.Millisecond
 	var last error
-	for {
+	v, err := backoff.Retry(ctx, func() (T, error) {
 		actx, cancel := context.WithTimeout(ctx, retryWindow)
+		defer cancel()
 		v, err := op(actx)
-		cancel()
 		if err == nil {
 			return v, nil
 		}
@@ -77,13 +77,14 @@ func Retry[T any](ctx context.Context, op func(ctx context.Context) (T, error)) 
 			err = errors.Join(err, nats.ErrTimeout)
 		}
 		if !IsTransient(err) {
-			return v, err
+			last = nil
+			return v, backoff.Permanent(err)
 		}
 		last = err
-		select {
-		case <-ctx.Done():
-			return v, fmt.Errorf("%w: %w", ErrUnavailable, last)
-		case <-time.After(policy.NextBackOff()):
-		}
+		return v, err
+	}, backoff.WithBackOff(policy), backoff.WithMaxElapsedTime(0)) // the caller's context ends it
+	if err != nil && last != nil && ctx.Err() != nil {
+		return v, fmt.Errorf("%w: %w", ErrUnavailable, last)
 	}
+	return v, err
 }
