@@ -49,46 +49,11 @@ func Ensure(dir string, table map[Role]Permissions) (*Credentials, error) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("nats credentials: %w", err)
 	}
-	op, err := loadKey(dir, "operator.nk", nkeys.CreateOperator, nkeys.PrefixByteOperator)
+	k, err := loadSigningKeys(dir)
 	if err != nil {
 		return nil, err
 	}
-	opPub, _ := op.PublicKey()
-	sys, err := loadKey(dir, "SYS.nk", nkeys.CreateAccount, nkeys.PrefixByteAccount)
-	if err != nil {
-		return nil, err
-	}
-	sysPub, _ := sys.PublicKey()
-	acc, err := loadKey(dir, AccountName+".nk", nkeys.CreateAccount, nkeys.PrefixByteAccount)
-	if err != nil {
-		return nil, err
-	}
-	accPub, _ := acc.PublicKey()
-
-	opJWT, err := loadJWT(dir, OperatorJWTFile, opPub, opPub, func() (string, error) {
-		oc := jwt.NewOperatorClaims(opPub)
-		oc.Name = "herald"
-		oc.SystemAccount = sysPub
-		return oc.Encode(op)
-	})
-	if err != nil {
-		return nil, err
-	}
-	sysJWT, err := loadJWT(dir, "SYS.jwt", sysPub, opPub, func() (string, error) {
-		ac := jwt.NewAccountClaims(sysPub)
-		ac.Name = "SYS"
-		return ac.Encode(op)
-	})
-	if err != nil {
-		return nil, err
-	}
-	accJWT, err := loadJWT(dir, AccountName+".jwt", accPub, opPub, func() (string, error) {
-		ac := jwt.NewAccountClaims(accPub)
-		ac.Name = AccountName
-		ac.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: -1, DiskStorage: -1, Streams: -1, Consumer: -1,
-			MaxAckPending: -1, MemoryMaxStreamBytes: -1, DiskMaxStreamBytes: -1}
-		return ac.Encode(op)
-	})
+	c, err := k.ensureJWTs(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -97,16 +62,76 @@ func Ensure(dir string, table map[Role]Permissions) (*Credentials, error) {
 		if !ok {
 			return nil, fmt.Errorf("nats credentials: no permissions for role %s", r)
 		}
-		if err := ensureUser(dir, r, p, acc, accPub); err != nil {
+		if err := ensureUser(dir, r, p, k.acc, k.accPub); err != nil {
 			return nil, err
 		}
 	}
-	c := &Credentials{Dir: dir, OperatorJWT: opJWT, SystemAccount: sysPub, Account: accPub,
-		AccountJWTs: map[string]string{sysPub: sysJWT, accPub: accJWT}}
 	if err := writeFile(filepath.Join(dir, AuthConfFile), c.ServerConf()); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// signingKeys are the operator's and the two accounts' keys, with their
+// public keys.
+type signingKeys struct {
+	op, sys, acc          nkeys.KeyPair
+	opPub, sysPub, accPub string
+}
+
+// loadSigningKeys loads the operator's and the accounts' keys in dir,
+// creating those that are missing.
+func loadSigningKeys(dir string) (signingKeys, error) {
+	var k signingKeys
+	var err error
+	if k.op, err = loadKey(dir, "operator.nk", nkeys.CreateOperator, nkeys.PrefixByteOperator); err != nil {
+		return k, err
+	}
+	k.opPub, _ = k.op.PublicKey()
+	if k.sys, err = loadKey(dir, "SYS.nk", nkeys.CreateAccount, nkeys.PrefixByteAccount); err != nil {
+		return k, err
+	}
+	k.sysPub, _ = k.sys.PublicKey()
+	if k.acc, err = loadKey(dir, AccountName+".nk", nkeys.CreateAccount, nkeys.PrefixByteAccount); err != nil {
+		return k, err
+	}
+	k.accPub, _ = k.acc.PublicKey()
+	return k, nil
+}
+
+// ensureJWTs loads the operator's and the accounts' JWTs in dir, issuing
+// those that are missing, and returns them as the credentials (without the
+// users).
+func (k signingKeys) ensureJWTs(dir string) (*Credentials, error) {
+	opJWT, err := loadJWT(dir, OperatorJWTFile, k.opPub, k.opPub, func() (string, error) {
+		oc := jwt.NewOperatorClaims(k.opPub)
+		oc.Name = "herald"
+		oc.SystemAccount = k.sysPub
+		return oc.Encode(k.op)
+	})
+	if err != nil {
+		return nil, err
+	}
+	sysJWT, err := loadJWT(dir, "SYS.jwt", k.sysPub, k.opPub, func() (string, error) {
+		ac := jwt.NewAccountClaims(k.sysPub)
+		ac.Name = "SYS"
+		return ac.Encode(k.op)
+	})
+	if err != nil {
+		return nil, err
+	}
+	accJWT, err := loadJWT(dir, AccountName+".jwt", k.accPub, k.opPub, func() (string, error) {
+		ac := jwt.NewAccountClaims(k.accPub)
+		ac.Name = AccountName
+		ac.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: -1, DiskStorage: -1, Streams: -1, Consumer: -1,
+			MaxAckPending: -1, MemoryMaxStreamBytes: -1, DiskMaxStreamBytes: -1}
+		return ac.Encode(k.op)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Credentials{Dir: dir, OperatorJWT: opJWT, SystemAccount: k.sysPub, Account: k.accPub,
+		AccountJWTs: map[string]string{k.sysPub: sysJWT, k.accPub: accJWT}}, nil
 }
 
 // CredsPath is the role's .creds file.

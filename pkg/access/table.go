@@ -97,6 +97,7 @@ const (
 
 // Grants is the table: what each role may do. It is the one place that
 // says it; docs/security.md shows it (TestSecurityDocMatchesTheTable).
+// It is long because it is the table, one entry per role, read at a glance.
 func Grants() map[Role]Grant {
 	producer := Grant{Owner: event.OwnerProducer}
 	logs := []string{streamEvents, streamIncidents, streamNotifications, streamDLQ}
@@ -196,21 +197,61 @@ func Table(cat *event.Catalog) (map[Role]Permissions, error) {
 
 const api = "$JS.API."
 
+// permissions turns one role's grant into its NATS permissions. The
+// subjects keep the order they are added in (the docs show them so).
 func permissions(cat *event.Catalog, r Role, g Grant, durables map[string]Role) Permissions {
-	var pub, sub, deny []string
-	add := func(s ...string) { pub = append(pub, s...) }
-	add(api + "INFO")
-	if g.Owner != "" {
-		for _, d := range cat.Defs() {
-			if d.Owner == g.Owner {
-				subj := string(d.Log) + "." + string(d.Type)
-				add(subj, subj+".>")
-			}
+	b := &pubSubjects{info: slices.Clone(g.StreamInfo)}
+	b.add(api + "INFO")
+	b.ownEvents(cat, g.Owner)
+	b.consumers(g)
+	if len(g.Reads) > 0 {
+		b.denyDurables(r, durables)
+	}
+	b.gets(g)
+	for _, c := range g.Counters {
+		b.add(c.Filter)
+		b.info = append(b.info, c.Stream)
+	}
+	b.leases(g.Leases)
+	b.buckets(g.Buckets)
+	b.admin(g)
+	slices.Sort(b.info)
+	for _, s := range slices.Compact(b.info) {
+		b.add(api + "STREAM.INFO." + s)
+	}
+	sub := append(slices.Clone(g.Subscribe), InboxPrefix(r)+".>")
+	return Permissions{
+		Publish:   Subjects{Allow: dedup(b.pub), Deny: dedup(b.deny)},
+		Subscribe: Subjects{Allow: dedup(sub)},
+	}
+}
+
+// pubSubjects collects a role's publish permissions as permissions builds them,
+// and the streams whose info it may read.
+type pubSubjects struct {
+	pub, deny, info []string
+}
+
+func (b *pubSubjects) add(s ...string) { b.pub = append(b.pub, s...) }
+
+// ownEvents allows publishing the catalog's events the owner writes.
+func (b *pubSubjects) ownEvents(cat *event.Catalog, owner event.Owner) {
+	if owner == "" {
+		return
+	}
+	for _, d := range cat.Defs() {
+		if d.Owner == owner {
+			subj := string(d.Log) + "." + string(d.Type)
+			b.add(subj, subj+".>")
 		}
 	}
-	info := slices.Clone(g.StreamInfo)
+}
+
+// consumers allows the grant's durables (with their acks and dead letters),
+// its other dead letters, and its ordered reads.
+func (b *pubSubjects) consumers(g Grant) {
 	for _, d := range g.Durables {
-		add(api+"CONSUMER.CREATE."+d.Stream+"."+d.Name+"."+d.Filter,
+		b.add(api+"CONSUMER.CREATE."+d.Stream+"."+d.Name+"."+d.Filter,
 			api+"CONSUMER.INFO."+d.Stream+"."+d.Name,
 			api+"CONSUMER.MSG.NEXT."+d.Stream+"."+d.Name,
 			"dlq."+d.Stream+"."+d.Name+".*",
@@ -218,82 +259,84 @@ func permissions(cat *event.Catalog, r Role, g Grant, durables map[string]Role) 
 			"$JS.ACK."+d.Stream+"."+d.Name+".>")
 	}
 	for _, d := range g.DeadLetters {
-		add("dlq." + d.Stream + "." + d.Consumer + ".*")
+		b.add("dlq." + d.Stream + "." + d.Consumer + ".*")
 	}
 	for _, rd := range g.Reads {
 		if rd.Filter == "" {
-			add(api+"CONSUMER.CREATE."+rd.Stream+".*", api+"CONSUMER.CREATE."+rd.Stream+".*.>")
+			b.add(api+"CONSUMER.CREATE."+rd.Stream+".*", api+"CONSUMER.CREATE."+rd.Stream+".*.>")
 		} else {
-			add(api + "CONSUMER.CREATE." + rd.Stream + ".*." + rd.Filter)
+			b.add(api + "CONSUMER.CREATE." + rd.Stream + ".*." + rd.Filter)
 		}
 		// nats.go deletes an ordered consumer when it resets or stops it.
-		add(api+"CONSUMER.MSG.NEXT."+rd.Stream+".*", api+"CONSUMER.DELETE."+rd.Stream+".*")
-		info = append(info, rd.Stream)
+		b.add(api+"CONSUMER.MSG.NEXT."+rd.Stream+".*", api+"CONSUMER.DELETE."+rd.Stream+".*")
+		b.info = append(b.info, rd.Stream)
 	}
-	if len(g.Reads) > 0 {
-		// Ordered consumers have random names: the wildcard above must not
-		// reach another role's durable (to steal its messages or change its
-		// filter).
-		for _, name := range sortedKeys(durables) {
-			// No durable is ever deleted by a client, its owner included.
-			deny = append(deny, api+"CONSUMER.DELETE.*."+name)
-			if durables[name] == r {
-				continue
-			}
-			deny = append(deny, api+"CONSUMER.CREATE.*."+name, api+"CONSUMER.CREATE.*."+name+".>",
-				api+"CONSUMER.MSG.NEXT.*."+name, "$JS.ACK.*."+name+".>")
+}
+
+// denyDurables keeps a role's ordered reads off the durables: ordered
+// consumers have random names, so the wildcards consumers allows must not
+// reach another role's durable (to steal its messages or change its filter).
+func (b *pubSubjects) denyDurables(r Role, durables map[string]Role) {
+	for _, name := range sortedKeys(durables) {
+		// No durable is ever deleted by a client, its owner included.
+		b.deny = append(b.deny, api+"CONSUMER.DELETE.*."+name)
+		if durables[name] == r {
+			continue
 		}
+		b.deny = append(b.deny, api+"CONSUMER.CREATE.*."+name, api+"CONSUMER.CREATE.*."+name+".>",
+			api+"CONSUMER.MSG.NEXT.*."+name, "$JS.ACK.*."+name+".>")
 	}
+}
+
+// gets allows the grant's direct gets, by last subject and by sequence.
+func (b *pubSubjects) gets(g Grant) {
 	for _, l := range g.LastBy {
-		add(api + "DIRECT.GET." + l.Stream + "." + l.Filter)
-		info = append(info, l.Stream)
+		b.add(api + "DIRECT.GET." + l.Stream + "." + l.Filter)
+		b.info = append(b.info, l.Stream)
 	}
 	for _, s := range g.GetBySeq {
-		add(api+"DIRECT.GET."+s, api+"STREAM.MSG.GET."+s)
+		b.add(api+"DIRECT.GET."+s, api+"STREAM.MSG.GET."+s)
 	}
-	for _, c := range g.Counters {
-		add(c.Filter)
-		info = append(info, c.Stream)
-	}
-	for _, l := range g.Leases {
-		// Create, renew (compare-and-set) and release the one key; read it
-		// and watch it (an ordered push consumer, with flow control).
+}
+
+// leases allows each lease's one key: create, renew (compare-and-set) and
+// release it; read it and watch it (an ordered push consumer, with flow
+// control).
+func (b *pubSubjects) leases(leases []string) {
+	for _, l := range leases {
 		key := "$KV." + leaseBucket + "." + l
-		add(key, api+"DIRECT.GET.KV_"+leaseBucket+"."+key,
+		b.add(key, api+"DIRECT.GET.KV_"+leaseBucket+"."+key,
 			api+"CONSUMER.CREATE.KV_"+leaseBucket+".*."+key, api+"CONSUMER.DELETE.KV_"+leaseBucket+".*",
 			"$JS.FC.KV_"+leaseBucket+".>")
-		info = append(info, "KV_"+leaseBucket)
+		b.info = append(b.info, "KV_"+leaseBucket)
 	}
-	for _, b := range g.Buckets {
-		// Key by key: put, create, update, delete and purge of a key are
-		// publishes on $KV.<bucket>.<key>; get is a direct get; watch and
-		// keys are ordered consumers on the bucket's subjects.
-		add("$KV."+b+".>", api+"DIRECT.GET.KV_"+b+".$KV."+b+".>",
-			api+"CONSUMER.CREATE.KV_"+b+".*.$KV."+b+".>", api+"CONSUMER.MSG.NEXT.KV_"+b+".*",
-			api+"CONSUMER.DELETE.KV_"+b+".*")
-		info = append(info, "KV_"+b)
+}
+
+// buckets allows the buckets key by key: put, create, update, delete and
+// purge of a key are publishes on $KV.<bucket>.<key>; get is a direct get;
+// watch and keys are ordered consumers on the bucket's subjects.
+func (b *pubSubjects) buckets(buckets []string) {
+	for _, k := range buckets {
+		b.add("$KV."+k+".>", api+"DIRECT.GET.KV_"+k+".$KV."+k+".>",
+			api+"CONSUMER.CREATE.KV_"+k+".*.$KV."+k+".>", api+"CONSUMER.MSG.NEXT.KV_"+k+".*",
+			api+"CONSUMER.DELETE.KV_"+k+".*")
+		b.info = append(b.info, "KV_"+k)
 	}
+}
+
+// admin allows the grant's stream administration.
+func (b *pubSubjects) admin(g Grant) {
 	if g.ListStreams {
-		add(api+"STREAM.NAMES", api+"STREAM.LIST")
+		b.add(api+"STREAM.NAMES", api+"STREAM.LIST")
 	}
 	if g.ManageStreams {
-		add(api+"STREAM.CREATE.*", api+"STREAM.UPDATE.*")
+		b.add(api+"STREAM.CREATE.*", api+"STREAM.UPDATE.*")
 	}
 	for _, s := range g.DeleteMsgs {
-		add(api + "STREAM.MSG.DELETE." + s)
+		b.add(api + "STREAM.MSG.DELETE." + s)
 	}
 	for _, s := range g.Purge {
-		add(api + "STREAM.PURGE." + s)
-	}
-	slices.Sort(info)
-	for _, s := range slices.Compact(info) {
-		add(api + "STREAM.INFO." + s)
-	}
-	sub = append(sub, g.Subscribe...)
-	sub = append(sub, InboxPrefix(r)+".>")
-	return Permissions{
-		Publish:   Subjects{Allow: dedup(pub), Deny: dedup(deny)},
-		Subscribe: Subjects{Allow: dedup(sub)},
+		b.add(api + "STREAM.PURGE." + s)
 	}
 }
 

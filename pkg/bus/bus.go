@@ -63,6 +63,35 @@ func Connect(ctx context.Context, cfg ConnConfig, cat *event.Catalog, m *Metrics
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "bus")
+	opts, url := cfg.natsOptions(log)
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to nats %s: %w", redact(url), err)
+	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = 4096
+	}
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = 10 * time.Second
+	}
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	js, err := newJetStream(nc, cfg, cat, m)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if _, err := js.AccountInfo(ctx); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream is not available at %s: %w", redact(url), err)
+	}
+	return &Bus{NC: nc, JS: js, Catalog: cat, Server: cfg.Server, log: log, metrics: m}, nil
+}
+
+// natsOptions are the connection's options, with its reconnects and async
+// errors logged to log, and the URL to dial ("" for the in-process server).
+func (cfg ConnConfig) natsOptions(log *slog.Logger) ([]nats.Option, string) {
 	opts := []nats.Option{
 		nats.Name(cfg.Name),
 		nats.MaxReconnects(-1),
@@ -100,23 +129,16 @@ func Connect(ctx context.Context, cfg ConnConfig, cat *event.Catalog, m *Metrics
 	} else if url == "" {
 		url = nats.DefaultURL
 	}
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("connect to nats %s: %w", redact(url), err)
-	}
-	if cfg.MaxPending <= 0 {
-		cfg.MaxPending = 4096
-	}
-	if cfg.AckTimeout <= 0 {
-		cfg.AckTimeout = 10 * time.Second
-	}
-	if m == nil {
-		m = NewMetrics(nil)
-	}
+	return opts, url
+}
+
+// newJetStream opens JetStream on nc with cfg's bounds on asynchronous
+// publishes.
+func newJetStream(nc *nats.Conn, cfg ConnConfig, cat *event.Catalog, m *Metrics) (jetstream.JetStream, error) {
 	// Asynchronous acks and failures are counted where JetStream reports
 	// them, so every publish is counted once whether or not it is awaited.
 	published, failed := m.byType(cat, m.Published), m.byType(cat, m.PublishErrors, "unavailable")
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.MaxPending),
+	return jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.MaxPending),
 		jetstream.WithPublishAsyncTimeout(cfg.AckTimeout),
 		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, msg *nats.Msg, _ *jetstream.PubAck) {
 			published.inc(msg.Header)
@@ -124,15 +146,6 @@ func Connect(ctx context.Context, cfg ConnConfig, cat *event.Catalog, m *Metrics
 		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, msg *nats.Msg, _ error) {
 			failed.inc(msg.Header)
 		}))
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
-	if _, err := js.AccountInfo(ctx); err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("jetstream is not available at %s: %w", redact(url), err)
-	}
-	return &Bus{NC: nc, JS: js, Catalog: cat, Server: cfg.Server, log: log, metrics: m}, nil
 }
 
 // Close flushes pending publishes and acks, then closes the connection.

@@ -98,6 +98,12 @@ func Scan(ctx context.Context, js jetstream.JetStream, stream string, opts ScanO
 	if !opts.Follow && (last == 0 || c.CachedInfo().NumPending == 0) {
 		return nil
 	}
+	return pull(ctx, c, stream, opts, last, fn)
+}
+
+// pull hands the consumer's messages to fn until the scan's end: the last
+// message present when it began or, following, the end of ctx.
+func pull(ctx context.Context, c jetstream.Consumer, stream string, opts ScanOptions, last uint64, fn func(jetstream.Msg, Position) error) error {
 	batch := opts.Batch
 	if batch <= 0 {
 		batch = 1024

@@ -111,7 +111,46 @@ func (c *Catalog) ToEvents(ins []Input) ([]*Event, error) {
 	return out, nil
 }
 
+// toEvent checks an input and turns it into an event, its data checked
+// against its type's schema.
 func (c *Catalog) toEvent(in Input) (*Event, error) {
+	def, err := c.checkEnvelope(in)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.Data) == 0 || bytes.Equal(in.Data, []byte("null")) {
+		return nil, inputErrorf("invalid_envelope", "data is required")
+	}
+	// Store the data compact: the log holds canonical JSON, whatever the
+	// producer's formatting.
+	var data bytes.Buffer
+	if err := json.Compact(&data, in.Data); err != nil {
+		return nil, inputErrorf("invalid_json", "data: %v", err)
+	}
+	e := &Event{
+		ID: in.ID, Type: def.Type, Source: in.Source, RequestID: in.RequestID, CausationID: in.CausationID, Raw: data.Bytes(),
+	}
+	if e.ID == "" {
+		e.ID = NewID()
+	}
+	if in.Time != nil {
+		e.Time = in.Time.UTC()
+	} else {
+		e.Time = time.Now().UTC()
+	}
+	if err := c.Encode(e); err != nil {
+		var se *SchemaError
+		if errors.As(err, &se) {
+			return nil, &InputError{Code: "schema_violation", Detail: se.Error(), Index: -1, Violations: se.Violations}
+		}
+		return nil, inputErrorf("invalid_data", "%v", err)
+	}
+	return e, nil
+}
+
+// checkEnvelope checks an input's CloudEvents attributes and returns the
+// definition of its type, which must be a raw fact a producer may publish.
+func (c *Catalog) checkEnvelope(in Input) (*Def, error) {
 	bad := func(format string, args ...any) error { return inputErrorf("invalid_envelope", format, args...) }
 	if in.SpecVersion != "" && in.SpecVersion != SpecVersion {
 		return nil, bad("specversion %q is not supported; use %q", in.SpecVersion, SpecVersion)
@@ -144,32 +183,5 @@ func (c *Catalog) toEvent(in Input) (*Event, error) {
 	if len(in.RequestID) > 128 || len(in.CausationID) > 128 {
 		return nil, bad("requestid and causationid are at most 128 characters")
 	}
-	if len(in.Data) == 0 || bytes.Equal(in.Data, []byte("null")) {
-		return nil, bad("data is required")
-	}
-	// Store the data compact: the log holds canonical JSON, whatever the
-	// producer's formatting.
-	var data bytes.Buffer
-	if err := json.Compact(&data, in.Data); err != nil {
-		return nil, inputErrorf("invalid_json", "data: %v", err)
-	}
-	e := &Event{
-		ID: in.ID, Type: def.Type, Source: in.Source, RequestID: in.RequestID, CausationID: in.CausationID, Raw: data.Bytes(),
-	}
-	if e.ID == "" {
-		e.ID = NewID()
-	}
-	if in.Time != nil {
-		e.Time = in.Time.UTC()
-	} else {
-		e.Time = time.Now().UTC()
-	}
-	if err := c.Encode(e); err != nil {
-		var se *SchemaError
-		if errors.As(err, &se) {
-			return nil, &InputError{Code: "schema_violation", Detail: se.Error(), Index: -1, Violations: se.Violations}
-		}
-		return nil, inputErrorf("invalid_data", "%v", err)
-	}
-	return e, nil
+	return def, nil
 }

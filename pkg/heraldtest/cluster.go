@@ -214,41 +214,11 @@ func StartDeployCluster(t testing.TB, confDir string) *SecureCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Every port the configurations name gets a free one.
-	portRe := regexp.MustCompile(`(0\.0\.0\.0|127\.0\.0\.1):(\d{4})\b`)
-	ports := map[string]string{}
-	for _, c := range confs {
-		raw, err := os.ReadFile(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range portRe.FindAllStringSubmatch(string(raw), -1) {
-			ports[m[2]] = ""
-		}
-	}
-	free := routePorts(t, len(ports))
-	for p := range ports {
-		ports[p], free = strconv.Itoa(free[0]), free[1:]
-	}
+	ports := deployPorts(t, confs)
 	c := &SecureCluster{Cluster: Cluster{t: t}, CredsDir: creds.Dir, TLS: tlsFiles}
 	var urls []string
 	for _, path := range confs {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := strings.TrimSuffix(filepath.Base(path), ".conf")
-		conf := strings.ReplaceAll(string(raw), "/etc/nats/herald/", creds.Dir+"/")
-		conf = regexp.MustCompile(`store_dir: \S+`).ReplaceAllString(conf, "store_dir: "+filepath.Join(dir, name))
-		conf = portRe.ReplaceAllStringFunc(conf, func(s string) string {
-			m := portRe.FindStringSubmatch(s)
-			return "127.0.0.1:" + ports[m[2]]
-		})
-		// include herald/auth.conf is relative to the configuration file.
-		out := filepath.Join(dir, name+".conf")
-		if err := os.WriteFile(out, []byte(conf), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		name, out := rewriteDeployConf(t, path, dir, creds.Dir, ports)
 		opts, err := server.ProcessConfigFile(out)
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)
@@ -276,6 +246,51 @@ func StartDeployCluster(t testing.TB, confDir string) *SecureCluster {
 	c.URLs = strings.Join(urls, ",")
 	waitForMetaLeader(t, c.Servers)
 	return c
+}
+
+// deployPort matches a listen address in deploy/nats's configurations.
+var deployPort = regexp.MustCompile(`(0\.0\.0\.0|127\.0\.0\.1):(\d{4})\b`)
+
+// deployPorts gives every port the configurations name a free one.
+func deployPorts(t testing.TB, confs []string) map[string]string {
+	ports := map[string]string{}
+	for _, c := range confs {
+		raw, err := os.ReadFile(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range deployPort.FindAllStringSubmatch(string(raw), -1) {
+			ports[m[2]] = ""
+		}
+	}
+	free := routePorts(t, len(ports))
+	for p := range ports {
+		ports[p], free = strconv.Itoa(free[0]), free[1:]
+	}
+	return ports
+}
+
+// rewriteDeployConf writes the node configuration at path into dir with the
+// test's credentials, store and ports; it returns the node's name and the
+// new file.
+func rewriteDeployConf(t testing.TB, path, dir, credsDir string, ports map[string]string) (name, out string) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name = strings.TrimSuffix(filepath.Base(path), ".conf")
+	conf := strings.ReplaceAll(string(raw), "/etc/nats/herald/", credsDir+"/")
+	conf = regexp.MustCompile(`store_dir: \S+`).ReplaceAllString(conf, "store_dir: "+filepath.Join(dir, name))
+	conf = deployPort.ReplaceAllStringFunc(conf, func(s string) string {
+		m := deployPort.FindStringSubmatch(s)
+		return "127.0.0.1:" + ports[m[2]]
+	})
+	// include herald/auth.conf is relative to the configuration file.
+	out = filepath.Join(dir, name+".conf")
+	if err := os.WriteFile(out, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return name, out
 }
 
 // As connects to the cluster with the role's credentials over TLS.

@@ -125,39 +125,17 @@ func (f *Fast2SMS) serve(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	fields := url.Values{}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if mt == "application/json" {
-		var m map[string]string
-		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
-			fast2smsAnswer(w, Fast2SMSReply{HTTPStatus: 400, Code: 400, Message: "Invalid JSON"})
-			return
-		}
-		for k, v := range m {
-			fields.Set(k, v)
-		}
-	} else {
-		if err := r.ParseForm(); err != nil {
-			fast2smsAnswer(w, Fast2SMSReply{HTTPStatus: 400, Code: 400, Message: "Invalid form"})
-			return
-		}
-		fields = r.PostForm
+	fields, bad := readFields(r, mt)
+	if bad != nil {
+		fast2smsAnswer(w, *bad)
+		return
 	}
 	req := Fast2SMSRequest{Route: fields.Get("route"), Numbers: fields.Get("numbers"), SenderID: fields.Get("sender_id"),
 		Message: fields.Get("message"), VariablesValues: fields.Get("variables_values"), TemplateID: fields.Get("template_id"),
 		EntityID: fields.Get("entity_id"), Flash: fields.Get("flash"), Authorization: r.Header.Get("authorization"),
 		ContentType: mt, Fields: fields}
-	f.mu.Lock()
-	f.requests = append(f.requests, req)
-	reply := Fast2SMSReply{HTTPStatus: 200}
-	if len(f.script) > 0 {
-		reply, f.script = f.script[0], f.script[1:]
-	}
-	hold := f.hold
-	f.hold = nil
-	f.seq++
-	seq := f.seq
-	f.mu.Unlock()
+	reply, hold, seq := f.receive(req)
 	if hold != nil {
 		close(hold.Arrived)
 		<-hold.release
@@ -183,6 +161,42 @@ func (f *Fast2SMS) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fast2smsAnswer(w, reply)
+}
+
+// readFields reads the request's fields, a JSON object or a form as the
+// content type says; bad is Fast2SMS's answer to a body it cannot read.
+func readFields(r *http.Request, mt string) (url.Values, *Fast2SMSReply) {
+	if mt != "application/json" {
+		if err := r.ParseForm(); err != nil {
+			return nil, &Fast2SMSReply{HTTPStatus: 400, Code: 400, Message: "Invalid form"}
+		}
+		return r.PostForm, nil
+	}
+	fields := url.Values{}
+	var m map[string]string
+	if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+		return nil, &Fast2SMSReply{HTTPStatus: 400, Code: 400, Message: "Invalid JSON"}
+	}
+	for k, v := range m {
+		fields.Set(k, v)
+	}
+	return fields, nil
+}
+
+// receive records a request and takes what the fake does with it: the next
+// scripted reply, the hold set for it, and its request number.
+func (f *Fast2SMS) receive(req Fast2SMSRequest) (Fast2SMSReply, *Hold, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, req)
+	reply := Fast2SMSReply{HTTPStatus: 200}
+	if len(f.script) > 0 {
+		reply, f.script = f.script[0], f.script[1:]
+	}
+	hold := f.hold
+	f.hold = nil
+	f.seq++
+	return reply, hold, f.seq
 }
 
 func missingField(r Fast2SMSRequest) string {

@@ -315,6 +315,9 @@ func readRequest(r *http.Request) (slackRequest, string, error) {
 func (s *Slack) postMessage(w http.ResponseWriter, r *http.Request) { s.chat(w, r, "chat.postMessage") }
 func (s *Slack) update(w http.ResponseWriter, r *http.Request)      { s.chat(w, r, "chat.update") }
 
+// chat answers chat.postMessage and chat.update as Slack does, refusing in
+// Slack's order: the form and the token, the channel, rate limits, then the
+// message.
 func (s *Slack) chat(w http.ResponseWriter, r *http.Request, method string) {
 	req, token, err := readRequest(r)
 	s.waitHold(req.Channel)
@@ -328,78 +331,37 @@ func (s *Slack) chat(w http.ResponseWriter, r *http.Request, method string) {
 		call.Error = code
 		writeSlackJSON(w, http.StatusOK, map[string]any{"ok": false, "error": code})
 	}
-	switch {
-	case err != nil:
-		fail("invalid_form_data")
-		return
-	case token == "":
-		fail("not_authed")
-		return
-	case token != s.Token:
-		fail("invalid_auth")
-		return
-	case s.authError != "":
-		fail(s.authError)
+	if code := s.authFailure(token, err); code != "" {
+		fail(code)
 		return
 	}
-	id := req.Channel
-	if !channelID.MatchString(id) {
-		if method == "chat.update" {
-			fail("channel_not_found") // chat.update needs the channel id
-			return
-		}
-		id = s.names[strings.TrimPrefix(id, "#")]
-	}
-	c, ok := s.channels[id]
-	if !ok {
-		fail("channel_not_found")
+	id, c, code := s.channel(method, req.Channel)
+	if code != "" {
+		fail(code)
 		return
 	}
 	call.Channel = id
 	if s.throttled(w, c, now, &call) {
 		return
 	}
-	if c.notMember {
-		fail("not_in_channel")
-		return
-	}
-	if len(c.errors) > 0 {
-		code := c.errors[0]
-		c.errors = c.errors[1:]
-		fail(code)
-		return
-	}
-	if code := checkMessage(req); code != "" {
-		fail(code)
-		return
-	}
-	if code := checkMetadata(req.Metadata); code != "" {
+	if code := c.refusal(req); code != "" {
 		fail(code)
 		return
 	}
 	if method == "chat.update" {
-		m := c.messages[req.TS]
-		if m == nil || m.deleted {
-			fail("message_not_found")
+		answer, code := s.edit(c, id, req, now)
+		if code != "" {
+			fail(code)
 			return
 		}
-		m.text, m.blocks = req.Text, req.Blocks
-		if len(req.Metadata) > 0 {
-			m.metadata = req.Metadata
-		}
-		writeSlackJSON(w, http.StatusOK, map[string]any{"ok": true, "channel": id, "ts": req.TS, "text": req.Text,
-			"message": map[string]any{"type": "message", "text": req.Text, "edited": map[string]any{"user": "B0HERALD", "ts": s.nextTS(now)}}})
+		writeSlackJSON(w, http.StatusOK, answer)
 		return
 	}
-	if p := c.messages[req.ThreadTS]; req.ThreadTS != "" && (p == nil || p.deleted) {
-		fail("thread_not_found")
+	ts, code := s.post(c, req, now)
+	if code != "" {
+		fail(code)
 		return
 	}
-	ts := s.nextTS(now)
-	m := &fakeMessage{ts: ts, threadTS: req.ThreadTS, text: req.Text, blocks: req.Blocks, metadata: req.Metadata,
-		broadcast: req.ReplyBroadcast}
-	c.messages[ts] = m
-	c.order = append(c.order, m)
 	call.TS = ts
 	if c.lose > 0 {
 		// Posted, but the answer never reaches the client (a timeout, a
@@ -411,6 +373,82 @@ func (s *Slack) chat(w http.ResponseWriter, r *http.Request, method string) {
 	}
 	writeSlackJSON(w, http.StatusOK, map[string]any{"ok": true, "channel": id, "ts": ts,
 		"message": map[string]any{"type": "message", "subtype": "bot_message", "bot_id": "B0HERALD", "text": req.Text, "ts": ts}})
+}
+
+// authFailure is the error code of a request whose form or token Slack
+// refuses, or "".
+func (s *Slack) authFailure(token string, formErr error) string {
+	switch {
+	case formErr != nil:
+		return "invalid_form_data"
+	case token == "":
+		return "not_authed"
+	case token != s.Token:
+		return "invalid_auth"
+	}
+	return s.authError
+}
+
+// channel finds the channel a request names, by id or (chat.postMessage
+// only) by name.
+func (s *Slack) channel(method, name string) (string, *fakeChannel, string) {
+	id := name
+	if !channelID.MatchString(id) {
+		if method == "chat.update" {
+			return "", nil, "channel_not_found" // chat.update needs the channel id
+		}
+		id = s.names[strings.TrimPrefix(id, "#")]
+	}
+	c, ok := s.channels[id]
+	if !ok {
+		return "", nil, "channel_not_found"
+	}
+	return id, c, ""
+}
+
+// refusal is the error code of a message the channel refuses (the bot not a
+// member, an injected error, a message Slack would reject), or "".
+func (c *fakeChannel) refusal(req slackRequest) string {
+	if c.notMember {
+		return "not_in_channel"
+	}
+	if len(c.errors) > 0 {
+		code := c.errors[0]
+		c.errors = c.errors[1:]
+		return code
+	}
+	if code := checkMessage(req); code != "" {
+		return code
+	}
+	return checkMetadata(req.Metadata)
+}
+
+// edit applies a chat.update and returns Slack's answer, or an error code.
+func (s *Slack) edit(c *fakeChannel, id string, req slackRequest, now time.Time) (map[string]any, string) {
+	m := c.messages[req.TS]
+	if m == nil || m.deleted {
+		return nil, "message_not_found"
+	}
+	m.text, m.blocks = req.Text, req.Blocks
+	if len(req.Metadata) > 0 {
+		m.metadata = req.Metadata
+	}
+	return map[string]any{"ok": true, "channel": id, "ts": req.TS, "text": req.Text,
+		"message": map[string]any{"type": "message", "text": req.Text, "edited": map[string]any{"user": "B0HERALD", "ts": s.nextTS(now)}}}, ""
+}
+
+// post adds a chat.postMessage's message to the channel and returns its
+// ts, or an error code.
+func (s *Slack) post(c *fakeChannel, req slackRequest, now time.Time) (string, string) {
+	if p := c.messages[req.ThreadTS]; req.ThreadTS != "" && (p == nil || p.deleted) {
+		return "", "thread_not_found"
+	}
+	ts := s.nextTS(now)
+	m := &fakeMessage{ts: ts, threadTS: req.ThreadTS, text: req.Text, blocks: req.Blocks, metadata: req.Metadata,
+		broadcast: req.ReplyBroadcast}
+	c.messages[ts] = m
+	c.order = append(c.order, m)
+	return ts, ""
 }
 
 // loseAnswer cuts the connection instead of answering.

@@ -283,6 +283,8 @@ func demoApps() Apps {
 	}}
 }
 
+// resolveApp checks an app's settings and fills in its defaults; the first
+// problem, in the order the sections are checked, is its error.
 func resolveApp(name string, a App, def AppDefaults, providers *sms.Config) (*AppSettings, error) {
 	if !appNamePattern.MatchString(name) {
 		return nil, fmt.Errorf("name: %q must be lower-case letters, digits, '-' or '_' (up to 63)", name)
@@ -292,49 +294,14 @@ func resolveApp(name string, a App, def AppDefaults, providers *sms.Config) (*Ap
 	if s.DisplayName == "" {
 		s.DisplayName = name
 	}
-	switch a.DeliveryPolicy {
-	case DLTWithFallback, QuickOnly:
-		s.LegacyRouteEnabled = true
-	case DLTOnly:
-	case "":
-		return nil, fmt.Errorf("deliveryPolicy: required (dlt_with_fallback, dlt_only or quick_only)")
-	default:
-		return nil, fmt.Errorf("deliveryPolicy: %q is not dlt_with_fallback, dlt_only or quick_only", a.DeliveryPolicy)
+	if err := s.resolvePolicy(a.LegacyRouteEnabled); err != nil {
+		return nil, err
 	}
-	if a.LegacyRouteEnabled != nil && *a.LegacyRouteEnabled != s.LegacyRouteEnabled {
-		return nil, fmt.Errorf("legacyRouteEnabled: %v contradicts deliveryPolicy %s (dlt_only has no legacy route; the others have one)",
-			*a.LegacyRouteEnabled, a.DeliveryPolicy)
+	if err := s.checkProviders(providers); err != nil {
+		return nil, err
 	}
-	if len(s.Providers) == 0 {
-		return nil, errors.New("providers: at least one provider is required (fast2sms, twilio, sim)")
-	}
-	for i, p := range s.Providers {
-		if !slices.Contains(sms.Names(), p) {
-			return nil, fmt.Errorf("providers[%d]: %q is not a provider (%s)", i, p, strings.Join(sms.Names(), ", "))
-		}
-		if slices.Index(s.Providers, p) != i {
-			return nil, fmt.Errorf("providers[%d]: %q is listed twice", i, p)
-		}
-		if err := providers.Usable(p); err != nil {
-			return nil, fmt.Errorf("providers[%d]: %w", i, err)
-		}
-	}
-	if a.DeliveryPolicy != QuickOnly && !supportsDLT(s.Providers[0]) {
-		return nil, fmt.Errorf("providers[0]: %s has no DLT route; a %s app needs fast2sms or sim first", s.Providers[0], a.DeliveryPolicy)
-	}
-	switch s.DLT.Route {
-	case "":
-		s.DLT.Route = sms.RouteDLT
-	case sms.RouteDLT, sms.RouteDLTManual:
-	default:
-		return nil, fmt.Errorf("dlt.route: %q is not dlt or dlt_manual", s.DLT.Route)
-	}
-	for i, v := range s.DLT.Variables {
-		switch v.Tag {
-		case "numeric", "alphanumeric", "url", "var":
-		default:
-			return nil, fmt.Errorf("dlt.variables[%d].tag: %q is not numeric, alphanumeric, url or var", i, v.Tag)
-		}
+	if err := s.resolveDLT(); err != nil {
+		return nil, err
 	}
 	if s.QuickText == "" {
 		s.QuickText = "{code} is your {app} code. It expires in {minutes} minutes."
@@ -342,25 +309,91 @@ func resolveApp(name string, a App, def AppDefaults, providers *sms.Config) (*Ap
 	if !strings.Contains(s.QuickText, "{code}") {
 		return nil, errors.New("quickText: must contain {code}")
 	}
-	if a.CodeLength != 0 {
-		s.CodeLength = a.CodeLength
-	}
-	if a.TTL != nil {
-		s.TTL = *a.TTL
-	}
-	if a.MaxVerifyAttempts != 0 {
-		s.MaxVerifyAttempts = a.MaxVerifyAttempts
-	}
-	if a.ResendCooldown != nil {
-		s.ResendCooldown = *a.ResendCooldown
-	}
-	if a.PerPhone != nil {
-		s.PerPhone = *a.PerPhone
-	}
-	if a.PerApp != nil {
-		s.PerApp = *a.PerApp
-	}
+	s.override(a)
 	return s, s.AppDefaults.validate("")
+}
+
+// resolvePolicy checks the delivery policy and derives the legacy route from
+// it; legacy, when set, must agree.
+func (a *AppSettings) resolvePolicy(legacy *bool) error {
+	switch a.DeliveryPolicy {
+	case DLTWithFallback, QuickOnly:
+		a.LegacyRouteEnabled = true
+	case DLTOnly:
+	case "":
+		return fmt.Errorf("deliveryPolicy: required (dlt_with_fallback, dlt_only or quick_only)")
+	default:
+		return fmt.Errorf("deliveryPolicy: %q is not dlt_with_fallback, dlt_only or quick_only", a.DeliveryPolicy)
+	}
+	if legacy != nil && *legacy != a.LegacyRouteEnabled {
+		return fmt.Errorf("legacyRouteEnabled: %v contradicts deliveryPolicy %s (dlt_only has no legacy route; the others have one)",
+			*legacy, a.DeliveryPolicy)
+	}
+	return nil
+}
+
+// checkProviders checks that the app's providers are known, distinct and
+// configured, and that an app using DLT starts with a provider that has it.
+func (a *AppSettings) checkProviders(providers *sms.Config) error {
+	if len(a.Providers) == 0 {
+		return errors.New("providers: at least one provider is required (fast2sms, twilio, sim)")
+	}
+	for i, p := range a.Providers {
+		if !slices.Contains(sms.Names(), p) {
+			return fmt.Errorf("providers[%d]: %q is not a provider (%s)", i, p, strings.Join(sms.Names(), ", "))
+		}
+		if slices.Index(a.Providers, p) != i {
+			return fmt.Errorf("providers[%d]: %q is listed twice", i, p)
+		}
+		if err := providers.Usable(p); err != nil {
+			return fmt.Errorf("providers[%d]: %w", i, err)
+		}
+	}
+	if a.DeliveryPolicy != QuickOnly && !supportsDLT(a.Providers[0]) {
+		return fmt.Errorf("providers[0]: %s has no DLT route; a %s app needs fast2sms or sim first", a.Providers[0], a.DeliveryPolicy)
+	}
+	return nil
+}
+
+// resolveDLT defaults the DLT route and checks the template's variable tags.
+func (a *AppSettings) resolveDLT() error {
+	switch a.DLT.Route {
+	case "":
+		a.DLT.Route = sms.RouteDLT
+	case sms.RouteDLT, sms.RouteDLTManual:
+	default:
+		return fmt.Errorf("dlt.route: %q is not dlt or dlt_manual", a.DLT.Route)
+	}
+	for i, v := range a.DLT.Variables {
+		switch v.Tag {
+		case "numeric", "alphanumeric", "url", "var":
+		default:
+			return fmt.Errorf("dlt.variables[%d].tag: %q is not numeric, alphanumeric, url or var", i, v.Tag)
+		}
+	}
+	return nil
+}
+
+// override replaces the defaults with the values the app sets.
+func (a *AppSettings) override(app App) {
+	if app.CodeLength != 0 {
+		a.CodeLength = app.CodeLength
+	}
+	if app.TTL != nil {
+		a.TTL = *app.TTL
+	}
+	if app.MaxVerifyAttempts != 0 {
+		a.MaxVerifyAttempts = app.MaxVerifyAttempts
+	}
+	if app.ResendCooldown != nil {
+		a.ResendCooldown = *app.ResendCooldown
+	}
+	if app.PerPhone != nil {
+		a.PerPhone = *app.PerPhone
+	}
+	if app.PerApp != nil {
+		a.PerApp = *app.PerApp
+	}
 }
 
 func supportsDLT(provider string) bool { return provider == sms.Fast2SMS || provider == sms.Sim }

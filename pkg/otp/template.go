@@ -105,67 +105,94 @@ func (s *Settings) Health() []event.ConfigProblem {
 	return problems
 }
 
+// health lists what is wrong with the app's DLT registration; an app that
+// never sends over DLT has none.
 func (a *AppSettings) health() []event.ConfigProblem {
 	if a.DeliveryPolicy == QuickOnly {
 		return nil
 	}
-	var out []event.ConfigProblem
-	add := func(field, format string, args ...any) {
-		out = append(out, event.ConfigProblem{App: a.Name, Field: "apps." + a.Name + ".dlt." + field, Problem: fmt.Sprintf(format, args...)})
-	}
+	p := &dltProblems{app: a.Name}
+	a.checkDLTIDs(p)
+	a.checkDLTVariables(p)
+	a.checkDLTText(p)
+	return p.out
+}
+
+// dltProblems collects one app's DLT problems, named by their field.
+type dltProblems struct {
+	app string
+	out []event.ConfigProblem
+}
+
+func (p *dltProblems) add(field, format string, args ...any) {
+	p.out = append(p.out, event.ConfigProblem{App: p.app, Field: "apps." + p.app + ".dlt." + field, Problem: fmt.Sprintf(format, args...)})
+}
+
+// checkDLTIDs checks the sender, entity, template and message ids.
+func (a *AppSettings) checkDLTIDs(p *dltProblems) {
 	d := a.DLT
 	if d.SenderID == "" {
-		add("senderId", "missing")
+		p.add("senderId", "missing")
 	} else if len(d.SenderID) != 6 {
-		add("senderId", "%q is not a 6-character DLT header", d.SenderID)
+		p.add("senderId", "%q is not a 6-character DLT header", d.SenderID)
 	}
 	if d.EntityID == "" {
-		add("entityId", "missing")
+		p.add("entityId", "missing")
 	} else if !isDigits(d.EntityID) {
-		add("entityId", "%q is not numeric", d.EntityID)
+		p.add("entityId", "%q is not numeric", d.EntityID)
 	}
 	if d.TemplateID == "" {
-		add("templateId", "missing")
+		p.add("templateId", "missing")
 	} else if !isDigits(d.TemplateID) || len(d.TemplateID) != 19 {
-		add("templateId", "%q is not a 19-digit TRAI template id", d.TemplateID)
+		p.add("templateId", "%q is not a 19-digit TRAI template id", d.TemplateID)
 	}
 	if d.Route == sms.RouteDLT {
 		if d.MessageID == "" {
-			add("messageId", "missing (route dlt sends Fast2SMS's message id)")
+			p.add("messageId", "missing (route dlt sends Fast2SMS's message id)")
 		} else if !isDigits(d.MessageID) {
-			add("messageId", "%q is not a numeric Fast2SMS message id", d.MessageID)
+			p.add("messageId", "%q is not a numeric Fast2SMS message id", d.MessageID)
 		}
 	}
+}
+
+// checkDLTVariables checks each variable's value against its tag and
+// length, and that the code is one of them, once.
+func (a *AppSettings) checkDLTVariables(p *dltProblems) {
 	codes := 0
-	for i, v := range d.Variables {
+	for i, v := range a.DLT.Variables {
 		val := a.value(v.Value, strings.Repeat("0", a.CodeLength))
 		if v.Value == "{code}" {
 			codes++
 		}
 		if v.Tag == "numeric" && !isDigits(val) {
-			add(fmt.Sprintf("variables[%d]", i), "value %q is not numeric but the tag is numeric", val)
+			p.add(fmt.Sprintf("variables[%d]", i), "value %q is not numeric but the tag is numeric", val)
 		}
 		if len(val) > maxVariableLen {
-			add(fmt.Sprintf("variables[%d]", i), "value is %d characters; DLT allows %d", len(val), maxVariableLen)
+			p.add(fmt.Sprintf("variables[%d]", i), "value is %d characters; DLT allows %d", len(val), maxVariableLen)
 		}
 	}
 	if codes != 1 {
-		add("variables", "the code ({code}) appears %d times; it must appear once", codes)
+		p.add("variables", "the code ({code}) appears %d times; it must appear once", codes)
 	}
+}
+
+// checkDLTText checks that the registered template text is there and that
+// its placeholders match the variables, in number and in tag order.
+func (a *AppSettings) checkDLTText(p *dltProblems) {
+	d := a.DLT
 	if d.Text == "" {
-		add("text", "missing: the registered template text is needed for dlt_manual and to check the variables")
-		return out
+		p.add("text", "missing: the registered template text is needed for dlt_manual and to check the variables")
+		return
 	}
 	marks := placeholder.FindAllStringSubmatch(d.Text, -1)
 	if len(marks) != len(d.Variables) {
-		add("variables", "%d variables configured but the template has %d", len(d.Variables), len(marks))
+		p.add("variables", "%d variables configured but the template has %d", len(d.Variables), len(marks))
 	}
 	for i := range min(len(marks), len(d.Variables)) {
 		if t := marks[i][1]; t != "var" && d.Variables[i].Tag != "var" && t != d.Variables[i].Tag {
-			add(fmt.Sprintf("variables[%d]", i), "tag %s is out of order: the template's variable %d is {#%s#}", d.Variables[i].Tag, i+1, t)
+			p.add(fmt.Sprintf("variables[%d]", i), "tag %s is out of order: the template's variable %d is {#%s#}", d.Variables[i].Tag, i+1, t)
 		}
 	}
-	return out
 }
 
 func isDigits(s string) bool {

@@ -134,46 +134,15 @@ func (c *phoneCheck) finish(ctx context.Context) error {
 // allowExisting checks and extends the history of a number that has one,
 // with compare-and-set.
 func (l *limiter) allowExisting(ctx context.Context, c *phoneCheck) error {
-	cooldown, limit, window, keep, key := c.cooldown, c.limit, c.window, c.keep(), c.key
+	keep, key := c.keep(), c.key
 	for range 10 {
 		now := time.Now()
-		var h phoneHistory
-		var rev uint64
-		e, err := bus.Retry(ctx, func(ctx context.Context) (jetstream.KeyValueEntry, error) { return l.kv.Get(ctx, key) })
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		case err != nil:
-			return fmt.Errorf("rate limit: %w", err)
-		default:
-			rev = e.Revision()
-			_ = json.Unmarshal(e.Value(), &h)
+		h, rev, err := l.history(ctx, key)
+		if err != nil {
+			return err
 		}
-		cut := now.Add(-keep).UnixMilli()
-		kept := h.Sends[:0]
-		for _, t := range h.Sends {
-			if t > cut {
-				kept = append(kept, t)
-			}
-		}
-		h.Sends = kept
-		if n := len(h.Sends); n > 0 && cooldown > 0 {
-			if wait := time.UnixMilli(h.Sends[n-1]).Add(cooldown).Sub(now); wait > 0 {
-				return tooMany("resend_cooldown", wait, "a code was sent to this number less than %s ago", cooldown)
-			}
-		}
-		if limit > 0 {
-			inWindow := 0
-			wcut := now.Add(-window).UnixMilli()
-			for _, t := range h.Sends {
-				if t > wcut {
-					inWindow++
-				}
-			}
-			if inWindow >= limit {
-				oldest := h.Sends[len(h.Sends)-inWindow]
-				return tooMany("phone_rate_limited", time.UnixMilli(oldest).Add(window).Sub(now),
-					"%d codes were sent to this number in the last %s; the limit is %d", inWindow, window, limit)
-			}
+		if err := c.admit(&h, now); err != nil {
+			return err
 		}
 		h.Sends = append(h.Sends, now.UnixMilli())
 		b, _ := json.Marshal(h)
@@ -194,6 +163,54 @@ func (l *limiter) allowExisting(ctx context.Context, c *phoneCheck) error {
 		}
 	}
 	return tooMany("phone_rate_limited", time.Second, "too many concurrent sends to this number")
+}
+
+// history reads a number's send history and its revision; revision 0 when
+// it has none (it expired since the create found it).
+func (l *limiter) history(ctx context.Context, key string) (phoneHistory, uint64, error) {
+	var h phoneHistory
+	e, err := bus.Retry(ctx, func(ctx context.Context) (jetstream.KeyValueEntry, error) { return l.kv.Get(ctx, key) })
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return h, 0, nil
+	case err != nil:
+		return h, 0, fmt.Errorf("rate limit: %w", err)
+	}
+	_ = json.Unmarshal(e.Value(), &h)
+	return h, e.Revision(), nil
+}
+
+// admit drops the sends older than the check keeps from h, then returns a
+// 429 if one more send now breaks the cooldown or the window's limit.
+func (c *phoneCheck) admit(h *phoneHistory, now time.Time) error {
+	cut := now.Add(-c.keep()).UnixMilli()
+	kept := h.Sends[:0]
+	for _, t := range h.Sends {
+		if t > cut {
+			kept = append(kept, t)
+		}
+	}
+	h.Sends = kept
+	if n := len(h.Sends); n > 0 && c.cooldown > 0 {
+		if wait := time.UnixMilli(h.Sends[n-1]).Add(c.cooldown).Sub(now); wait > 0 {
+			return tooMany("resend_cooldown", wait, "a code was sent to this number less than %s ago", c.cooldown)
+		}
+	}
+	if c.limit > 0 {
+		inWindow := 0
+		wcut := now.Add(-c.window).UnixMilli()
+		for _, t := range h.Sends {
+			if t > wcut {
+				inWindow++
+			}
+		}
+		if inWindow >= c.limit {
+			oldest := h.Sends[len(h.Sends)-inWindow]
+			return tooMany("phone_rate_limited", time.UnixMilli(oldest).Add(c.window).Sub(now),
+				"%d codes were sent to this number in the last %s; the limit is %d", inWindow, c.window, c.limit)
+		}
+	}
+	return nil
 }
 
 // retryAfter sets the Retry-After header of a 429.

@@ -128,11 +128,14 @@ benchmark's own instead, to measure what authentication costs.`,
 	return cmd
 }
 
+// benchIncidentsOptions are herald bench incidents' flags.
+type benchIncidentsOptions struct {
+	n, rounds, groups, trials int
+	sync                      string
+}
+
 func benchIncidentsCmd(e *env) *cobra.Command {
-	var (
-		n, rounds, groups, trials int
-		sync                      string
-	)
+	o := &benchIncidentsOptions{}
 	cmd := &cobra.Command{
 		Use:   "incidents",
 		Short: "Incident projection: rebuild rate against a raw ordered consumer, memory, live detection latency",
@@ -147,118 +150,141 @@ func benchIncidentsCmd(e *env) *cobra.Command {
    condition becomes true to incident_opened arriving from INCIDENTS, when the
    completing event is published and when only the wall clock completes it.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if n < 1000 || rounds < 1 || groups < 0 || trials < 0 {
-				return usagef("--events must be at least 1000, --rounds at least 1")
-			}
-			cfg := bus.Config{Listen: "127.0.0.1:0", Sync: sync}
-			if err := cfg.Validate(); err != nil {
-				return usagef("--sync: %v", err)
-			}
-			cat, err := event.NewCatalog()
-			if err != nil {
-				return err
-			}
-			rules, err := incident.DefaultRules(cat)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Hour)
-			defer cancel()
-			var report bench.IncidentReport
-			if groups > 0 {
-				fmt.Fprintf(e.stderr, "memory: building %d active groups…\n", groups)
-				m, eng := bench.ActiveGroups(cat, rules, groups)
-				report.Memory = m
-				runtime.KeepAlive(eng)
-				eng = nil
-				runtime.GC()
-				debug.FreeOSMemory()
-			}
-			open := func(name string) (*bus.Bus, func(), error) {
-				dir, err := os.MkdirTemp("", "herald-bench")
-				if err != nil {
-					return nil, nil, err
-				}
-				b, err := bus.Open(ctx, cfg, dir, name, cat, nil, nil)
-				if err != nil {
-					os.RemoveAll(dir)
-					return nil, nil, err
-				}
-				done := func() { _ = b.Shutdown(context.Background()); os.RemoveAll(dir) }
-				defs, err := streams.Load(streams.DefaultConfig(), extraStreamDefs()...)
-				if err == nil {
-					_, err = streams.Apply(ctx, b.JS, defs, 1)
-				}
-				if err != nil {
-					done()
-					return nil, nil, err
-				}
-				return b, done, nil
-			}
-			b, done, err := open("herald-bench")
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stderr, "rebuild: writing %d events…\n", n)
-			last, err := bench.IncidentLog(ctx, b, n, time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC), e.stderr)
-			if err != nil {
-				done()
-				return err
-			}
-			report.Events = last
-			report.Rebuild.Name = "rebuild"
-			for i := range rounds {
-				raw, err := bench.RawReplay(ctx, b, last)
-				if err != nil {
-					done()
-					return err
-				}
-				reb, eng, transitions, err := bench.IncidentRebuild(ctx, b, rules)
-				if err != nil {
-					done()
-					return err
-				}
-				report.Rebuild.Raw, report.Rebuild.Typed = append(report.Rebuild.Raw, raw), append(report.Rebuild.Typed, reb)
-				report.Transitions, report.Incidents, report.Invalid = transitions, len(eng.Incidents()), eng.Invalid()
-				fmt.Fprintf(e.stderr, "round %d/%d: raw %.0f ev/s, rebuild %.0f ev/s (%.0f %%)\n", i+1, rounds, raw.Rate(), reb.Rate(), reb.Rate()/raw.Rate()*100)
-			}
-			done()
-			if trials > 0 {
-				fmt.Fprintf(e.stderr, "latency: %d trials…\n", trials)
-				lb, ldone, err := open("herald-bench-latency")
-				if err != nil {
-					return err
-				}
-				defer ldone()
-				lr, err := incident.ParseRules("latency rules", []byte(bench.LatencyRules), cat)
-				if err != nil {
-					return err
-				}
-				off := false
-				icfg := incidents.DefaultConfig()
-				icfg.DefaultRules, icfg.Rules = &off, lr.List()
-				s, err := incidents.New(icfg, lb, nil, nil)
-				if err != nil {
-					return err
-				}
-				if err := s.Start(ctx); err != nil {
-					return err
-				}
-				defer s.Stop(context.Background())
-				if report.Latency, err = bench.MeasureLatency(ctx, lb, trials); err != nil {
-					return err
-				}
-			}
-			report.Write(e.stdout)
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context(), e) },
 	}
 	f := cmd.Flags()
-	f.IntVar(&n, "events", 1_000_000, "events in EVENTS to rebuild from")
-	f.IntVar(&rounds, "rounds", 3, "rounds (medians are reported)")
-	f.IntVar(&groups, "groups", 100_000, "active groups for the memory measurement (0 to skip)")
-	f.IntVar(&trials, "latency-trials", 20, "live detection trials of each kind (0 to skip)")
-	f.StringVar(&sync, "sync", "default", "fsync policy: default, always, or a duration")
+	f.IntVar(&o.n, "events", 1_000_000, "events in EVENTS to rebuild from")
+	f.IntVar(&o.rounds, "rounds", 3, "rounds (medians are reported)")
+	f.IntVar(&o.groups, "groups", 100_000, "active groups for the memory measurement (0 to skip)")
+	f.IntVar(&o.trials, "latency-trials", 20, "live detection trials of each kind (0 to skip)")
+	f.StringVar(&o.sync, "sync", "default", "fsync policy: default, always, or a duration")
 	return cmd
+}
+
+func (o *benchIncidentsOptions) run(ctx context.Context, e *env) error {
+	if o.n < 1000 || o.rounds < 1 || o.groups < 0 || o.trials < 0 {
+		return usagef("--events must be at least 1000, --rounds at least 1")
+	}
+	cfg := bus.Config{Listen: "127.0.0.1:0", Sync: o.sync}
+	if err := cfg.Validate(); err != nil {
+		return usagef("--sync: %v", err)
+	}
+	cat, err := event.NewCatalog()
+	if err != nil {
+		return err
+	}
+	rules, err := incident.DefaultRules(cat)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Hour)
+	defer cancel()
+	var report bench.IncidentReport
+	if o.groups > 0 {
+		fmt.Fprintf(e.stderr, "memory: building %d active groups…\n", o.groups)
+		report.Memory = activeGroupsMemory(cat, rules, o.groups)
+	}
+	if err := o.rebuild(ctx, e, cfg, cat, rules, &report); err != nil {
+		return err
+	}
+	if o.trials > 0 {
+		fmt.Fprintf(e.stderr, "latency: %d trials…\n", o.trials)
+		if report.Latency, err = o.latency(ctx, cfg, cat); err != nil {
+			return err
+		}
+	}
+	report.Write(e.stdout)
+	return nil
+}
+
+// activeGroupsMemory measures a projection with that many active groups,
+// then gives its memory back before the other measurements.
+func activeGroupsMemory(cat *event.Catalog, rules *incident.Rules, groups int) bench.MemoryResult {
+	m, eng := bench.ActiveGroups(cat, rules, groups)
+	runtime.KeepAlive(eng)
+	eng = nil
+	runtime.GC()
+	debug.FreeOSMemory()
+	return m
+}
+
+// rebuild writes --events events and folds them from the start, --rounds
+// times, against a raw ordered consumer, on a server of its own.
+func (o *benchIncidentsOptions) rebuild(ctx context.Context, e *env, cfg bus.Config, cat *event.Catalog, rules *incident.Rules, report *bench.IncidentReport) error {
+	b, done, err := openBenchBus(ctx, cfg, cat, "herald-bench")
+	if err != nil {
+		return err
+	}
+	defer done()
+	fmt.Fprintf(e.stderr, "rebuild: writing %d events…\n", o.n)
+	last, err := bench.IncidentLog(ctx, b, o.n, time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC), e.stderr)
+	if err != nil {
+		return err
+	}
+	report.Events = last
+	report.Rebuild.Name = "rebuild"
+	for i := range o.rounds {
+		raw, err := bench.RawReplay(ctx, b, last)
+		if err != nil {
+			return err
+		}
+		reb, eng, transitions, err := bench.IncidentRebuild(ctx, b, rules)
+		if err != nil {
+			return err
+		}
+		report.Rebuild.Raw, report.Rebuild.Typed = append(report.Rebuild.Raw, raw), append(report.Rebuild.Typed, reb)
+		report.Transitions, report.Incidents, report.Invalid = transitions, len(eng.Incidents()), eng.Invalid()
+		fmt.Fprintf(e.stderr, "round %d/%d: raw %.0f ev/s, rebuild %.0f ev/s (%.0f %%)\n", i+1, o.rounds, raw.Rate(), reb.Rate(), reb.Rate()/raw.Rate()*100)
+	}
+	return nil
+}
+
+// latency runs a live incident service on a fresh server and measures
+// --latency-trials detections.
+func (o *benchIncidentsOptions) latency(ctx context.Context, cfg bus.Config, cat *event.Catalog) (bench.LatencyResult, error) {
+	lb, done, err := openBenchBus(ctx, cfg, cat, "herald-bench-latency")
+	if err != nil {
+		return bench.LatencyResult{}, err
+	}
+	defer done()
+	lr, err := incident.ParseRules("latency rules", []byte(bench.LatencyRules), cat)
+	if err != nil {
+		return bench.LatencyResult{}, err
+	}
+	off := false
+	icfg := incidents.DefaultConfig()
+	icfg.DefaultRules, icfg.Rules = &off, lr.List()
+	s, err := incidents.New(icfg, lb, nil, nil)
+	if err != nil {
+		return bench.LatencyResult{}, err
+	}
+	if err := s.Start(ctx); err != nil {
+		return bench.LatencyResult{}, err
+	}
+	defer s.Stop(context.Background())
+	return bench.MeasureLatency(ctx, lb, o.trials)
+}
+
+// openBenchBus starts an embedded server in a temporary directory, with
+// Herald's streams; done shuts it down and removes the directory.
+func openBenchBus(ctx context.Context, cfg bus.Config, cat *event.Catalog, name string) (*bus.Bus, func(), error) {
+	dir, err := os.MkdirTemp("", "herald-bench")
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := bus.Open(ctx, cfg, dir, name, cat, nil, nil)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	done := func() { _ = b.Shutdown(context.Background()); os.RemoveAll(dir) }
+	defs, err := streams.Load(streams.DefaultConfig(), extraStreamDefs()...)
+	if err == nil {
+		_, err = streams.Apply(ctx, b.JS, defs, 1)
+	}
+	if err != nil {
+		done()
+		return nil, nil, err
+	}
+	return b, done, nil
 }

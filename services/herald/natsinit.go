@@ -21,13 +21,16 @@ func natsCmd(e *env) *cobra.Command {
 	return cmd
 }
 
+// natsInitOptions are herald nats init's flags.
+type natsInitOptions struct {
+	dir      string
+	withTLS  bool
+	hosts    string
+	validFor time.Duration
+}
+
 func natsInitCmd(e *env) *cobra.Command {
-	var (
-		dir      string
-		withTLS  bool
-		hosts    string
-		validFor time.Duration
-	)
+	o := &natsInitOptions{}
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Create the operator, account and per-role credentials, and the servers' auth include",
@@ -47,51 +50,58 @@ Copy auth.conf and tls/ to every NATS node (deploy/nats expects
 (nats.credsDir, nats.caFile). Keep operator.nk and the account .nk files
 off the servers: they sign new credentials.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if dir == "" {
-				return usagef("--dir is required")
-			}
-			cat, err := event.NewCatalog()
-			if err != nil {
-				return err
-			}
-			table, err := access.Table(cat)
-			if err != nil {
-				return err
-			}
-			creds, err := access.Ensure(dir, table)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "server include: %s\n", filepath.Join(dir, access.AuthConfFile))
-			for _, r := range access.Roles() {
-				fmt.Fprintf(e.stdout, "%-16s %s\n", r, creds.CredsPath(r))
-			}
-			if !withTLS {
-				return nil
-			}
-			var hs []string
-			for _, h := range strings.Split(hosts, ",") {
-				if h = strings.TrimSpace(h); h != "" {
-					hs = append(hs, h)
-				}
-			}
-			if len(hs) == 0 {
-				return usagef("--tls needs --hosts (the servers' names or addresses)")
-			}
-			f, err := access.WriteTLS(dir, hs, validFor)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "tls ca:          %s\ntls certificate: %s\ntls key:         %s\n", f.CA, f.Cert, f.Key)
-			return nil
-		},
+		RunE: func(*cobra.Command, []string) error { return o.run(e) },
 	}
-	cmd.Flags().StringVar(&dir, "dir", "", "directory to write the credentials in (kept; created 0700)")
-	cmd.Flags().BoolVar(&withTLS, "tls", false, "also create a CA and a server certificate")
-	cmd.Flags().StringVar(&hosts, "hosts", "localhost,127.0.0.1", "with --tls: comma-separated DNS names and IPs of the servers")
-	cmd.Flags().DurationVar(&validFor, "valid-for", 2*365*24*time.Hour, "with --tls: how long the certificates are valid")
+	cmd.Flags().StringVar(&o.dir, "dir", "", "directory to write the credentials in (kept; created 0700)")
+	cmd.Flags().BoolVar(&o.withTLS, "tls", false, "also create a CA and a server certificate")
+	cmd.Flags().StringVar(&o.hosts, "hosts", "localhost,127.0.0.1", "with --tls: comma-separated DNS names and IPs of the servers")
+	cmd.Flags().DurationVar(&o.validFor, "valid-for", 2*365*24*time.Hour, "with --tls: how long the certificates are valid")
 	return cmd
+}
+
+func (o *natsInitOptions) run(e *env) error {
+	if o.dir == "" {
+		return usagef("--dir is required")
+	}
+	cat, err := event.NewCatalog()
+	if err != nil {
+		return err
+	}
+	table, err := access.Table(cat)
+	if err != nil {
+		return err
+	}
+	creds, err := access.Ensure(o.dir, table)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "server include: %s\n", filepath.Join(o.dir, access.AuthConfFile))
+	for _, r := range access.Roles() {
+		fmt.Fprintf(e.stdout, "%-16s %s\n", r, creds.CredsPath(r))
+	}
+	if !o.withTLS {
+		return nil
+	}
+	return o.writeTLS(e)
+}
+
+// writeTLS creates the CA (once) and a server certificate for --hosts.
+func (o *natsInitOptions) writeTLS(e *env) error {
+	var hs []string
+	for _, h := range strings.Split(o.hosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hs = append(hs, h)
+		}
+	}
+	if len(hs) == 0 {
+		return usagef("--tls needs --hosts (the servers' names or addresses)")
+	}
+	f, err := access.WriteTLS(o.dir, hs, o.validFor)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "tls ca:          %s\ntls certificate: %s\ntls key:         %s\n", f.CA, f.Cert, f.Key)
+	return nil
 }
 
 func natsRevokeCmd(e *env) *cobra.Command {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,12 +16,15 @@ import (
 	"github.com/heraldhq/herald/pkg/event"
 )
 
+// publishOptions are herald publish's flags.
+type publishOptions struct {
+	cf                                   clientFlags
+	typ, source, data, id, reqID, causID string
+	asJSON                               bool
+}
+
 func publishCmd(e *env) *cobra.Command {
-	var (
-		cf                                   clientFlags
-		typ, source, data, id, reqID, causID string
-		asJSON                               bool
-	)
+	o := &publishOptions{}
 	cmd := &cobra.Command{
 		Use:   "publish [EVENT_JSON | -]",
 		Short: "Publish typed events to the log, validated against their schemas",
@@ -43,70 +47,77 @@ It publishes with the producer role's credentials (./data/nats/producer.creds,
 or --creds): the types producers own. A type a Herald service owns is refused
 (exit 2), as the server would refuse it (docs/security.md).`,
 		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var ins []event.Input
-			switch {
-			case typ != "":
-				if len(args) > 0 {
-					return usagef("give the event either by flags or as JSON, not both")
-				}
-				if data == "" {
-					return usagef("--data is required with --type")
-				}
-				ins = []event.Input{{Type: typ, Source: source, ID: id, RequestID: reqID, CausationID: causID, Data: json.RawMessage(data)}}
-			case len(args) == 1:
-				var r io.Reader = strings.NewReader(args[0])
-				if args[0] == "-" {
-					r = e.stdin
-				}
-				var err error
-				if ins, err = readInputs(r); err != nil {
-					return err
-				}
-			default:
-				return usagef("nothing to publish: give --type/--data, an event as JSON, or - to read standard input")
-			}
-			b, err := cf.connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer closeBus(b)
-			events, err := b.Catalog.ToEvents(ins)
-			if err != nil {
-				return asUsage(err)
-			}
-			if err := mayPublish(cf.as, b.Catalog, events); err != nil {
-				return err
-			}
-			acks, err := b.Publish(cmd.Context(), events...)
-			if err != nil {
-				return err
-			}
-			for _, a := range acks {
-				if asJSON {
-					line, _ := json.Marshal(a)
-					fmt.Fprintln(e.stdout, string(line))
-					continue
-				}
-				dup := ""
-				if a.Duplicate {
-					dup = " (duplicate: already stored)"
-				}
-				fmt.Fprintf(e.stdout, "published %s id=%s stream=%s seq=%d%s\n", a.Type, a.ID, a.Stream, a.Sequence, dup)
-			}
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd.Context(), e, args) },
 	}
 	f := cmd.Flags()
-	f.StringVarP(&typ, "type", "t", "", "event type (see GET /v1/event-types)")
-	f.StringVarP(&source, "source", "s", "herald-cli", "who produced the event")
-	f.StringVarP(&data, "data", "d", "", "event data, JSON")
-	f.StringVar(&id, "id", "", "event id (default: a new UUIDv7)")
-	f.StringVar(&reqID, "request-id", "", "correlation id")
-	f.StringVar(&causID, "causation-id", "", "id of the event that caused this one")
-	f.BoolVar(&asJSON, "json", false, "print acknowledgements as JSON lines")
-	cf.register(cmd, access.Producer)
+	f.StringVarP(&o.typ, "type", "t", "", "event type (see GET /v1/event-types)")
+	f.StringVarP(&o.source, "source", "s", "herald-cli", "who produced the event")
+	f.StringVarP(&o.data, "data", "d", "", "event data, JSON")
+	f.StringVar(&o.id, "id", "", "event id (default: a new UUIDv7)")
+	f.StringVar(&o.reqID, "request-id", "", "correlation id")
+	f.StringVar(&o.causID, "causation-id", "", "id of the event that caused this one")
+	f.BoolVar(&o.asJSON, "json", false, "print acknowledgements as JSON lines")
+	o.cf.register(cmd, access.Producer)
 	return cmd
+}
+
+func (o *publishOptions) run(ctx context.Context, e *env, args []string) error {
+	ins, err := o.inputs(e, args)
+	if err != nil {
+		return err
+	}
+	b, err := o.cf.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeBus(b)
+	events, err := b.Catalog.ToEvents(ins)
+	if err != nil {
+		return asUsage(err)
+	}
+	if err := mayPublish(o.cf.as, b.Catalog, events); err != nil {
+		return err
+	}
+	acks, err := b.Publish(ctx, events...)
+	if err != nil {
+		return err
+	}
+	for _, a := range acks {
+		if o.asJSON {
+			line, _ := json.Marshal(a)
+			fmt.Fprintln(e.stdout, string(line))
+			continue
+		}
+		dup := ""
+		if a.Duplicate {
+			dup = " (duplicate: already stored)"
+		}
+		fmt.Fprintf(e.stdout, "published %s id=%s stream=%s seq=%d%s\n", a.Type, a.ID, a.Stream, a.Sequence, dup)
+	}
+	return nil
+}
+
+// inputs are the events to publish: from the flags, the argument, or
+// standard input.
+func (o *publishOptions) inputs(e *env, args []string) ([]event.Input, error) {
+	switch {
+	case o.typ != "":
+		if len(args) > 0 {
+			return nil, usagef("give the event either by flags or as JSON, not both")
+		}
+		if o.data == "" {
+			return nil, usagef("--data is required with --type")
+		}
+		return []event.Input{{Type: o.typ, Source: o.source, ID: o.id, RequestID: o.reqID, CausationID: o.causID, Data: json.RawMessage(o.data)}}, nil
+	case len(args) == 1:
+		var r io.Reader = strings.NewReader(args[0])
+		if args[0] == "-" {
+			r = e.stdin
+		}
+		return readInputs(r)
+	default:
+		return nil, usagef("nothing to publish: give --type/--data, an event as JSON, or - to read standard input")
+	}
 }
 
 // readInputs reads JSON objects, arrays of them, or JSON lines.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,20 +17,23 @@ import (
 	"github.com/heraldhq/herald/streams"
 )
 
+// tailOptions are herald tail's flags.
+type tailOptions struct {
+	cf        clientFlags
+	stream    string
+	types     []string
+	subjects  []string
+	requestID string
+	all       bool
+	since     time.Duration
+	seq       uint64
+	follow    bool
+	asJSON    bool
+	limit     int
+}
+
 func tailCmd(e *env) *cobra.Command {
-	var (
-		cf        clientFlags
-		stream    string
-		types     []string
-		subjects  []string
-		requestID string
-		all       bool
-		since     time.Duration
-		seq       uint64
-		follow    bool
-		asJSON    bool
-		limit     int
-	)
+	o := &tailOptions{}
 	cmd := &cobra.Command{
 		Use:   "tail",
 		Short: "Follow the event log, or read it from the start",
@@ -42,79 +46,99 @@ correlation id of one request (--request-id) to follow it end to end:
 
 Lines are human-readable; --json prints one CloudEvents JSON object per line.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			starts := 0
-			for _, set := range []bool{all, since > 0, seq > 0} {
-				if set {
-					starts++
-				}
-			}
-			if starts > 1 {
-				return usagef("--all, --since and --seq are exclusive")
-			}
-			cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy}
-			switch {
-			case all:
-				cfg.DeliverPolicy = jetstream.DeliverAllPolicy
-			case since > 0:
-				t := time.Now().Add(-since)
-				cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &t
-			case seq > 0:
-				cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, seq
-			}
-			prefix := strings.ToLower(stream) + "."
-			for _, t := range types {
-				cfg.FilterSubjects = append(cfg.FilterSubjects, prefix+t+".>", prefix+t)
-			}
-			cfg.FilterSubjects = append(cfg.FilterSubjects, subjects...)
-			b, err := cf.connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer closeBus(b)
-			for _, t := range types {
-				if _, err := b.Catalog.Def(event.Type(t)); err != nil {
-					return usagef("--type: %v", err)
-				}
-			}
-			if _, err := b.JS.Stream(cmd.Context(), stream); err != nil {
-				if errors.Is(err, jetstream.ErrStreamNotFound) {
-					return usagef("no stream %q (streams: %s, %s, %s, %s)", stream, streams.Events, streams.Incidents, streams.Notifications, streams.DLQ)
-				}
-				return err
-			}
-			printed := 0
-			errDone := errors.New("limit reached")
-			err = b.Scan(cmd.Context(), stream, bus.ScanOptions{Consumer: cfg, Follow: follow}, func(m jetstream.Msg, pos bus.Position) error {
-				if requestID != "" && m.Headers().Get(event.HeaderRequestID) != requestID {
-					return nil
-				}
-				printMsg(e, b, stream, m, pos, asJSON)
-				printed++
-				if limit > 0 && printed >= limit {
-					return errDone
-				}
-				return nil
-			})
-			if errors.Is(err, errDone) || cmd.Context().Err() != nil {
-				return nil
-			}
-			return err
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context(), e) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&stream, "stream", streams.Events, "stream to read: EVENTS, INCIDENTS, NOTIFICATIONS or DLQ")
-	f.StringSliceVarP(&types, "type", "t", nil, "only these event types (repeatable)")
-	f.StringSliceVar(&subjects, "subject", nil, "only these subjects (NATS wildcards; repeatable)")
-	f.StringVar(&requestID, "request-id", "", "only the events of this request (correlation id)")
-	f.BoolVar(&all, "all", false, "start at the beginning of the stream")
-	f.DurationVar(&since, "since", 0, "start this long ago (e.g. 15m)")
-	f.Uint64Var(&seq, "seq", 0, "start at this stream sequence")
-	f.BoolVarP(&follow, "follow", "f", true, "keep waiting for new events (--follow=false stops once caught up)")
-	f.BoolVar(&asJSON, "json", false, "one JSON object per line")
-	f.IntVarP(&limit, "limit", "n", 0, "stop after this many events")
-	cf.register(cmd, access.OperatorRead)
+	f.StringVar(&o.stream, "stream", streams.Events, "stream to read: EVENTS, INCIDENTS, NOTIFICATIONS or DLQ")
+	f.StringSliceVarP(&o.types, "type", "t", nil, "only these event types (repeatable)")
+	f.StringSliceVar(&o.subjects, "subject", nil, "only these subjects (NATS wildcards; repeatable)")
+	f.StringVar(&o.requestID, "request-id", "", "only the events of this request (correlation id)")
+	f.BoolVar(&o.all, "all", false, "start at the beginning of the stream")
+	f.DurationVar(&o.since, "since", 0, "start this long ago (e.g. 15m)")
+	f.Uint64Var(&o.seq, "seq", 0, "start at this stream sequence")
+	f.BoolVarP(&o.follow, "follow", "f", true, "keep waiting for new events (--follow=false stops once caught up)")
+	f.BoolVar(&o.asJSON, "json", false, "one JSON object per line")
+	f.IntVarP(&o.limit, "limit", "n", 0, "stop after this many events")
+	o.cf.register(cmd, access.OperatorRead)
 	return cmd
+}
+
+func (o *tailOptions) run(ctx context.Context, e *env) error {
+	cfg, err := o.consumer(time.Now())
+	if err != nil {
+		return err
+	}
+	b, err := o.cf.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeBus(b)
+	if err := o.check(ctx, b); err != nil {
+		return err
+	}
+	printed := 0
+	errDone := errors.New("limit reached")
+	err = b.Scan(ctx, o.stream, bus.ScanOptions{Consumer: cfg, Follow: o.follow}, func(m jetstream.Msg, pos bus.Position) error {
+		if o.requestID != "" && m.Headers().Get(event.HeaderRequestID) != o.requestID {
+			return nil
+		}
+		printMsg(e, b, o.stream, m, pos, o.asJSON)
+		printed++
+		if o.limit > 0 && printed >= o.limit {
+			return errDone
+		}
+		return nil
+	})
+	if errors.Is(err, errDone) || ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// consumer is the ordered consumer the flags ask for: its start and its
+// subjects.
+func (o *tailOptions) consumer(now time.Time) (jetstream.OrderedConsumerConfig, error) {
+	starts := 0
+	for _, set := range []bool{o.all, o.since > 0, o.seq > 0} {
+		if set {
+			starts++
+		}
+	}
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy}
+	if starts > 1 {
+		return cfg, usagef("--all, --since and --seq are exclusive")
+	}
+	switch {
+	case o.all:
+		cfg.DeliverPolicy = jetstream.DeliverAllPolicy
+	case o.since > 0:
+		t := now.Add(-o.since)
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &t
+	case o.seq > 0:
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, o.seq
+	}
+	prefix := strings.ToLower(o.stream) + "."
+	for _, t := range o.types {
+		cfg.FilterSubjects = append(cfg.FilterSubjects, prefix+t+".>", prefix+t)
+	}
+	cfg.FilterSubjects = append(cfg.FilterSubjects, o.subjects...)
+	return cfg, nil
+}
+
+// check refuses an unknown event type or stream, as a usage error.
+func (o *tailOptions) check(ctx context.Context, b *bus.Bus) error {
+	for _, t := range o.types {
+		if _, err := b.Catalog.Def(event.Type(t)); err != nil {
+			return usagef("--type: %v", err)
+		}
+	}
+	if _, err := b.JS.Stream(ctx, o.stream); err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return usagef("no stream %q (streams: %s, %s, %s, %s)", o.stream, streams.Events, streams.Incidents, streams.Notifications, streams.DLQ)
+		}
+		return err
+	}
+	return nil
 }
 
 // Line is one message as herald tail --json prints it: the CloudEvents

@@ -229,10 +229,7 @@ func (r *run) offDLT(app *otp.AppSettings) {
 // transient, an in-doubt attempt, or an open circuit.
 func (a *adapter) attempts(ctx context.Context, r *run, p sms.Provider, msg sms.Message) (*attemptResult, int, claimState, error) {
 	common := a.set.Providers.Common(p.Name())
-	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval, bo.MaxInterval = common.Backoff.D(), 5*common.Backoff.D()
-	bo.Reset()
-	inFlight := common.Timeout.D() + 2*time.Second
+	bo := retryBackoff(common.Backoff.D())
 	var res *attemptResult
 	for n := 1; n <= 1+common.Retries; n++ {
 		key := attemptKey(r.d.ID, n)
@@ -241,22 +238,20 @@ func (a *adapter) attempts(ctx context.Context, r *run, p sms.Provider, msg sms.
 		var err error
 		if time.Now().After(r.until) {
 			// Too late to call: only a previous delivery's outcome counts.
-			rec, err := a.peek(ctx, key)
+			late, prev, found, err := a.lateAttempt(ctx, key)
 			if err != nil {
 				return nil, n - 1, 0, err
 			}
-			if rec == nil {
+			if !found {
 				if res == nil {
 					res = &attemptResult{Class: sms.Transient, Error: "delivery deadline passed before the call", NotCalled: true}
 				}
 				return res, n - 1, claimed, nil
 			}
-			if rec.State != attemptDone || rec.Result == nil {
-				state = inDoubt
-			} else {
-				state, res = replayed, rec.Result
+			if state = late; state == replayed {
+				res = prev
 			}
-		} else if state, rev, res, err = a.claimWhenSettled(ctx, key, inFlight); err != nil {
+		} else if state, rev, res, err = a.claimWhenSettled(ctx, key, common.Timeout.D()+2*time.Second); err != nil {
 			return nil, n - 1, 0, err
 		}
 		switch state {
@@ -270,28 +265,11 @@ func (a *adapter) attempts(ctx context.Context, r *run, p sms.Provider, msg sms.
 			res = &attemptResult{Class: sms.Unknown, Error: "outcome unknown: the adapter stopped during this call; it is not repeated"}
 			return res, n, inDoubt, nil
 		case claimed:
-			callCtx, cancel := context.WithDeadline(ctx, r.callDeadline(common.Timeout.D()))
-			sr, open := a.breakers.call(p, r.d.Leg.Route, func() sms.Result { return p.Send(callCtx, msg) })
-			cancel()
-			res = fromResult(sr)
-			res.CircuitOpen, res.NotCalled = open, open
-			res.Error = r.scrub(res.Error)
-			if !open {
-				a.metrics.calls.WithLabelValues(p.Name(), r.d.Leg.Route, string(res.Class)).Inc()
-				a.metrics.callTime.WithLabelValues(p.Name(), r.d.Leg.Route).Observe(sr.Latency.Seconds())
-			}
-			f, err := a.record(key, rev, res)
-			if err != nil {
+			if res, err = a.call(ctx, r, p, msg, common.Timeout.D(), key, rev); err != nil {
 				return nil, n, 0, err
 			}
-			r.records = append(r.records, f)
 		}
-		if res.Class == sms.OK && res.ProviderRequestID != "" && p.Name() != sms.Sim {
-			if err := a.saveRef(ctx, p.Name(), res.ProviderRequestID,
-				receiptRef{RequestID: r.d.RequestID, App: r.d.App, Route: r.d.Leg.Route}); err != nil {
-				r.log.Warn("receipt reference not saved", "error", err)
-			}
-		}
+		a.saveReceiptRef(ctx, r, p, res)
 		if !res.NotCalled {
 			r.response(n, res)
 		}
@@ -303,16 +281,80 @@ func (a *adapter) attempts(ctx context.Context, r *run, p sms.Provider, msg sms.
 			return res, n, state, nil
 		}
 		if state == claimed {
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return nil, n, 0, ctx.Err()
+			if err := sleepCtx(ctx, wait); err != nil {
+				return nil, n, 0, err
 			}
 		}
 	}
 	return res, 1 + common.Retries, claimed, nil
+}
+
+// retryBackoff is the wait between attempts: exponential from initial, up
+// to five times it.
+func retryBackoff(initial time.Duration) *backoff.ExponentialBackOff {
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval, bo.MaxInterval = initial, 5*initial
+	bo.Reset()
+	return bo
+}
+
+// lateAttempt reads what a previous delivery recorded for the attempt key,
+// without claiming it: replayed with its result, inDoubt when it was claimed
+// but never finished; found is false when no delivery made the attempt.
+func (a *adapter) lateAttempt(ctx context.Context, key string) (state claimState, res *attemptResult, found bool, err error) {
+	rec, err := a.peek(ctx, key)
+	if err != nil || rec == nil {
+		return 0, nil, false, err
+	}
+	if rec.State != attemptDone || rec.Result == nil {
+		return inDoubt, nil, true, nil
+	}
+	return replayed, rec.Result, true, nil
+}
+
+// call makes a claimed attempt: it calls the provider through its circuit
+// breaker, counts the call and records its result under key.
+func (a *adapter) call(ctx context.Context, r *run, p sms.Provider, msg sms.Message, timeout time.Duration, key string, rev uint64) (*attemptResult, error) {
+	callCtx, cancel := context.WithDeadline(ctx, r.callDeadline(timeout))
+	sr, open := a.breakers.call(p, r.d.Leg.Route, func() sms.Result { return p.Send(callCtx, msg) })
+	cancel()
+	res := fromResult(sr)
+	res.CircuitOpen, res.NotCalled = open, open
+	res.Error = r.scrub(res.Error)
+	if !open {
+		a.metrics.calls.WithLabelValues(p.Name(), r.d.Leg.Route, string(res.Class)).Inc()
+		a.metrics.callTime.WithLabelValues(p.Name(), r.d.Leg.Route).Observe(sr.Latency.Seconds())
+	}
+	f, err := a.record(key, rev, res)
+	if err != nil {
+		return nil, err
+	}
+	r.records = append(r.records, f)
+	return res, nil
+}
+
+// saveReceiptRef keeps, for an accepted send, what the provider's delivery
+// receipt will need to find the request (the simulator sends none).
+func (a *adapter) saveReceiptRef(ctx context.Context, r *run, p sms.Provider, res *attemptResult) {
+	if res.Class != sms.OK || res.ProviderRequestID == "" || p.Name() == sms.Sim {
+		return
+	}
+	if err := a.saveRef(ctx, p.Name(), res.ProviderRequestID,
+		receiptRef{RequestID: r.d.RequestID, App: r.d.App, Route: r.d.Leg.Route}); err != nil {
+		r.log.Warn("receipt reference not saved", "error", err)
+	}
+}
+
+// sleepCtx waits for d, or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // response records one provider answer.

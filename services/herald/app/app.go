@@ -22,6 +22,7 @@ import (
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/config"
 	"github.com/heraldhq/herald/pkg/event"
+	"github.com/heraldhq/herald/pkg/otp"
 	"github.com/heraldhq/herald/services/dispatcher"
 	"github.com/heraldhq/herald/services/incidents"
 	"github.com/heraldhq/herald/services/ingest"
@@ -144,14 +145,7 @@ func New(opts Options) (*App, error) {
 			return nil, err
 		}
 	}
-	log := opts.Logger
-	if log == nil {
-		out := opts.LogOutput
-		if out == nil {
-			out = os.Stderr
-		}
-		log = newLogger(core, out)
-	}
+	log := appLogger(opts, core)
 	if settings != nil && settings.Keys.Generated && !core.NATS.Embedded() {
 		// Keys generated under this data dir seal what a process with
 		// another data dir cannot open: its dispatches would be refused
@@ -160,6 +154,30 @@ func New(opts Options) (*App, error) {
 			"dataDir", core.DataDir)
 	}
 	a := &App{Log: log, opts: opts}
+	a.fx = fx.New(a.fxOptions(file, core, cat, keys, settings)...)
+	if err := a.fx.Err(); err != nil {
+		return nil, configCause(err)
+	}
+	return a, nil
+}
+
+// appLogger is opts.Logger, or a logger the configuration sets up on
+// opts.LogOutput (default stderr).
+func appLogger(opts Options, core Core) *slog.Logger {
+	if opts.Logger != nil {
+		return opts.Logger
+	}
+	out := opts.LogOutput
+	if out == nil {
+		out = os.Stderr
+	}
+	return newLogger(core, out)
+}
+
+// fxOptions compose the application: the checked configuration, the core
+// (bus, HTTP server) and the targets' modules, then what App keeps.
+func (a *App) fxOptions(file *config.File, core Core, cat *event.Catalog, keys *api.Keyring, settings *otp.Settings) []fx.Option {
+	log, opts := a.Log, a.opts
 	options := []fx.Option{
 		fx.WithLogger(func() fxevent.Logger {
 			l := &fxevent.SlogLogger{Logger: log.With("component", "fx")}
@@ -184,14 +202,9 @@ func New(opts Options) (*App, error) {
 	// Built last, the HTTP server starts after every service and stops
 	// before them: no request arrives before the consumers run, and none is
 	// left waiting on a consumer that already stopped.
-	options = append(options, fx.Populate(&a.HTTP, &a.Connector),
+	return append(options, fx.Populate(&a.HTTP, &a.Connector),
 		fx.Invoke(fx.Annotate(func(b *bus.Bus) { a.Bus = b }, fx.ParamTags(`name:"core"`))),
 		fx.Invoke(fx.Annotate(func(rs []config.Reloader) { a.reloaders = rs }, fx.ParamTags(`group:"reloaders"`))))
-	a.fx = fx.New(options...)
-	if err := a.fx.Err(); err != nil {
-		return nil, configCause(err)
-	}
-	return a, nil
 }
 
 // configCause strips fx's dependency-graph wrapping from a start-up error,

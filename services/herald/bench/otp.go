@@ -183,13 +183,18 @@ func startPlatform(ctx context.Context, cfg OTPConfig, targets []string) (*platf
 		_ = a.Stop(sctx)
 		undo()
 	}
-	url := a.HTTP.URL() + "/v1/otp/send"
-	workers := max(cfg.Workers, 16)
+	p.send = otpSender(a.HTTP.URL()+"/v1/otp/send", max(cfg.Workers, 16), cfg.PhoneBase)
+	return p, nil
+}
+
+// otpSender sends one synchronous OTP per call to url, each to a new phone
+// number after phoneBase, on connections kept for that many workers.
+func otpSender(url string, workers int, phoneBase int64) sender {
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		MaxIdleConns: workers * 4, MaxIdleConnsPerHost: workers * 4, IdleConnTimeout: time.Minute}}
 	var phone atomic.Int64
-	phone.Store(cfg.PhoneBase)
-	p.send = func() (time.Duration, error) {
+	phone.Store(phoneBase)
+	return func() (time.Duration, error) {
 		body := fmt.Sprintf(`{"app":"bench","phone":"+9198%08d"}`, phone.Add(1))
 		start := time.Now()
 		resp, err := client.Post(url, "application/json", bytes.NewReader([]byte(body)))
@@ -207,7 +212,6 @@ func startPlatform(ctx context.Context, cfg OTPConfig, targets []string) (*platf
 		}
 		return 0, fmt.Errorf("status %d: %s", resp.StatusCode, b)
 	}
-	return p, nil
 }
 
 // errPending is a synchronous send answered 202 pending: accepted, its

@@ -98,6 +98,8 @@ var ignored = map[string]bool{
 	"examples": true, "default": true, "deprecated": true, "readOnly": true, "writeOnly": true,
 }
 
+// compile turns a schema object into a node. Its length is one switch with
+// a case per supported keyword, read at a glance.
 func compile(doc any, path string) (*node, error) {
 	m, ok := doc.(map[string]any)
 	if !ok {
@@ -116,30 +118,9 @@ func compile(doc any, path string) (*node, error) {
 		case "type":
 			err = n.compileType(val)
 		case "properties":
-			props, ok := val.(map[string]any)
-			if !ok {
-				return nil, fmt.Errorf("%w: %s/properties", ErrUnsupported, path)
-			}
-			n.props = make(map[string]*node, len(props))
-			for name, sub := range props {
-				if n.props[name], err = compile(sub, path+"/properties/"+name); err != nil {
-					return nil, err
-				}
-			}
+			err = n.compileProperties(val, path)
 		case "required":
-			rs, ok := val.([]any)
-			if !ok || len(rs) > 64 {
-				return nil, fmt.Errorf("%w: %s/required", ErrUnsupported, path)
-			}
-			n.required = make(map[string]int, len(rs))
-			for i, r := range rs {
-				s, ok := r.(string)
-				if !ok {
-					return nil, fmt.Errorf("%w: %s/required", ErrUnsupported, path)
-				}
-				n.required[s] = i
-			}
-			n.nRequired = len(rs)
+			err = n.compileRequired(val, path)
 		case "additionalProperties":
 			switch a := val.(type) {
 			case bool:
@@ -161,18 +142,7 @@ func compile(doc any, path string) (*node, error) {
 			s, _ := val.(string)
 			n.pattern, err = regexp.Compile(s)
 		case "enum":
-			es, ok := val.([]any)
-			if !ok {
-				return nil, fmt.Errorf("%w: %s/enum", ErrUnsupported, path)
-			}
-			n.enum = map[string]bool{}
-			for _, e := range es {
-				s, ok := e.(string)
-				if !ok {
-					return nil, fmt.Errorf("%w: %s/enum with non-string values", ErrUnsupported, path)
-				}
-				n.enum[s] = true
-			}
+			err = n.compileEnum(val, path)
 		case "format":
 			if val != "date-time" {
 				return nil, fmt.Errorf("%w: %s/format %v", ErrUnsupported, path, val)
@@ -196,6 +166,54 @@ func compile(doc any, path string) (*node, error) {
 		}
 	}
 	return n, nil
+}
+
+func (n *node) compileProperties(val any, path string) error {
+	props, ok := val.(map[string]any)
+	if !ok {
+		return fmt.Errorf("%w: %s/properties", ErrUnsupported, path)
+	}
+	n.props = make(map[string]*node, len(props))
+	for name, sub := range props {
+		var err error
+		if n.props[name], err = compile(sub, path+"/properties/"+name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (n *node) compileRequired(val any, path string) error {
+	rs, ok := val.([]any)
+	if !ok || len(rs) > 64 {
+		return fmt.Errorf("%w: %s/required", ErrUnsupported, path)
+	}
+	n.required = make(map[string]int, len(rs))
+	for i, r := range rs {
+		s, ok := r.(string)
+		if !ok {
+			return fmt.Errorf("%w: %s/required", ErrUnsupported, path)
+		}
+		n.required[s] = i
+	}
+	n.nRequired = len(rs)
+	return nil
+}
+
+func (n *node) compileEnum(val any, path string) error {
+	es, ok := val.([]any)
+	if !ok {
+		return fmt.Errorf("%w: %s/enum", ErrUnsupported, path)
+	}
+	n.enum = map[string]bool{}
+	for _, e := range es {
+		s, ok := e.(string)
+		if !ok {
+			return fmt.Errorf("%w: %s/enum with non-string values", ErrUnsupported, path)
+		}
+		n.enum[s] = true
+	}
+	return nil
 }
 
 func (n *node) compileType(val any) error {
