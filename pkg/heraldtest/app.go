@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -300,13 +301,24 @@ func (a *App) PublishInputs(t testing.TB, body any) []bus.Ack {
 func (a *App) StreamMessages(t testing.TB, stream string) []jetstream.Msg {
 	t.Helper()
 	if bucket, ok := strings.CutPrefix(stream, "KV_"); ok && bucket != lease.Bucket {
-		r, ok := access.BucketOwner(bucket)
+		r, ok := bucketOwner(bucket)
 		if !ok {
 			t.Fatalf("no role owns bucket %s", bucket)
 		}
 		return Messages(t, a.As(t, r).JS, stream, "$KV."+bucket+".>")
 	}
 	return Messages(t, a.Bus.JS, stream)
+}
+
+// bucketOwner is the role whose grant has the key-value bucket.
+func bucketOwner(bucket string) (access.Role, bool) {
+	grants := access.Grants()
+	for _, r := range access.Roles() {
+		if slices.Contains(grants[r].Buckets, bucket) {
+			return r, true
+		}
+	}
+	return "", false
 }
 
 // StoredText is everything the server stores, stream by stream (key-value
