@@ -442,3 +442,116 @@ func lookupShorthand(cmd *cobra.Command, s string) *pflag.Flag {
 	}
 	return cmd.InheritedFlags().ShorthandLookup(s)
 }
+
+// The docs cite tests as evidence (TestAStandbyTakesOverMidStorm…): each
+// must exist, or the claim has lost its proof. A name used with -run may
+// be the prefix of tests.
+func TestDocsNameOnlyTestsThatExist(t *testing.T) {
+	funcs := regexp.MustCompile(`(?m)^func ((?:Test|Benchmark|Fuzz)[A-Z]\w*)\(`)
+	var have []string
+	err := filepath.WalkDir("../..", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && strings.HasPrefix(d.Name(), ".") && path != "../.." {
+			return filepath.SkipDir
+		}
+		if strings.HasSuffix(path, "_test.go") {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			for _, m := range funcs.FindAllStringSubmatch(string(b), -1) {
+				have = append(have, m[1])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cited := regexp.MustCompile(`\b(?:Test|Benchmark|Fuzz)[A-Z]\w*`)
+	docs, err := filepath.Glob("../../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range append([]string{"../../README.md", "../../deploy/README.md"}, docs...) {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			for _, name := range cited.FindAllString(line, -1) {
+				if !slices.ContainsFunc(have, func(h string) bool { return strings.HasPrefix(h, name) }) {
+					t.Errorf("%s:%d: names %s, which no test is", strings.TrimPrefix(file, "../../"), i+1, name)
+				}
+			}
+		}
+	}
+}
+
+// Paths the docs name in code spans (`pkg/incident/default_rules.yaml`,
+// `deploy/nats`, `go test ./pkg/access`) must exist, so that a moved file
+// takes its docs along. A path may be a glob; <placeholders> and what
+// follows a Go identifier's dot (`pkg/heraldtest.StartDeployCluster`) are
+// not checked.
+func TestDocsNameOnlyPathsThatExist(t *testing.T) {
+	repoPath := regexp.MustCompile(`(?:^|[\s(=])(\./)?((?:pkg|services|docs|deploy|streams|schemas|\.ci)/[^\s:,;)` + "`" + `'"]*)`)
+	docs, err := filepath.Glob("../../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range append([]string{"../../README.md", "../../deploy/README.md"}, docs...) {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Code spans outside code blocks, and the lines of shell blocks.
+		lines := strings.Split(string(b), "\n")
+		var prose []string
+		type found struct {
+			line int
+			text string
+		}
+		var texts []found
+		inFence, lang := false, ""
+		for i, l := range lines {
+			if m := fence.FindStringSubmatch(l); m != nil {
+				inFence, lang = !inFence, m[1]
+				prose = append(prose, "")
+				continue
+			}
+			if inFence {
+				if lang == "sh" {
+					texts = append(texts, found{i + 1, l})
+				}
+				prose = append(prose, "")
+				continue
+			}
+			prose = append(prose, l)
+		}
+		text := strings.Join(prose, "\n")
+		for _, loc := range backtick.FindAllStringSubmatchIndex(text, -1) {
+			texts = append(texts, found{1 + strings.Count(text[:loc[0]], "\n"), text[loc[2]:loc[3]]})
+		}
+		for _, f := range texts {
+			for _, m := range repoPath.FindAllStringSubmatch(f.text, -1) {
+				p := strings.TrimRight(m[2], ".")
+				if i := strings.IndexAny(p, "<#{"); i >= 0 {
+					p = p[:i]
+				}
+				if i := strings.LastIndex(p, "."); i > strings.LastIndex(p, "/") && i+1 < len(p) && p[i+1] >= 'A' && p[i+1] <= 'Z' {
+					p = p[:i] // a Go identifier in the package
+				}
+				if !pathExists(filepath.Join("../..", p)) && !pathExists(filepath.Join(filepath.Dir(file), p)) {
+					t.Errorf("%s:%d: names %s, which does not exist", strings.TrimPrefix(file, "../../"), f.line, m[2])
+				}
+			}
+		}
+	}
+}
+
+func pathExists(p string) bool {
+	m, err := filepath.Glob(p)
+	return err == nil && len(m) > 0
+}
