@@ -70,6 +70,7 @@ func TestDocsCheckerCatchesWhatDoesNotExist(t *testing.T) {
 		"`herald keys new` (`--nme`) and `--data-dirr`",                                // 15
 		"    herald rules check -x FILE",                                               // 16
 		"There is no `herald bench notifier` command, there is no `herald bench bus`.", // 17
+		"| `herald keys new\\|hash` | (`--role operator`, `--rol`) |",                  // 18
 	}, "\n")
 	var bad []string
 	for _, dc := range docCommands(doc) {
@@ -86,6 +87,7 @@ func TestDocsCheckerCatchesWhatDoesNotExist(t *testing.T) {
 		"15: herald keys new: unknown flag --data-dirr",
 		"16: herald rules check: unknown flag -x",
 		"17: the doc says there is no such command, but there is",
+		"18: herald keys new, herald keys hash: unknown flag --rol",
 	}
 	if !slices.Equal(bad, want) {
 		t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(bad, "\n"), strings.Join(want, "\n"))
@@ -109,8 +111,9 @@ type docCommand struct {
 	// herald command shown earlier on the same line (a table row or a
 	// sentence about it), else against every command.
 	lone bool
-	// of is that earlier command's args.
-	of []string
+	// of is that earlier command's args, one list per alternative
+	// (`herald keys new\|hash`: the flag may be either's).
+	of [][]string
 	// absent: the doc says the command does not exist.
 	absent bool
 }
@@ -184,7 +187,7 @@ func docCommands(doc string) []docCommand {
 // spanCommands reads the code spans of a paragraph.
 func spanCommands(para string, first int) []docCommand {
 	var out []docCommand
-	var rowCmd []string // the last herald command of the current line
+	var rowCmd [][]string // the last herald command of the current line
 	rowLine := 0
 	for _, loc := range backtick.FindAllStringSubmatchIndex(para, -1) {
 		n := first + strings.Count(para[:loc[0]], "\n")
@@ -201,7 +204,7 @@ func spanCommands(para string, first int) []docCommand {
 			for _, args := range alternatives(words[1:]) {
 				out = append(out, docCommand{line: n, text: text, args: args, absent: absent})
 			}
-			rowCmd = words[1:]
+			rowCmd = alternatives(words[1:])
 		case len(words) > 0 && strings.HasPrefix(words[0], "--") && len(words[0]) > 2:
 			// A flag alone: --name, --nats URL, --follow=false.
 			for _, w := range words {
@@ -338,14 +341,18 @@ func checkCommand(root *cobra.Command, dc docCommand) error {
 	if dc.lone {
 		flag := strings.TrimPrefix(strings.SplitN(dc.args[0], "=", 2)[0], "--")
 		if dc.of != nil {
-			cmd, err := resolve(root, dc.of)
-			if err != nil {
-				return nil // reported with the command itself
+			var paths []string
+			for _, args := range dc.of {
+				cmd, err := resolve(root, args)
+				if err != nil {
+					return nil // reported with the command itself
+				}
+				if lookupFlag(cmd, flag) != nil {
+					return nil
+				}
+				paths = append(paths, cmd.CommandPath())
 			}
-			if lookupFlag(cmd, flag) == nil {
-				return fmt.Errorf("%s: unknown flag --%s", cmd.CommandPath(), flag)
-			}
-			return nil
+			return fmt.Errorf("%s: unknown flag --%s", strings.Join(paths, ", "), flag)
 		}
 		found := false
 		walk(root, func(c *cobra.Command) { found = found || lookupFlag(c, flag) != nil })
