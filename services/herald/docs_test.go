@@ -20,23 +20,12 @@ import (
 func TestDocsShowOnlyCommandsAndFlagsTheBinaryHas(t *testing.T) {
 	root := newRoot(&env{})
 	walk(root, func(c *cobra.Command) { c.InitDefaultHelpFlag() })
-	files := []string{"../../README.md", "../../deploy/README.md"}
-	docs, err := filepath.Glob("../../docs/*.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files = append(files, docs...)
 	seen := 0
-	for _, file := range files {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := strings.TrimPrefix(file, "../../")
-		for _, dc := range docCommands(string(b)) {
+	for _, doc := range readDocs(t) {
+		for _, dc := range docCommands(doc.text) {
 			seen++
 			if err := checkCommand(root, dc); err != nil {
-				t.Errorf("%s:%d: %s: %v", name, dc.line, dc.text, err)
+				t.Errorf("%s:%d: %s: %v", doc.name, dc.line, dc.text, err)
 			}
 		}
 	}
@@ -94,6 +83,31 @@ func TestDocsCheckerCatchesWhatDoesNotExist(t *testing.T) {
 	}
 }
 
+// docFile is a document the docs tests read.
+type docFile struct {
+	name string // from the repository's root
+	path string // from this package
+	text string
+}
+
+// readDocs reads README.md, deploy/README.md and docs/*.md.
+func readDocs(t *testing.T) []docFile {
+	t.Helper()
+	docs, err := filepath.Glob("../../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []docFile
+	for _, path := range append([]string{"../../README.md", "../../deploy/README.md"}, docs...) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, docFile{name: strings.TrimPrefix(path, "../../"), path: path, text: string(b)})
+	}
+	return out
+}
+
 func walk(c *cobra.Command, f func(*cobra.Command)) {
 	f(c)
 	for _, sub := range c.Commands() {
@@ -101,8 +115,8 @@ func walk(c *cobra.Command, f func(*cobra.Command)) {
 	}
 }
 
-// docCommand is a herald command line found in a document, or (cmd nil) a
-// flag shown alone in backticks.
+// docCommand is a herald command line found in a document, or a flag
+// shown alone in backticks.
 type docCommand struct {
 	line int
 	text string
@@ -478,19 +492,11 @@ func TestDocsNameOnlyTestsThatExist(t *testing.T) {
 		t.Fatal(err)
 	}
 	cited := regexp.MustCompile(`\b(?:Test|Benchmark|Fuzz)[A-Z]\w*`)
-	docs, err := filepath.Glob("../../docs/*.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, file := range append([]string{"../../README.md", "../../deploy/README.md"}, docs...) {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, line := range strings.Split(string(b), "\n") {
+	for _, doc := range readDocs(t) {
+		for i, line := range strings.Split(doc.text, "\n") {
 			for _, name := range cited.FindAllString(line, -1) {
 				if !slices.ContainsFunc(have, func(h string) bool { return strings.HasPrefix(h, name) }) {
-					t.Errorf("%s:%d: names %s, which no test is", strings.TrimPrefix(file, "../../"), i+1, name)
+					t.Errorf("%s:%d: names %s, which no test is", doc.name, i+1, name)
 				}
 			}
 		}
@@ -504,17 +510,9 @@ func TestDocsNameOnlyTestsThatExist(t *testing.T) {
 // not checked.
 func TestDocsNameOnlyPathsThatExist(t *testing.T) {
 	repoPath := regexp.MustCompile(`(?:^|[\s(=])(\./)?((?:pkg|services|docs|deploy|streams|schemas|\.ci)/[^\s:,;)` + "`" + `'"]*)`)
-	docs, err := filepath.Glob("../../docs/*.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, file := range append([]string{"../../README.md", "../../deploy/README.md"}, docs...) {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, doc := range readDocs(t) {
 		// Code spans outside code blocks, and the lines of shell blocks.
-		lines := strings.Split(string(b), "\n")
+		lines := strings.Split(doc.text, "\n")
 		var prose []string
 		type found struct {
 			line int
@@ -550,8 +548,8 @@ func TestDocsNameOnlyPathsThatExist(t *testing.T) {
 				if i := strings.LastIndex(p, "."); i > strings.LastIndex(p, "/") && i+1 < len(p) && p[i+1] >= 'A' && p[i+1] <= 'Z' {
 					p = p[:i] // a Go identifier in the package
 				}
-				if !pathExists(filepath.Join("../..", p)) && !pathExists(filepath.Join(filepath.Dir(file), p)) {
-					t.Errorf("%s:%d: names %s, which does not exist", strings.TrimPrefix(file, "../../"), f.line, m[2])
+				if !pathExists(filepath.Join("../..", p)) && !pathExists(filepath.Join(filepath.Dir(doc.path), p)) {
+					t.Errorf("%s:%d: names %s, which does not exist", doc.name, f.line, m[2])
 				}
 			}
 		}
