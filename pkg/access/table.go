@@ -165,17 +165,6 @@ func Grants() map[Role]Grant {
 	}
 }
 
-// BucketOwner is the role whose grant has the key-value bucket.
-func BucketOwner(bucket string) (Role, bool) {
-	grants := Grants()
-	for _, r := range Roles() {
-		if slices.Contains(grants[r].Buckets, bucket) {
-			return r, true
-		}
-	}
-	return "", false
-}
-
 // Table turns the grants into each role's NATS permissions.
 func Table(cat *event.Catalog) (map[Role]Permissions, error) {
 	grants := Grants()

@@ -30,6 +30,7 @@ type Validator interface {
 type File struct {
 	source   string
 	sections map[string]*yaml.Node
+	lines    map[string]int // each section's line, for errors
 }
 
 // Load reads path; an empty path gives an empty file (every default).
@@ -46,7 +47,7 @@ func Load(path string) (*File, error) {
 
 // Parse reads configuration from bytes; source names it in errors.
 func Parse(source string, b []byte) (*File, error) {
-	f := &File{source: source, sections: map[string]*yaml.Node{}}
+	f := &File{source: source, sections: map[string]*yaml.Node{}, lines: map[string]int{}}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return f, nil
 	}
@@ -67,6 +68,7 @@ func Parse(source string, b []byte) (*File, error) {
 			return nil, fmt.Errorf("%w: %s: line %d: section %q appears twice", ErrInvalid, source, k.Line, k.Value)
 		}
 		f.sections[k.Value] = root.Content[i+1]
+		f.lines[k.Value] = k.Line
 	}
 	return f, nil
 }
@@ -116,8 +118,11 @@ func (f *File) CheckKnown(known ...string) error {
 	if len(unknown) == 0 {
 		return nil
 	}
-	slices.Sort(unknown)
-	slices.Sort(known)
+	slices.SortFunc(unknown, func(a, b string) int { return f.lines[a] - f.lines[b] })
+	for i, k := range unknown {
+		unknown[i] = fmt.Sprintf("%s (line %d)", k, f.lines[k])
+	}
+	known = slices.Sorted(slices.Values(known))
 	return fmt.Errorf("%w: %s: unknown section(s) %s (known: %s)", ErrInvalid, f.source,
 		strings.Join(unknown, ", "), strings.Join(known, ", "))
 }

@@ -71,7 +71,7 @@ func TestUnknownSectionsAreReported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.CheckKnown("http", "nats"); err == nil || !strings.Contains(err.Error(), "httpp") {
+	if err := f.CheckKnown("http", "nats"); err == nil || !strings.Contains(err.Error(), "httpp (line 2)") {
 		t.Errorf("got %v", err)
 	}
 }

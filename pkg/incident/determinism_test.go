@@ -1,6 +1,7 @@
 package incident
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -115,7 +116,7 @@ rules:
 				if err != nil {
 					t.Fatal(err)
 				}
-				if f.e, err = Restore(b, Options{Catalog: cat}); err != nil {
+				if f.e, err = ReadSnapshot(bytes.NewReader(b), Options{Catalog: cat}); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -167,12 +167,6 @@ func ReadSnapshot(r io.Reader, opts Options) (*Engine, error) {
 	return restore(&s, opts)
 }
 
-// Restore builds an engine from a snapshot. With opts.Rules set the
-// snapshot's rules are replaced by them (as a reload would).
-func Restore(b []byte, opts Options) (*Engine, error) {
-	return ReadSnapshot(bytes.NewReader(b), opts)
-}
-
 func restore(s *snapshot, opts Options) (*Engine, error) {
 	if s.Version != snapshotVersion {
 		return nil, fmt.Errorf("incident snapshot: version %d, want %d", s.Version, snapshotVersion)

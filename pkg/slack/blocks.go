@@ -59,9 +59,6 @@ func Context(md ...string) Block {
 	return b
 }
 
-// Divider is a divider block.
-func Divider() Block { return Block{Type: "divider"} }
-
 // Limit keeps at most MaxBlocks blocks, the last one of which says that
 // some were left out.
 func Limit(blocks []Block) []Block {

@@ -111,7 +111,7 @@ func dlqListCmd(e *env) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&consumer, "consumer", "", "only this consumer's dead letters")
-	cmd.Flags().StringVar(&reason, "reason", "", "only this reason (envelope, unknown_type, malformed, schema, handler, exhausted)")
+	cmd.Flags().StringVar(&reason, "reason", "", "only this reason (envelope, unknown_type, malformed, schema, subject, handler, exhausted)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object per line, with headers and data")
 	cf.register(cmd, access.OperatorRead)
 	return cmd

@@ -45,7 +45,25 @@ type env struct {
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := newRoot(&env{stdin: stdin, stdout: stdout, stderr: stderr})
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "herald:", err)
+	var ue usageError
+	if errors.As(err, &ue) || errors.Is(err, config.ErrInvalid) || isCobraUsage(err) {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// newRoot builds the command tree (docs_test.go checks the docs against it).
+func newRoot(e *env) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "herald",
 		Short: "Herald delivers OTPs by SMS and raises incidents in Slack, on an event log in NATS JetStream",
@@ -62,25 +80,12 @@ Exit codes: 0 success, 1 failure (e.g. the server is unavailable),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetArgs(args)
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w\nrun '%s --help' for usage", err, c.CommandPath())}
 	})
 	root.AddCommand(serveCmd(e), publishCmd(e), tailCmd(e), streamsCmd(e), dlqCmd(e), benchCmd(e), replayCmd(e))
 	root.AddCommand(rulesCmd(e), incidentsCmd(e), keysCmd(e), natsCmd(e))
-	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return exitOK
-	}
-	fmt.Fprintln(stderr, "herald:", err)
-	var ue usageError
-	if errors.As(err, &ue) || errors.Is(err, config.ErrInvalid) || isCobraUsage(err) {
-		return exitUsage
-	}
-	return exitFailure
+	return root
 }
 
 // isCobraUsage recognises cobra's own argument errors (unknown command, wrong arg count).

@@ -43,7 +43,7 @@ that can (the incident rules) apply it without losing state.`,
 	f.StringVar(&o.opts.ConfigFile, "config", "", "configuration file (default ./herald.yaml if it exists)")
 	f.StringVar(&o.opts.DataDir, "data", "", "data directory of the embedded server (default ./data)")
 	f.StringVar(&o.opts.HTTPAddr, "http", "", "HTTP listen address (default 127.0.0.1:8080)")
-	f.StringVar(&o.opts.NATSListen, "nats-listen", "", "client address of the embedded NATS server (default 127.0.0.1:4222; 'none' for none)")
+	f.StringVar(&o.opts.NATSListen, "nats-listen", "", "client address of the embedded NATS server (default 127.0.0.1:4222; 'none' for none, with nats.inProcess: true)")
 	f.StringVar(&o.opts.NATSURL, "nats", "", "use this external NATS server or cluster instead of embedding one")
 	f.StringVar(&o.opts.NATSCredsDir, "nats-creds-dir", "", "with --nats: directory of the roles' <role>.creds (default <data>/nats; env HERALD_NATS_CREDS_DIR)")
 	f.StringVar(&o.targets, "target", "all", "services to run: all, or a comma-separated list of dispatcher, provider-adapter, incident, notifier")

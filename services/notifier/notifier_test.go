@@ -20,12 +20,12 @@ func TestOpenEscalateResolvePostsOnceThenEditsAndRepliesInOrder(t *testing.T) {
 	start(t, b, webAPIConfig(s, "#shop-alerts"), nil)
 
 	inc := newIncident(t, b, "inc-0000aaaa11112222", "P2", map[string]string{"app": "shop", "provider": "fast2sms"}).open()
-	calls := waitCalls(t, s, 1, 5*time.Second)
+	waitCalls(t, s, 1, 5*time.Second)
 	inc.escalate("P1")
-	calls = waitCalls(t, s, 3, 5*time.Second)
+	waitCalls(t, s, 3, 5*time.Second)
 	inc.resolve()
 	waitCalls(t, s, 5, 5*time.Second)
-	calls = flush(t, b, b, s, 1)
+	calls := flush(t, b, b, s, 1)
 
 	root := calls[0]
 	want := []struct {

@@ -57,7 +57,7 @@ func TestMessagesStayWithinSlackLimits(t *testing.T) {
 	}
 	many := make([]slack.Block, 80)
 	for i := range many {
-		many[i] = slack.Divider()
+		many[i] = slack.Block{Type: "divider"}
 	}
 	if got := slack.Limit(many); len(got) != slack.MaxBlocks || got[len(got)-1].Type != "context" {
 		t.Errorf("Limit kept %d blocks", len(got))

@@ -129,11 +129,6 @@ func SubscriptionID(channel string, m event.SubscriptionMatch) string {
 	return "sub-" + hex.EncodeToString(sum[:8])
 }
 
-// target is a destination an incident transition goes to, and why.
-type target struct {
-	dest, by string
-}
-
 // route decides the destinations of an incident's transition: those already
 // following the incident keep it (so a resolve always reaches whoever saw
 // the open), and while it is open every route and subscription that matches

@@ -400,7 +400,7 @@ func (n *node) checkString(raw jsontext.Value) bool {
 }
 
 func (n *node) checkNumber(raw jsontext.Value) bool {
-	isInt := bytes.IndexAny(raw, ".eE") < 0
+	isInt := !bytes.ContainsAny(raw, ".eE")
 	if n.types != 0 {
 		if n.types&(tNumber|tInteger) == 0 {
 			return false

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -223,13 +224,24 @@ func (a *App) PublishInputs(t testing.TB, body any) []bus.Ack {
 func (a *App) StreamMessages(t testing.TB, stream string) []jetstream.Msg {
 	t.Helper()
 	if bucket, ok := strings.CutPrefix(stream, "KV_"); ok && bucket != lease.Bucket {
-		r, ok := access.BucketOwner(bucket)
+		r, ok := bucketOwner(bucket)
 		if !ok {
 			t.Fatalf("no role owns bucket %s", bucket)
 		}
 		return heraldtest.Messages(t, a.As(t, r).JS, stream, "$KV."+bucket+".>")
 	}
 	return heraldtest.Messages(t, a.Bus.JS, stream)
+}
+
+// bucketOwner is the role whose grant has the key-value bucket.
+func bucketOwner(bucket string) (access.Role, bool) {
+	grants := access.Grants()
+	for _, r := range access.Roles() {
+		if slices.Contains(grants[r].Buckets, bucket) {
+			return r, true
+		}
+	}
+	return "", false
 }
 
 // StoredText is everything the server stores, stream by stream (key-value
