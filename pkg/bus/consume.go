@@ -94,7 +94,6 @@ type Subscription struct {
 	once    sync.Once
 
 	jcfg       jetstream.ConsumerConfig
-	start      func(jetstream.Consumer) (jetstream.ConsumeContext, error)
 	ccMu       sync.Mutex // guards cc, replaced when the consumer is re-created
 	stopped    atomic.Bool
 	recreating atomic.Bool
@@ -113,6 +112,26 @@ func (s *Subscription) consumeContext() jetstream.ConsumeContext {
 // never redelivered forever.
 func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Subscription, error) {
 	cfg.defaults()
+	jcfg := cfg.jetstream()
+	cons, err := Retry(ctx, func(ctx context.Context) (jetstream.Consumer, error) {
+		return b.JS.CreateOrUpdateConsumer(ctx, cfg.Stream, jcfg)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s on %s: %w", cfg.Durable, cfg.Stream, err)
+	}
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s := &Subscription{b: b, cfg: cfg, cancel: cancel, abort: make(chan struct{}), jcfg: jcfg}
+	s.runWorkers(b.newProcessor(hctx, &s.cfg, h))
+	if s.cc, err = s.consumeWith(cons); err != nil {
+		cancel()
+		return nil, fmt.Errorf("consume %s on %s: %w", cfg.Durable, cfg.Stream, err)
+	}
+	b.track(s)
+	return s, nil
+}
+
+// jetstream is the durable's server-side configuration.
+func (cfg ConsumerConfig) jetstream() jetstream.ConsumerConfig {
 	jcfg := jetstream.ConsumerConfig{
 		Durable:        cfg.Durable,
 		AckPolicy:      jetstream.AckExplicitPolicy,
@@ -129,17 +148,14 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Subs
 		// server's permissions can check it (pkg/access).
 		jcfg.FilterSubject, jcfg.FilterSubjects = cfg.FilterSubjects[0], nil
 	}
-	cons, err := Retry(ctx, func(ctx context.Context) (jetstream.Consumer, error) {
-		return b.JS.CreateOrUpdateConsumer(ctx, cfg.Stream, jcfg)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("consumer %s on %s: %w", cfg.Durable, cfg.Stream, err)
-	}
-	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s := &Subscription{b: b, cfg: cfg, cancel: cancel, abort: make(chan struct{}), jcfg: jcfg}
-	p := &processor{b: b, cfg: &s.cfg, h: h, ctx: hctx, tm: map[event.Type]*typeMetrics{}}
-	// Series only for what can happen: the types the filter lets through
-	// (and "unknown"), not every type of the catalog.
+	return jcfg
+}
+
+// newProcessor builds the handler's side of a consumer, with series only
+// for what can happen: the types the filter lets through (and "unknown"),
+// not every type of the catalog.
+func (b *Bus) newProcessor(ctx context.Context, cfg *ConsumerConfig, h Handler) *processor {
+	p := &processor{b: b, cfg: cfg, h: h, ctx: ctx, tm: map[event.Type]*typeMetrics{}}
 	types := b.Receivable(cfg.Stream, cfg.FilterSubjects...)
 	for _, t := range types {
 		p.tm[t] = newTypeMetrics(b.metrics, cfg.Durable, string(t))
@@ -147,12 +163,16 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Subs
 	p.unknown = newUnknownMetrics(b.metrics, cfg.Durable)
 	b.metrics.InitChecked(cfg.Durable, types)
 	b.metrics.initDeadLettered(cfg.Durable, types, ReasonHandler, ReasonExhausted)
+	return p
+}
 
-	// Handlers run on their own goroutines, fed by the client's delivery
-	// callback: decoding and handling then overlap the client's own work
-	// instead of queueing behind it. One worker keeps stream order.
-	s.work = make(chan jetstream.Msg, max(256, cfg.Concurrency))
-	for range cfg.Concurrency {
+// runWorkers starts the handlers on their own goroutines, fed by the
+// client's delivery callback: decoding and handling then overlap the
+// client's own work instead of queueing behind it. One worker keeps stream
+// order.
+func (s *Subscription) runWorkers(p *processor) {
+	s.work = make(chan jetstream.Msg, max(256, s.cfg.Concurrency))
+	for range s.cfg.Concurrency {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -169,31 +189,28 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) (*Subs
 			}
 		}()
 	}
+}
+
+// consumeWith starts consuming cons into the workers (again, when the
+// consumer is re-created).
+func (s *Subscription) consumeWith(cons jetstream.Consumer) (jetstream.ConsumeContext, error) {
 	deliver := func(m jetstream.Msg) {
 		select {
 		case s.work <- m:
 		case <-s.abort: // not acknowledged: the server redelivers it
 		}
 	}
-	s.start = func(cons jetstream.Consumer) (jetstream.ConsumeContext, error) {
-		return cons.Consume(deliver,
-			jetstream.PullMaxMessages(cfg.Batch),
-			jetstream.PullExpiry(PullExpires), jetstream.PullHeartbeat(PullHeartbeat),
-			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-				if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
-					s.recreate()
-				}
-				if !errors.Is(err, jetstream.ErrNoHeartbeat) {
-					b.log.Warn("consumer error", "consumer", cfg.Durable, "error", err)
-				}
-			}))
-	}
-	if s.cc, err = s.start(cons); err != nil {
-		cancel()
-		return nil, fmt.Errorf("consume %s on %s: %w", cfg.Durable, cfg.Stream, err)
-	}
-	b.track(s)
-	return s, nil
+	return cons.Consume(deliver,
+		jetstream.PullMaxMessages(s.cfg.Batch),
+		jetstream.PullExpiry(PullExpires), jetstream.PullHeartbeat(PullHeartbeat),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+				s.recreate()
+			}
+			if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+				s.b.log.Warn("consumer error", "consumer", s.cfg.Durable, "error", err)
+			}
+		}))
 }
 
 // ready reports whether the consumer still exists on the server and is
@@ -254,7 +271,7 @@ func (s *Subscription) recreate() {
 			if s.stopped.Load() {
 				return
 			}
-			cc, err := s.start(cons)
+			cc, err := s.consumeWith(cons)
 			if err != nil {
 				s.b.log.Error("could not consume a re-created consumer", "consumer", s.cfg.Durable, "error", err)
 				return

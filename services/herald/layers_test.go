@@ -1,7 +1,13 @@
 package main
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -94,5 +100,48 @@ func TestTheBinaryLinksNoTestHarness(t *testing.T) {
 		if dep == module+"pkg/heraldtest" || dep == module+"services/herald/app/apptest" || strings.HasPrefix(dep, "testing") {
 			t.Errorf("the herald binary links %s", dep)
 		}
+	}
+}
+
+// TestNoLongFunctionWithoutAReason: a function of the module's code (tests
+// aside) longer than 60 lines says why in its doc comment ("it is long
+// because…", "its length is…"); otherwise it is split along its seams.
+func TestNoLongFunctionWithoutAReason(t *testing.T) {
+	const limit = 60
+	reason := regexp.MustCompile(`(?i)\blong\b|\blength\b`)
+	fset := token.NewFileSet()
+	files := 0
+	err := filepath.WalkDir("../..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != "../.." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		files++
+		f, err := parser.ParseFile(fset, path, nil, parser.ParseComments)
+		if err != nil {
+			return err
+		}
+		for _, decl := range f.Decls {
+			fn, ok := decl.(*ast.FuncDecl)
+			if !ok || fn.Body == nil {
+				continue
+			}
+			n := fset.Position(fn.End()).Line - fset.Position(fn.Pos()).Line
+			if n > limit && (fn.Doc == nil || !reason.MatchString(fn.Doc.Text())) {
+				t.Errorf("%s: %s is %d lines: split it, or say in its doc comment why it is long", fset.Position(fn.Pos()), fn.Name.Name, n)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files == 0 {
+		t.Fatal("no Go file found under the module root")
 	}
 }

@@ -34,31 +34,7 @@ fault; the exit code is 2 if any. With --json the compiled, canonical rule
 set is printed (the document the projection records in the log).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			b, err := os.ReadFile(args[0])
-			if err != nil {
-				return usagef("%v", err)
-			}
-			cat, err := event.NewCatalog()
-			if err != nil {
-				return err
-			}
-			file, err := incident.DecodeRules(args[0], b)
-			if err != nil {
-				return err
-			}
-			if len(file.Rules) == 0 {
-				return usagef("%s: no rules (the file needs \"rules:\" and a list)", args[0])
-			}
-			var layers []incident.Layer
-			if defaults {
-				d, err := incident.DefaultLayer()
-				if err != nil {
-					return err
-				}
-				layers = append(layers, d)
-			}
-			set, source := incident.Merge(append(layers, incident.Layer{Source: args[0], Rules: file.Rules})...)
-			rs, err := incident.Compile(source, set, cat)
+			file, rs, source, err := compileRulesFile(args[0], defaults)
 			if err != nil {
 				return err
 			}
@@ -83,6 +59,37 @@ set is printed (the document the projection records in the log).`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the canonical rule set as JSON")
 	cmd.Flags().BoolVar(&defaults, "defaults", true, "lay the file over the default rules (incident.defaultRules)")
 	return cmd
+}
+
+// compileRulesFile reads a rules file and compiles it, over the default
+// rules when defaults is set, as herald serve would.
+func compileRulesFile(path string, defaults bool) (incident.RuleSet, *incident.Rules, string, error) {
+	var file incident.RuleSet
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return file, nil, "", usagef("%v", err)
+	}
+	cat, err := event.NewCatalog()
+	if err != nil {
+		return file, nil, "", err
+	}
+	if file, err = incident.DecodeRules(path, b); err != nil {
+		return file, nil, "", err
+	}
+	if len(file.Rules) == 0 {
+		return file, nil, "", usagef("%s: no rules (the file needs \"rules:\" and a list)", path)
+	}
+	var layers []incident.Layer
+	if defaults {
+		d, err := incident.DefaultLayer()
+		if err != nil {
+			return file, nil, "", err
+		}
+		layers = append(layers, d)
+	}
+	set, source := incident.Merge(append(layers, incident.Layer{Source: path, Rules: file.Rules})...)
+	rs, err := incident.Compile(source, set, cat)
+	return file, rs, source, err
 }
 
 func rulesTestCmd(e *env) *cobra.Command {
