@@ -53,12 +53,6 @@ func escalated(id string, ord int) *event.Event {
 		event.WithSubject(fmt.Sprintf("incidents.incident_escalated.%s.%d", id, ord)))
 }
 
-func resolved(id string, ord int) *event.Event {
-	return event.New("incident", event.IncidentResolved{IncidentID: id, Rule: "otp-failure-rate",
-		Group: map[string]string{"app": "shop"}, OpenedAt: onset, ResolvedAt: onset.Add(time.Hour), PeakSeverity: "P1",
-		Evidence: evidence(0, 100)}, event.WithSubject(fmt.Sprintf("incidents.incident_resolved.%s.%d", id, ord)))
-}
-
 func routed(id, transition, dest string) *event.Event {
 	return event.New("notifier", event.NotificationRouted{IncidentID: id, Transition: transition, Destinations: []string{dest}})
 }

@@ -36,12 +36,6 @@ func (r Result) CPUPerMsg() time.Duration { return r.CPU / time.Duration(max(r.N
 // Rate is messages per second.
 func (r Result) Rate() float64 { return float64(r.N) / r.Elapsed.Seconds() }
 
-func (r Result) String() string {
-	return fmt.Sprintf("%-34s %9d msgs %8.2fs %10.0f msg/s %6.2f core-µs/msg (%.0f%% of a core)",
-		r.Name, r.N, r.Elapsed.Seconds(), r.Rate(), float64(r.CPUPerMsg().Nanoseconds())/1e3,
-		r.CPU.Seconds()/r.Elapsed.Seconds()*100)
-}
-
 // SampleEvent is the benchmark's event: an integration call, about 230 bytes
 // of data and 330 of headers.
 func SampleEvent(i int) *event.Event {
