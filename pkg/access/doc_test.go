@@ -11,6 +11,7 @@ import (
 
 	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/event"
+	"github.com/heraldhq/herald/pkg/heraldtest"
 )
 
 var update = flag.Bool("update", false, "rewrite the roles table in docs/security.md from the code")
@@ -23,7 +24,7 @@ const (
 
 func TestSecurityDocMatchesTheTable(t *testing.T) {
 	var table bytes.Buffer
-	if err := writeMarkdown(&table, catalog(t)); err != nil {
+	if err := writeMarkdown(&table, heraldtest.Catalog(t)); err != nil {
 		t.Fatal(err)
 	}
 	doc, err := os.ReadFile(docPath)
@@ -123,13 +124,4 @@ func cell(items []string) string {
 		return "—"
 	}
 	return strings.Join(items, ", ")
-}
-
-func catalog(t *testing.T) *event.Catalog {
-	t.Helper()
-	cat, err := event.NewCatalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cat
 }

@@ -15,18 +15,8 @@ import (
 
 	"github.com/heraldhq/herald/pkg/api"
 	"github.com/heraldhq/herald/pkg/config"
-	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 )
-
-func catalog(t *testing.T) *event.Catalog {
-	t.Helper()
-	cat, err := event.NewCatalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cat
-}
 
 // echo answers 200 with the caller's name and what it may do.
 var echo = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -76,7 +66,7 @@ func TestKeysAreEnforcedByRouteAccess(t *testing.T) {
 	other := heraldtest.ProducerKey(t, "other", []string{"bank"}, nil)
 	ops := heraldtest.OperatorKey(t, "ops")
 	keys, err := api.LoadKeyring(api.Config{Addr: "0.0.0.0:8080", Auth: api.AuthConfig{
-		Keys: []api.KeyConfig{shop.Config, other.Config, ops.Config}}}, catalog(t))
+		Keys: []api.KeyConfig{shop.Config, other.Config, ops.Config}}}, heraldtest.Catalog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +113,7 @@ func TestAServerWithoutKeysIsNotBuiltOffLoopback(t *testing.T) {
 }
 
 func TestWithoutKeysLoopbackIsOpen(t *testing.T) {
-	keys, err := api.LoadKeyring(api.Config{Addr: "127.0.0.1:0"}, catalog(t))
+	keys, err := api.LoadKeyring(api.Config{Addr: "127.0.0.1:0"}, heraldtest.Catalog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,14 +140,14 @@ func TestAnExposedAddressNeedsKeys(t *testing.T) {
 			if got := api.IsLoopback(tt.addr); got != tt.loopback {
 				t.Fatalf("IsLoopback = %v", got)
 			}
-			_, err := api.LoadKeyring(api.Config{Addr: tt.addr}, catalog(t))
+			_, err := api.LoadKeyring(api.Config{Addr: tt.addr}, heraldtest.Catalog(t))
 			if tt.loopback != (err == nil) {
 				t.Fatalf("without keys: err = %v", err)
 			}
 			if err != nil && (!errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "herald keys new")) {
 				t.Errorf("the refusal does not say how to add a key: %v", err)
 			}
-			if _, err := api.LoadKeyring(api.Config{Addr: tt.addr, Auth: api.AuthConfig{Keys: []api.KeyConfig{ops.Config}}}, catalog(t)); err != nil {
+			if _, err := api.LoadKeyring(api.Config{Addr: tt.addr, Auth: api.AuthConfig{Keys: []api.KeyConfig{ops.Config}}}, heraldtest.Catalog(t)); err != nil {
 				t.Errorf("with a key: %v", err)
 			}
 		})
@@ -195,7 +185,7 @@ func TestKeyConfigErrorsNameTheKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := api.LoadKeyring(api.Config{Addr: "127.0.0.1:8080", Auth: api.AuthConfig{Keys: tt.keys}}, catalog(t))
+			_, err := api.LoadKeyring(api.Config{Addr: "127.0.0.1:8080", Auth: api.AuthConfig{Keys: tt.keys}}, heraldtest.Catalog(t))
 			if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want %q", err, tt.want)
 			}
@@ -212,12 +202,12 @@ func TestKeysAreReadFromTheKeysFile(t *testing.T) {
 		}
 	}
 	write(fmt.Sprintf("keys:\n  - {name: ops, role: operator, hash: %q}\n", ops.Config.Hash))
-	keys, err := api.LoadKeyring(api.Config{Addr: "0.0.0.0:1", Auth: api.AuthConfig{KeysFile: path}}, catalog(t))
+	keys, err := api.LoadKeyring(api.Config{Addr: "0.0.0.0:1", Auth: api.AuthConfig{KeysFile: path}}, heraldtest.Catalog(t))
 	if err != nil || keys.Len() != 1 {
 		t.Fatalf("keys %d, err %v", keys.Len(), err)
 	}
 	write(fmt.Sprintf("keys:\n  - {name: ops, role: operator, hash: %q, secret: x}\n", ops.Config.Hash))
-	if _, err := api.LoadKeyring(api.Config{Addr: "0.0.0.0:1", Auth: api.AuthConfig{KeysFile: path}}, catalog(t)); err == nil ||
+	if _, err := api.LoadKeyring(api.Config{Addr: "0.0.0.0:1", Auth: api.AuthConfig{KeysFile: path}}, heraldtest.Catalog(t)); err == nil ||
 		!strings.Contains(err.Error(), `unknown key "secret"`) {
 		t.Errorf("unknown field: %v", err)
 	}

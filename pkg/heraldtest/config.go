@@ -1,6 +1,11 @@
 package heraldtest
 
-import "fmt"
+import (
+	"fmt"
+	"testing"
+
+	"github.com/heraldhq/herald/pkg/event"
+)
 
 // BankApp is herald.yaml's apps section with one app, bank, sending over
 // Fast2SMS's DLT route with the given policy (dlt_only, dlt_with_fallback):
@@ -18,4 +23,14 @@ func BankApp(policy string) string {
       text: "{#numeric#} is your Bank OTP. - BANKOT"
       variables: [{value: "{code}", tag: numeric}]
 `, policy)
+}
+
+// Catalog is the event catalog; it fails the test if it cannot be built.
+func Catalog(t testing.TB) *event.Catalog {
+	t.Helper()
+	cat, err := event.NewCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cat
 }

@@ -54,6 +54,12 @@ func Do(t testing.TB, method, url string, body any, header ...string) *Response 
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
+	return Send(t, req)
+}
+
+// Send sends a request built by the test and reads the whole answer.
+func Send(t testing.TB, req *http.Request) *Response {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -192,14 +191,5 @@ func (tw *Twilio) StatusCallbackVia(t testing.TB, target, publicURL, sid, status
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("X-Twilio-Signature", signature)
 	req.Header.Set("User-Agent", "TwilioProxy/1.1")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return Send(t, req)
 }

@@ -164,21 +164,7 @@ func TestReplayBackTestsRulesAndDiffsAgainstPublishedIncidents(t *testing.T) {
 // otp-failure-rate, which names provider-payment-required, is checked
 // against the merged set as herald serve would use it.
 func TestARulesFileMayOverrideOneDefaultRule(t *testing.T) {
-	one := filepath.Join(t.TempDir(), "one.yaml")
-	doc := `rules:
-  - name: otp-failure-rate
-    kind: ratio
-    summary: "{app}: {ratio}% failing"
-    match: {types: [otp_delivery_completed]}
-    failed: {where: ["status = failed"]}
-    groupBy: [app]
-    window: 10m
-    severities: [{level: P1, above: 0.5}]
-    inhibitedBy: [{rule: provider-payment-required, equal: [app]}]
-`
-	if err := os.WriteFile(one, []byte(doc), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	const one = "../../pkg/incident/testdata/override-one-default.yaml"
 	code, out, errOut := cli(t, "", "rules", "check", one)
 	if code != exitOK || !strings.Contains(out, "1 rules OK, 7 in force with default rules + "+one) {
 		t.Fatalf("over the defaults: exit %d, %q %q", code, out, errOut)

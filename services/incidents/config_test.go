@@ -1,11 +1,9 @@
 package incidents_test
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/heraldhq/herald/pkg/event"
+	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/services/incidents"
 )
 
@@ -13,27 +11,9 @@ import (
 // file's otp-failure-rate names provider-payment-required, which only the
 // defaults define; the merged set compiles, the file's version in force.
 func TestARulesFileRedefiningOneDefaultRuleResolvesItsReferencesAgainstAll(t *testing.T) {
-	cat, err := event.NewCatalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "rules.yaml")
-	doc := `rules:
-  - name: otp-failure-rate
-    kind: ratio
-    summary: "{app}: {ratio}% failing"
-    match: {types: [otp_delivery_completed]}
-    failed: {where: ["status = failed"]}
-    groupBy: [app]
-    window: 10m
-    severities: [{level: P1, above: 0.5}]
-    inhibitedBy: [{rule: provider-payment-required, equal: [app]}]
-`
-	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cat := heraldtest.Catalog(t)
 	c := incidents.DefaultConfig()
-	c.RulesFile = path
+	c.RulesFile = "../../pkg/incident/testdata/override-one-default.yaml"
 	rules, err := c.CompileRules(cat)
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package notifier_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -139,16 +138,7 @@ func command(t *testing.T, a *apptest.App, text, channel string, ts time.Time, k
 	if key != "" {
 		req.Header.Set(slack.HeaderSignature, slack.Sign(key, stamp, []byte(body)))
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &heraldtest.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return heraldtest.Send(t, req)
 }
 
 // Long on purpose: one app, then its table of signed and unsigned requests.

@@ -21,15 +21,6 @@ import (
 	"github.com/heraldhq/herald/streams"
 )
 
-func catalog(t *testing.T) *event.Catalog {
-	t.Helper()
-	cat, err := event.NewCatalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cat
-}
-
 // streamNames are the JetStream streams Herald defines: its logs and the
 // streams behind its key-value buckets.
 func streamNames(t *testing.T) []string {
@@ -76,7 +67,7 @@ func mayPublish(r access.Role, def *event.Def) bool {
 // one: the whole catalog, so a new type is covered by the table it gets.
 func TestEachEventTypeIsPublishedOnlyByItsOwner(t *testing.T) {
 	srv := heraldtest.StartSecureServer(t).ApplyStreams(t, app.ServiceStreamDefs()...)
-	cat := catalog(t)
+	cat := heraldtest.Catalog(t)
 	for _, r := range access.Roles() {
 		t.Run(string(r), func(t *testing.T) {
 			nc := heraldtest.DialAs(t, srv.ClientURL(), srv.CredsDir, r)
@@ -231,7 +222,7 @@ func TestOperatorAdminMayPurgeTheDLQ(t *testing.T) {
 
 func TestCredentialsAreKeptAndFollowTheTable(t *testing.T) {
 	dir := t.TempDir()
-	table, err := access.Table(catalog(t))
+	table, err := access.Table(heraldtest.Catalog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +247,7 @@ func TestCredentialsAreKeptAndFollowTheTable(t *testing.T) {
 
 func TestRevokedCredentialsAreRefusedAndTheNewOnesWork(t *testing.T) {
 	dir := t.TempDir()
-	table, err := access.Table(catalog(t))
+	table, err := access.Table(heraldtest.Catalog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
