@@ -77,6 +77,7 @@ func definitions() []*Def {
 		define[NotificationFailed](LogNotifications, 1, OwnerNotifier),
 		define[SubscriptionCreated](LogNotifications, 1, OwnerNotifier),
 		define[SubscriptionRemoved](LogNotifications, 1, OwnerNotifier),
+		define[IncidentAcknowledged](LogNotifications, 1, OwnerNotifier),
 	}
 }
 

@@ -1,5 +1,7 @@
 package event
 
+import "time"
+
 // The notifier's ledger: every side effect on Slack is recorded, and checked
 // before acting, so a restart or a rebuild never posts twice.
 
@@ -125,3 +127,20 @@ func (SlackMessageDeleted) EventType() Type { return "slack_message_deleted" }
 func (NotificationFailed) EventType() Type  { return "notification_failed" }
 func (SubscriptionCreated) EventType() Type { return "subscription_created" }
 func (SubscriptionRemoved) EventType() Type { return "subscription_removed" }
+
+// IncidentAcknowledged: a responder took an incident on (a Slack button,
+// the API or the CLI). Reminders and escalation broadcasts stop for it;
+// PagerDuty is told. An acknowledgement that arrives after the incident
+// resolved is recorded and changes nothing: resolved wins.
+type IncidentAcknowledged struct {
+	IncidentID string `json:"incidentId"`
+	// By is who acknowledged: a Slack user id, or the API caller's name.
+	By  string    `json:"by"`
+	Via string    `json:"via"`
+	At  time.Time `json:"at"`
+	// Channel and MessageTS are the Slack message the button was on.
+	Channel   string `json:"channel,omitempty"`
+	MessageTS string `json:"messageTs,omitempty"`
+}
+
+func (IncidentAcknowledged) EventType() Type { return "incident_acknowledged" }
