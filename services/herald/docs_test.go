@@ -19,7 +19,7 @@ import (
 // renamed or removed flag fails here, naming the doc's file and line.
 func TestDocsShowOnlyCommandsAndFlagsTheBinaryHas(t *testing.T) {
 	root := newRoot(&env{})
-	walk(root, func(c *cobra.Command) { c.InitDefaultHelpFlag() })
+	walk(root, func(c *cobra.Command) { c.InitDefaultHelpFlag(); c.InitDefaultVersionFlag() })
 	seen := 0
 	for _, doc := range readDocs(t) {
 		for _, dc := range docCommands(doc.text) {
@@ -40,7 +40,7 @@ func TestDocsShowOnlyCommandsAndFlagsTheBinaryHas(t *testing.T) {
 // does passes: the checker itself, on lines of each shape the docs use.
 func TestDocsCheckerCatchesWhatDoesNotExist(t *testing.T) {
 	root := newRoot(&env{})
-	walk(root, func(c *cobra.Command) { c.InitDefaultHelpFlag() })
+	walk(root, func(c *cobra.Command) { c.InitDefaultHelpFlag(); c.InitDefaultVersionFlag() })
 	doc := strings.Join([]string{
 		"Run `herald serve --config FILE` or `herald streams apply\\|info`, `herald <command> --help`.", // 1
 		"| `herald keys new` | mint a key (`--name`, `--role producer --apps … --types …`) |",           // 2

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldhq/herald/pkg/config"
+	"github.com/heraldhq/herald/pkg/version"
 )
 
 // Exit codes.
@@ -79,12 +80,15 @@ Exit codes: 0 success, 1 failure (e.g. the server is unavailable),
 2 bad usage, input or configuration.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.Read().String(),
 	}
+	// --version prints the line herald version prints.
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w\nrun '%s --help' for usage", err, c.CommandPath())}
 	})
 	root.AddCommand(serveCmd(e), publishCmd(e), tailCmd(e), streamsCmd(e), dlqCmd(e), benchCmd(e), replayCmd(e))
-	root.AddCommand(rulesCmd(e), incidentsCmd(e), keysCmd(e), natsCmd(e))
+	root.AddCommand(rulesCmd(e), incidentsCmd(e), keysCmd(e), natsCmd(e), versionCmd(e))
 	return root
 }
 
