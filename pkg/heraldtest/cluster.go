@@ -231,16 +231,18 @@ func StartDeployCluster(t testing.TB, confDir string) *SecureCluster {
 		s.SetLoggerV2(serverLogger{Logger(t).With("node", name)}, false, false, false)
 		go s.Start()
 		i := len(c.Servers)
+		c.Servers = append(c.Servers, s)
+		c.opts = append(c.opts, opts)
 		t.Cleanup(func() {
 			// Restart may have replaced it.
 			c.Servers[i].Shutdown()
 			c.Servers[i].WaitForShutdown()
 		})
-		if !s.ReadyForConnections(30 * time.Second) {
+		// Generous: under the race detector on a loaded machine a node
+		// with TLS routes has been seen to take over 30 s.
+		if !s.ReadyForConnections(90 * time.Second) {
 			t.Fatalf("node %s not ready", name)
 		}
-		c.Servers = append(c.Servers, s)
-		c.opts = append(c.opts, opts)
 		urls = append(urls, s.ClientURL())
 	}
 	c.URLs = strings.Join(urls, ",")

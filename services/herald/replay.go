@@ -147,10 +147,15 @@ func (o *replayOptions) timeRange(now time.Time) (time.Time, time.Time, error) {
 func (o *replayOptions) backtest(ctx context.Context, e *env, b *bus.Bus, opts incident.BacktestOptions) (*incident.BacktestResult, error) {
 	var bar *progressbar.ProgressBar
 	if o.progress {
-		bar = progressbar.NewOptions64(-1, progressbar.OptionSetWriter(e.stderr), progressbar.OptionSetDescription("replaying EVENTS"),
-			progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("events"),
-			progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
+		// The bar is made once the total is known: one of unknown length
+		// spins from a goroutine of its own that races with updates
+		// (progressbar v3.19.1, found by the race detector).
 		opts.Progress = func(done, total uint64) {
+			if bar == nil {
+				bar = progressbar.NewOptions64(int64(total), progressbar.OptionSetWriter(e.stderr), progressbar.OptionSetDescription("replaying EVENTS"),
+					progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("events"),
+					progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
+			}
 			bar.ChangeMax64(int64(total))
 			_ = bar.Set64(int64(done))
 		}
