@@ -142,11 +142,16 @@ func TestPublishValidatesAndTailShowsTheEvents(t *testing.T) {
 		got[0].RequestID != "req-7" || got[2].Seq != 3 || got[0].Invalid != "" {
 		t.Errorf("tail --json: %+v", got)
 	}
-	_, out, _ = cli(t, "", "tail", "--nats", url, "--data-dir", data, "--all", "--follow=false", "--request-id", "req-8")
+	// tail alone prints what is there and exits, as tail does (-f follows).
+	code, plain, _ := cli(t, "", "tail", "--nats", url, "--data-dir", data, "--json")
+	if code != exitOK || plain != out {
+		t.Errorf("tail without -f: exit %d, %q, want what --all --follow=false printed", code, plain)
+	}
+	_, out, _ = cli(t, "", "tail", "--nats", url, "--data-dir", data, "--request-id", "req-8")
 	if strings.Count(out, "\n") != 2 || !strings.Contains(out, "events#3  integration_call_completed  req=req-8  src=shop") {
 		t.Errorf("tail --request-id: %q", out)
 	}
-	_, out, _ = cli(t, "", "tail", "--nats", url, "--data-dir", data, "--all", "--follow=false", "-t", "integration_call_completed")
+	_, out, _ = cli(t, "", "tail", "--nats", url, "--data-dir", data, "-t", "integration_call_completed")
 	if strings.Count(out, "\n") != 3 {
 		t.Errorf("tail --type: %q", out)
 	}

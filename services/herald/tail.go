@@ -36,13 +36,17 @@ func tailCmd(e *env) *cobra.Command {
 	o := &tailOptions{}
 	cmd := &cobra.Command{
 		Use:   "tail",
-		Short: "Follow the event log, or read it from the start",
-		Long: `Print events as they are appended to a stream (EVENTS by default), or read it
-from the start (--all), a time (--since) or a sequence (--seq). Filter by event
-type (--type, repeatable), by subject (--subject, NATS wildcards) or by the
-correlation id of one request (--request-id) to follow it end to end:
+		Short: "Print a stream's events (-f: and follow it)",
+		Long: `Print the events of a stream (EVENTS by default) and exit once caught up, as
+tail does: from the start, or from a time (--since) or a sequence (--seq).
+With -f (--follow) it keeps printing events as they are appended, from now on
+unless --all, --since or --seq says where to start (kubectl logs -f, tail -f).
+Filter by event type (--type, repeatable), by subject (--subject, NATS
+wildcards) or by the correlation id of one request (--request-id) to see it
+end to end:
 
-  herald tail --all --follow=false --request-id 0193f1d2-…
+  herald tail --request-id 0193f1d2-…
+  herald tail -f --type otp_delivery_completed
 
 Lines are human-readable; --json prints one CloudEvents JSON object per line.`,
 		Args: cobra.NoArgs,
@@ -53,10 +57,10 @@ Lines are human-readable; --json prints one CloudEvents JSON object per line.`,
 	f.StringSliceVarP(&o.types, "type", "t", nil, "only these event types (repeatable)")
 	f.StringSliceVar(&o.subjects, "subject", nil, "only these subjects (NATS wildcards; repeatable)")
 	f.StringVar(&o.requestID, "request-id", "", "only the events of this request (correlation id)")
-	f.BoolVar(&o.all, "all", false, "start at the beginning of the stream")
+	f.BoolVar(&o.all, "all", false, "start at the beginning of the stream (the default without -f)")
 	f.DurationVar(&o.since, "since", 0, "start this long ago (e.g. 15m)")
 	f.Uint64Var(&o.seq, "seq", 0, "start at this stream sequence")
-	f.BoolVarP(&o.follow, "follow", "f", true, "keep waiting for new events (--follow=false stops once caught up)")
+	f.BoolVarP(&o.follow, "follow", "f", false, "keep printing new events (from now on, unless --all, --since or --seq)")
 	f.BoolVar(&o.asJSON, "json", false, "one JSON object per line")
 	f.IntVarP(&o.limit, "limit", "n", 0, "stop after this many events")
 	o.cf.register(cmd, access.OperatorRead)
@@ -104,7 +108,11 @@ func (o *tailOptions) consumer(now time.Time) (jetstream.OrderedConsumerConfig, 
 			starts++
 		}
 	}
-	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy}
+	// Without a start, tail prints what is there; tail -f what comes.
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
+	if o.follow {
+		cfg.DeliverPolicy = jetstream.DeliverNewPolicy
+	}
 	if starts > 1 {
 		return cfg, usagef("--all, --since and --seq are exclusive")
 	}
