@@ -251,9 +251,9 @@ func storage(s string) (jetstream.StorageType, error) {
 
 // Result says what Apply did to one definition.
 type Result struct {
-	Name   string
-	Kind   string
-	Action string // created | updated | unchanged
+	Name   string `json:"name"`
+	Kind   string `json:"kind"`
+	Action string `json:"action"` // created | updated | unchanged
 }
 
 // Apply creates or updates every definition; it is idempotent.

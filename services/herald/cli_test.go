@@ -209,9 +209,20 @@ func TestStreamsApplyIsIdempotentAndInfoShowsThem(t *testing.T) {
 	if code != exitOK || strings.Count(out, "created") != len(defs) {
 		t.Fatalf("first apply: exit %d, %q %q", code, out, errOut)
 	}
-	code, out, _ = cli(t, "", "streams", "apply", "--nats", url, "--data-dir", data)
-	if code != exitOK || strings.Count(out, "unchanged") != len(defs) {
+	code, out, _ = cli(t, "", "streams", "apply", "--nats", url, "--data-dir", data, "--json")
+	if code != exitOK || strings.Count(out, `"action":"unchanged"`) != len(defs) || strings.Count(out, "\n") != len(defs) {
 		t.Fatalf("second apply: exit %d, %q", code, out)
+	}
+	code, out, _ = cli(t, "", "streams", "info", "--nats", url, "--data-dir", data, "--json", "EVENTS")
+	var info struct {
+		Name     string
+		Subjects []string
+		Replicas int
+		MaxAge   string
+	}
+	if err := json.Unmarshal([]byte(out), &info); code != exitOK || err != nil || info.Name != "EVENTS" ||
+		info.Subjects[0] != "events.>" || info.Replicas != 1 || info.MaxAge != "" {
+		t.Errorf("info --json EVENTS: exit %d, %v: %q", code, err, out)
 	}
 	code, out, _ = cli(t, "", "streams", "info", "--nats", url, "--data-dir", data)
 	for _, s := range []string{"EVENTS", "INCIDENTS", "NOTIFICATIONS", "DLQ", "events.>", "720h0m0s"} {

@@ -96,8 +96,7 @@ func dlqListCmd(e *env) *cobra.Command {
 						return nil
 					}
 					if asJSON {
-						line, _ := json.Marshal(d)
-						fmt.Fprintln(e.stdout, string(line))
+						printJSON(e, d)
 					} else {
 						fmt.Fprintf(w, "%d\t%s\t%s\t%s#%s\t%s\t%s\t%s\n", d.Seq, d.Stored.Format(time.RFC3339), d.Consumer,
 							d.Stream, d.Sequence, orDash(d.Type), d.Reason, truncate(d.Error, 80))

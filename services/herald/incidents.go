@@ -58,8 +58,7 @@ func incidentsListCmd(e *env) *cobra.Command {
 				}
 				n++
 				if asJSON {
-					b, _ := json.Marshal(inc)
-					fmt.Fprintln(e.stdout, string(b))
+					printJSON(e, inc)
 				} else {
 					fmt.Fprintln(e.stdout, incident.Line(inc))
 				}

@@ -84,8 +84,7 @@ func (o *publishOptions) run(ctx context.Context, e *env, args []string) error {
 	}
 	for _, a := range acks {
 		if o.asJSON {
-			line, _ := json.Marshal(a)
-			fmt.Fprintln(e.stdout, string(line))
+			printJSON(e, a)
 			continue
 		}
 		dup := ""

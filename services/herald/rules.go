@@ -138,12 +138,11 @@ or its rules do not compile.`,
 
 func printRuleTest(e *env, path string, r incident.RuleTestResult, asJSON bool) {
 	if asJSON {
-		line, _ := json.Marshal(struct {
+		printJSON(e, struct {
 			File string `json:"file"`
 			incident.RuleTestResult
 			Passed bool `json:"passed"`
 		}{path, r, len(r.Failures) == 0})
-		fmt.Fprintln(e.stdout, string(line))
 		return
 	}
 	if len(r.Failures) == 0 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -34,6 +35,7 @@ func streamsApplyCmd(e *env) *cobra.Command {
 		cf         clientFlags
 		configFile string
 		replicas   int
+		asJSON     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "apply",
@@ -65,6 +67,10 @@ func streamsApplyCmd(e *env) *cobra.Command {
 			defer closeBus(b)
 			results, err := streams.Apply(cmd.Context(), b.JS, defs, sc.Replicas)
 			for _, r := range results {
+				if asJSON {
+					printJSON(e, r)
+					continue
+				}
 				fmt.Fprintf(e.stdout, "%-6s %-14s %s\n", r.Kind, r.Name, r.Action)
 			}
 			return err
@@ -72,12 +78,32 @@ func streamsApplyCmd(e *env) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&configFile, "config", "", "configuration file whose streams section (replicas, retention overrides) applies")
 	cmd.Flags().IntVar(&replicas, "replicas", 1, "replicas per stream (1 embedded, 3 on a cluster)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object per stream or bucket: kind, name, action")
 	cf.register(cmd, access.OperatorAdmin)
 	return cmd
 }
 
+// streamInfo is one line of herald streams info --json.
+type streamInfo struct {
+	Name      string   `json:"name"`
+	Kind      string   `json:"kind"`
+	Missing   bool     `json:"missing,omitempty"`
+	Subjects  []string `json:"subjects,omitempty"`
+	Messages  uint64   `json:"messages"`
+	Bytes     uint64   `json:"bytes"`
+	FirstSeq  uint64   `json:"firstSeq"`
+	LastSeq   uint64   `json:"lastSeq"`
+	Consumers int      `json:"consumers"`
+	Replicas  int      `json:"replicas"`
+	// MaxAge is a Go duration; "" keeps messages forever.
+	MaxAge string `json:"maxAge,omitempty"`
+}
+
 func streamsInfoCmd(e *env) *cobra.Command {
-	var cf clientFlags
+	var (
+		cf     clientFlags
+		asJSON bool
+	)
 	cmd := &cobra.Command{
 		Use:   "info [NAME]",
 		Short: "Show the streams: subjects, messages, bytes, sequences, consumers",
@@ -93,7 +119,9 @@ func streamsInfoCmd(e *env) *cobra.Command {
 				return err
 			}
 			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tKIND\tSUBJECTS\tMESSAGES\tBYTES\tFIRST\tLAST\tCONSUMERS\tREPLICAS\tMAX AGE")
+			if !asJSON {
+				fmt.Fprintln(w, "NAME\tKIND\tSUBJECTS\tMESSAGES\tBYTES\tFIRST\tLAST\tCONSUMERS\tREPLICAS\tMAX AGE")
+			}
 			found := false
 			for _, d := range defs {
 				if len(args) == 1 && !strings.EqualFold(args[0], d.Name) {
@@ -104,25 +132,23 @@ func streamsInfoCmd(e *env) *cobra.Command {
 				if d.Kind == "kv" {
 					name = "KV_" + d.Name
 				}
-				s, err := b.JS.Stream(cmd.Context(), name)
-				if errors.Is(err, jetstream.ErrStreamNotFound) {
+				si, err := readStreamInfo(cmd.Context(), b.JS, d.Name, name, d.Kind)
+				if err != nil {
+					return err
+				}
+				switch {
+				case asJSON:
+					printJSON(e, si)
+				case si.Missing:
 					fmt.Fprintf(w, "%s\t%s\t(missing: run herald streams apply)\t\t\t\t\t\t\t\n", d.Name, d.Kind)
-					continue
+				default:
+					age := "forever"
+					if si.MaxAge != "" {
+						age = si.MaxAge
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\n", si.Name, si.Kind, strings.Join(si.Subjects, ","),
+						si.Messages, humanBytes(si.Bytes), si.FirstSeq, si.LastSeq, si.Consumers, si.Replicas, age)
 				}
-				if err != nil {
-					return err
-				}
-				info, err := s.Info(cmd.Context())
-				if err != nil {
-					return err
-				}
-				st, c := info.State, info.Config
-				age := "forever"
-				if c.MaxAge > 0 {
-					age = c.MaxAge.Round(time.Second).String()
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\n", d.Name, d.Kind, strings.Join(c.Subjects, ","),
-					st.Msgs, humanBytes(st.Bytes), st.FirstSeq, st.LastSeq, st.Consumers, c.Replicas, age)
 			}
 			if !found {
 				return usagef("no stream named %q", args[0])
@@ -130,8 +156,34 @@ func streamsInfoCmd(e *env) *cobra.Command {
 			return w.Flush()
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object per stream or bucket")
 	cf.register(cmd, access.OperatorRead)
 	return cmd
+}
+
+// readStreamInfo reads one stream's state (name is the JetStream name:
+// KV_<bucket> for a bucket); a stream not applied yet is Missing.
+func readStreamInfo(ctx context.Context, js jetstream.JetStream, def, name, kind string) (streamInfo, error) {
+	si := streamInfo{Name: def, Kind: kind}
+	s, err := js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		si.Missing = true
+		return si, nil
+	}
+	if err != nil {
+		return si, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return si, err
+	}
+	st, c := info.State, info.Config
+	si.Subjects, si.Messages, si.Bytes, si.FirstSeq, si.LastSeq = c.Subjects, st.Msgs, st.Bytes, st.FirstSeq, st.LastSeq
+	si.Consumers, si.Replicas = st.Consumers, c.Replicas
+	if c.MaxAge > 0 {
+		si.MaxAge = c.MaxAge.Round(time.Second).String()
+	}
+	return si, nil
 }
 
 func humanBytes(n uint64) string {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -21,11 +20,7 @@ the same line.`,
 		RunE: func(*cobra.Command, []string) error {
 			in := version.Read()
 			if asJSON {
-				b, err := json.Marshal(in)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(e.stdout, string(b))
+				printJSON(e, in)
 				return nil
 			}
 			fmt.Fprintln(e.stdout, in)
