@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nkeys"
@@ -202,8 +203,14 @@ func jwtPermissions(p Permissions) jwt.Permissions {
 	j.Pub.Deny.Add(p.Publish.Deny...)
 	j.Sub.Allow.Add(p.Subscribe.Allow...)
 	j.Sub.Deny.Add(p.Subscribe.Deny...)
+	if p.Responses {
+		j.Resp = &jwt.ResponsePermission{MaxMsgs: 1, Expires: responseWindow}
+	}
 	return j
 }
+
+// responseWindow is how long a served request may take to be answered.
+const responseWindow = time.Minute
 
 func samePermissions(j jwt.Permissions, p Permissions) bool {
 	want := jwtPermissions(p)
@@ -214,7 +221,8 @@ func samePermissions(j jwt.Permissions, p Permissions) bool {
 		return slices.Equal(x, y)
 	}
 	return same(j.Pub.Allow, want.Pub.Allow) && same(j.Pub.Deny, want.Pub.Deny) &&
-		same(j.Sub.Allow, want.Sub.Allow) && same(j.Sub.Deny, want.Sub.Deny) && j.Resp == nil
+		same(j.Sub.Allow, want.Sub.Allow) && same(j.Sub.Deny, want.Sub.Deny) &&
+		(j.Resp == nil) == (want.Resp == nil) && (j.Resp == nil || *j.Resp == *want.Resp)
 }
 
 // loadKey reads a seed from dir/name, or creates and stores one.

@@ -113,6 +113,9 @@ func writeMarkdown(w io.Writer, cat *event.Catalog) error {
 		list("publish deny", p.Publish.Deny)
 		list("subscribe allow", p.Subscribe.Allow)
 		list("subscribe deny", p.Subscribe.Deny)
+		if p.Responses {
+			b.WriteString("- responses: may answer each request it receives once, within a minute (allow-responses)\n")
+		}
 		b.WriteString("\n</details>\n")
 	}
 	_, err = io.WriteString(w, b.String())

@@ -20,6 +20,10 @@ type Subjects struct {
 type Permissions struct {
 	Publish   Subjects `json:"publish"`
 	Subscribe Subjects `json:"subscribe"`
+	// Responses lets the role answer, once, each request it receives on a
+	// subject it serves (the JWT's allow-responses), whatever the
+	// requester's inbox.
+	Responses bool `json:"responses,omitempty"`
 }
 
 // Durable is a durable consumer a role owns. Each has exactly one filter
@@ -69,6 +73,9 @@ type Grant struct {
 	Buckets []string
 	// Subscribe are core NATS subjects it listens to.
 	Subscribe []string
+	// Serves are control subjects it answers requests on; Requests those
+	// it sends requests to (operators' commands to a running service).
+	Serves, Requests []string
 	// Counters are subjects of counter streams it adds to (Nats-Incr):
 	// limits shared by the role's processes.
 	Counters []Read
@@ -86,6 +93,10 @@ type Grant struct {
 }
 
 // Herald's streams, as named in streams/*.yaml.
+// IncidentRebuild is where herald incidents rebuild asks the active
+// incident writer to rebuild its projection (core NATS request/reply).
+const IncidentRebuild = "herald.control.incident.rebuild"
+
 const (
 	streamRateLimits    = "RATE_LIMITS"
 	leaseBucket         = "HERALD_LEASES"
@@ -134,6 +145,7 @@ func Grants() map[Role]Grant {
 			Buckets:     []string{"INCIDENT_STATE"},
 			Leases:      []string{"incident"},
 			StreamInfo:  []string{streamDLQ},
+			Serves:      []string{IncidentRebuild},
 		},
 		Notifier: {
 			Owner: event.OwnerNotifier,
@@ -161,6 +173,7 @@ func Grants() map[Role]Grant {
 			ManageStreams: true,
 			DeleteMsgs:    []string{streamDLQ},
 			Purge:         []string{streamDLQ},
+			Requests:      []string{IncidentRebuild},
 		},
 	}
 }
@@ -208,10 +221,12 @@ func permissions(cat *event.Catalog, r Role, g Grant, durables map[string]Role) 
 	for _, s := range slices.Compact(b.info) {
 		b.add(api + "STREAM.INFO." + s)
 	}
-	sub := append(slices.Clone(g.Subscribe), InboxPrefix(r)+".>")
+	b.add(g.Requests...)
+	sub := append(slices.Concat(g.Subscribe, g.Serves), InboxPrefix(r)+".>")
 	return Permissions{
 		Publish:   Subjects{Allow: dedup(b.pub), Deny: dedup(b.deny)},
 		Subscribe: Subjects{Allow: dedup(sub)},
+		Responses: len(g.Serves) > 0,
 	}
 }
 

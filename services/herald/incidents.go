@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -165,46 +162,42 @@ func readIncidents(ctx context.Context, cf *clientFlags) ([]*incident.Incident, 
 }
 
 func incidentsRebuildCmd(e *env) *cobra.Command {
-	var url, key string
+	var cf clientFlags
 	cmd := &cobra.Command{
 		Use:   "rebuild",
 		Short: "Ask the running incident service to rebuild its projection from the start of the log",
-		Long: `Rebuild the incident projection from zero: the service throws its state away
-and folds EVENTS again. The transitions it derives again are refused by
-INCIDENTS (write-once subjects), so nothing is notified twice.`,
+		Long: `Rebuild the incident projection from zero: the active incident writer throws
+its state away and folds EVENTS again. The transitions it derives again are
+refused by INCIDENTS (write-once subjects), so nothing is notified twice.
+
+The request goes over NATS with the operator-admin role (like streams apply);
+only the active writer answers. With no answer within --timeout (no incident
+service running, none holding the lease, or credentials that may not ask)
+the command fails (exit 1).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, strings.TrimRight(url, "/")+"/v1/incidents/rebuild", nil)
-			if err != nil {
-				return usagef("--url: %v", err)
-			}
-			if key == "" {
-				key = os.Getenv("HERALD_OPERATOR_KEY")
-			}
-			if key != "" {
-				req.Header.Set("Authorization", "Bearer "+key)
-			}
-			resp, err := http.DefaultClient.Do(req)
+			b, err := cf.connect(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusAccepted {
-				var ans struct{ Error, Detail string }
-				_ = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&ans)
-				err := fmt.Errorf("rebuild: HTTP %d %s: %s", resp.StatusCode, ans.Error, ans.Detail)
-				if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-					return usageError{fmt.Errorf("%w (give the operator key with --key or HERALD_OPERATOR_KEY)", err)}
-				}
-				return err
+			defer closeBus(b)
+			ctx, cancel := context.WithTimeout(cmd.Context(), cf.timeout)
+			defer cancel()
+			m, err := b.NC.RequestWithContext(ctx, access.IncidentRebuild, nil)
+			if err != nil {
+				return fmt.Errorf("rebuild: no incident writer answered within %s: %w", cf.timeout, err)
+			}
+			var ans incidents.RebuildAnswer
+			if err := json.Unmarshal(m.Data, &ans); err != nil {
+				return fmt.Errorf("rebuild: unreadable answer: %w", err)
+			}
+			if ans.Error != "" {
+				return fmt.Errorf("rebuild: %s", ans.Error)
 			}
 			fmt.Fprintln(e.stdout, "rebuilding from the start of the log")
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&url, "url", "http://127.0.0.1:8080", "the HTTP address of herald serve")
-	// The environment is read when the command runs, not as the flag's
-	// default: --help would print the key.
-	cmd.Flags().StringVar(&key, "key", "", "the operator API key, when the server has keys (default: env HERALD_OPERATOR_KEY)")
+	cf.register(cmd, access.OperatorAdmin)
 	return cmd
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -38,6 +39,8 @@ type Service struct {
 	m     *metrics
 	ckpt  *checkpoints
 	lease *lease.Lease
+	// control answers operators' requests (herald incidents rebuild).
+	control *nats.Subscription
 
 	// active is set while this process holds the lease and has taken over
 	// (checkpoint fence refreshed, rules recorded).
@@ -124,6 +127,9 @@ func (s *Service) Start(ctx context.Context) error {
 		return err
 	}
 	s.restore(ctx)
+	if s.control, err = s.serveControl(); err != nil {
+		return fmt.Errorf("incident control subject: %w", err)
+	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.bg = cancel
 	s.bgWG.Add(3)
@@ -257,6 +263,9 @@ func (s *Service) wake() {
 // Stop stops reading; the active writer publishes what is pending and saves
 // a checkpoint; then the lease is released, so a standby takes over at once.
 func (s *Service) Stop(ctx context.Context) error {
+	if s.control != nil {
+		_ = s.control.Unsubscribe()
+	}
 	s.stopReader()
 	s.bg()
 	s.bgWG.Wait()
