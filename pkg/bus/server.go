@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/jwt/v2"
@@ -71,7 +70,7 @@ func StartServer(cfg ServerConfig, log *slog.Logger) (*server.Server, error) {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
 	if log != nil {
-		s.SetLoggerV2(serverLogger{log.With("component", "nats-server")}, false, false, false)
+		s.SetLoggerV2(NewServerLogger(log.With("component", "nats-server")), false, false, false)
 	}
 	go s.Start()
 	if !s.ReadyForConnections(30 * time.Second) {
@@ -114,13 +113,3 @@ func splitHostPort(addr string) (string, int, error) {
 	}
 	return host, port, nil
 }
-
-// serverLogger sends nats-server's log lines to slog.
-type serverLogger struct{ l *slog.Logger }
-
-func (s serverLogger) Noticef(f string, v ...any) { s.l.Info(strings.TrimSpace(fmt.Sprintf(f, v...))) }
-func (s serverLogger) Warnf(f string, v ...any)   { s.l.Warn(strings.TrimSpace(fmt.Sprintf(f, v...))) }
-func (s serverLogger) Fatalf(f string, v ...any)  { s.l.Error(strings.TrimSpace(fmt.Sprintf(f, v...))) }
-func (s serverLogger) Errorf(f string, v ...any)  { s.l.Error(strings.TrimSpace(fmt.Sprintf(f, v...))) }
-func (s serverLogger) Debugf(f string, v ...any)  { s.l.Debug(strings.TrimSpace(fmt.Sprintf(f, v...))) }
-func (s serverLogger) Tracef(f string, v ...any)  { s.l.Debug(strings.TrimSpace(fmt.Sprintf(f, v...))) }

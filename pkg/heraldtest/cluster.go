@@ -3,7 +3,6 @@ package heraldtest
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -228,7 +227,7 @@ func StartDeployCluster(t testing.TB, confDir string) *SecureCluster {
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
-		s.SetLoggerV2(serverLogger{Logger(t).With("node", name)}, false, false, false)
+		s.SetLoggerV2(bus.NewServerLogger(Logger(t).With("node", name)), false, false, false)
 		go s.Start()
 		i := len(c.Servers)
 		c.Servers = append(c.Servers, s)
@@ -300,13 +299,3 @@ func (c *SecureCluster) As(t testing.TB, r access.Role) *bus.Bus {
 	t.Helper()
 	return connectAs(t, c.URLs, c.CredsDir, c.TLS.CA, r)
 }
-
-// serverLogger sends a node's log lines to the test's log.
-type serverLogger struct{ l *slog.Logger }
-
-func (s serverLogger) Noticef(f string, v ...any) { s.l.Info(fmt.Sprintf(f, v...)) }
-func (s serverLogger) Warnf(f string, v ...any)   { s.l.Warn(fmt.Sprintf(f, v...)) }
-func (s serverLogger) Fatalf(f string, v ...any)  { s.l.Error(fmt.Sprintf(f, v...)) }
-func (s serverLogger) Errorf(f string, v ...any)  { s.l.Error(fmt.Sprintf(f, v...)) }
-func (s serverLogger) Debugf(f string, v ...any)  {}
-func (s serverLogger) Tracef(f string, v ...any)  {}

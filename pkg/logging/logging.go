@@ -1,5 +1,5 @@
-// Package logging builds Herald's slog loggers: JSON lines by default, with
-// secrets redacted and phone numbers masked whatever the caller passes, so a
+// Package logging builds Herald's slog loggers: human-readable lines on a
+// terminal, JSON lines otherwise (or as configured), with secrets redacted and phone numbers masked whatever the caller passes, so a
 // careless log call cannot leak an OTP or a full phone number.
 package logging
 
@@ -8,24 +8,27 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+
+	"golang.org/x/term"
 )
 
 // Config is herald.yaml's log section.
 type Config struct {
 	Level  string `yaml:"level" env:"HERALD_LOG_LEVEL"`   // debug | info | warn | error
-	Format string `yaml:"format" env:"HERALD_LOG_FORMAT"` // json | text
+	Format string `yaml:"format" env:"HERALD_LOG_FORMAT"` // auto | json | text
 }
 
-// DefaultConfig logs info and above as JSON.
-func DefaultConfig() Config { return Config{Level: "info", Format: "json"} }
+// DefaultConfig logs info and above, as text on a terminal and JSON
+// otherwise.
+func DefaultConfig() Config { return Config{Level: "info", Format: "auto"} }
 
 // Validate checks the section.
 func (c *Config) Validate() error {
 	if _, err := parseLevel(c.Level); err != nil {
 		return fmt.Errorf("level: %w", err)
 	}
-	if c.Format != "json" && c.Format != "text" {
-		return fmt.Errorf("format: %q is not json or text", c.Format)
+	if c.Format != "auto" && c.Format != "json" && c.Format != "text" {
+		return fmt.Errorf("format: %q is not auto, json or text", c.Format)
 	}
 	return nil
 }
@@ -45,10 +48,17 @@ func New(cfg Config, w io.Writer) *slog.Logger {
 		level = slog.LevelInfo
 	}
 	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: Sanitize}
-	if cfg.Format == "text" {
+	if cfg.Format == "text" || cfg.Format == "auto" && isTerminal(w) {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// isTerminal tells whether w is a terminal (people read it) rather than a
+// file, a pipe or a journal (programs do).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(interface{ Fd() uintptr })
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // Keys whose values never reach a log line.

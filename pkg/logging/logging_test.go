@@ -2,6 +2,7 @@ package logging_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -41,5 +42,19 @@ func TestLoggerRedactsSecretsAndMasksPhonesWhateverTheCaller(t *testing.T) {
 	}
 	if !strings.Contains(out, `"phone":"+91******3210"`) || !strings.Contains(out, `"code":"[redacted]"`) {
 		t.Errorf("unexpected output: %s", out)
+	}
+}
+
+func TestAutoFormatIsJSONUnlessATerminalReadsIt(t *testing.T) {
+	tests := []struct {
+		format string
+		json   bool
+	}{{"auto", true}, {"json", true}, {"text", false}}
+	for _, tc := range tests {
+		var b bytes.Buffer // not a terminal: a file, a pipe, a journal
+		logging.New(logging.Config{Level: "info", Format: tc.format}, &b).Info("hello", "k", "v")
+		if got := json.Valid(b.Bytes()); got != tc.json {
+			t.Errorf("format %s: JSON %v, want %v: %q", tc.format, got, tc.json, b.String())
+		}
 	}
 }

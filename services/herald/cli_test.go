@@ -52,6 +52,7 @@ func TestUsageErrorsExitWith2(t *testing.T) {
 		{"publish", "{not json"},
 		{"serve", "--target", "dispatcher,mailer"},
 		{"tail", "--all", "--seq", "3"},
+		{"serve", "--log-format", "xml", "--data", "/nonexistent/never-created"},
 	}
 	for _, args := range tests {
 		code, _, errOut := cli(t, "", args...)

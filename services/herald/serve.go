@@ -48,6 +48,7 @@ that can (the incident rules) apply it without losing state.`,
 	f.StringVar(&o.opts.NATSCredsDir, "nats-creds-dir", "", "with --nats: directory of the roles' <role>.creds (default <data>/nats; env HERALD_NATS_CREDS_DIR)")
 	f.StringVar(&o.targets, "target", "all", "services to run: all, or a comma-separated list of dispatcher, provider-adapter, incident, notifier")
 	f.DurationVar(&o.stopIn, "shutdown-timeout", 30*time.Second, "how long a clean stop may take")
+	f.StringVar(&o.opts.LogFormat, "log-format", "", "log lines as text or json; auto (the default): text on a terminal, JSON otherwise (log.format)")
 	return cmd
 }
 

@@ -74,6 +74,8 @@ type Options struct {
 	// NATSCredsDir holds the roles' credentials for an external server.
 	NATSCredsDir string
 	Targets      []string
+	// LogFormat overrides log.format: auto, json or text.
+	LogFormat string
 	// LogOutput receives log lines (default stderr); Logger, if set, is used instead.
 	LogOutput io.Writer
 	Logger    *slog.Logger

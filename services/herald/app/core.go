@@ -83,6 +83,12 @@ func loadCore(f *config.File, opts Options) (Core, error) {
 	if opts.NATSCredsDir != "" {
 		c.NATS.CredsDir = opts.NATSCredsDir
 	}
+	if opts.LogFormat != "" {
+		c.Log.Format = opts.LogFormat
+		if err := c.Log.Validate(); err != nil {
+			return c, fmt.Errorf("%w: --log-format: %w", config.ErrInvalid, err)
+		}
+	}
 	if err := c.NATS.Validate(); err != nil {
 		return c, fmt.Errorf("%w: nats.%w", config.ErrInvalid, err)
 	}
