@@ -400,7 +400,9 @@ func (s *State) releases(now time.Time) []event.NotificationRouted {
 			continue
 		}
 		latest := tl.Latest()
-		if len(s.silencing(&latest.Snapshot, now)) > 0 {
+		if !s.IsRouted(inc, latest.Transition) || len(s.silencing(&latest.Snapshot, now)) > 0 {
+			// Not routed yet: its routing comes first (it may be held,
+			// or reach those destinations by itself), then a sweep.
 			continue
 		}
 		r := event.NotificationRouted{IncidentID: inc, Transition: latest.Transition, Destinations: []string{}}
