@@ -178,9 +178,13 @@ func (s *Silence) nextChange(now time.Time) time.Time {
 			next = t
 		}
 	}
-	consider(s.StartsAt)
 	consider(end)
-	if s.Recurring != nil {
+	if s.Recurring == nil {
+		consider(s.StartsAt)
+	} else {
+		if _, _, ok := s.window(s.StartsAt); ok {
+			consider(s.StartsAt) // a series starting inside a window
+		}
 		from := now
 		if s.StartsAt.After(now) {
 			from = s.StartsAt
