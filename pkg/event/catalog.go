@@ -78,6 +78,9 @@ func definitions() []*Def {
 		define[SubscriptionCreated](LogNotifications, 1, OwnerNotifier),
 		define[SubscriptionRemoved](LogNotifications, 1, OwnerNotifier),
 		define[IncidentAcknowledged](LogNotifications, 1, OwnerNotifier),
+		define[SilenceCreated](LogNotifications, 1, OwnerNotifier),
+		define[SilenceExpired](LogNotifications, 1, OwnerNotifier),
+		define[NotificationSuppressed](LogNotifications, 1, OwnerNotifier),
 	}
 }
 

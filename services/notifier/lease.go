@@ -167,6 +167,7 @@ func (n *Notifier) startTerm(ctx context.Context) error {
 	for _, l := range lanes {
 		n.kick(l)
 	}
+	n.startSilences(n.runCtx) // and announces what a window that ended meanwhile held
 	n.sub, err = n.bus.Consume(ctx, bus.ConsumerConfig{
 		Stream: streams.Incidents, Durable: Durable, FilterSubjects: []string{"incidents.>"}, Concurrency: 1,
 	}, n.handle)

@@ -79,6 +79,8 @@ type Notifier struct {
 	mu    sync.Mutex // guards state
 	state *State
 	subMu sync.Mutex // serialises subscription changes
+	// silences: changes and the loop announcing what they held (silence_run.go)
+	silences silenceRun
 
 	consoleMu sync.Mutex
 	workersMu sync.Mutex
@@ -153,6 +155,7 @@ func New(cfg Config, d Deps) (*Notifier, error) {
 		hc:      &http.Client{Timeout: cfg.Slack.Timeout.D(), Transport: tr},
 		metrics: newMetrics(d.Registry), state: NewState(), workers: map[string]*worker{},
 		auth: newAuthGate(cfg.Retry.Initial.D(), cfg.Retry.Max.D()), pace: workspaceBuckets(cfg.RateLimit),
+		silences: newSilenceRun(),
 	}
 	n.crashAfterSend = d.CrashAfterSend
 	if cfg.Slack.BotToken != "" {
@@ -233,7 +236,11 @@ func (n *Notifier) routeUpTo(ctx context.Context, id string, ord int) error {
 		}
 		snap := t.Snapshot
 		dests, matches := route(n.cfg.Routes, n.state.Subscriptions, n.state.Following(id), &snap)
+		dests, matches, held := n.state.holdRouted(t, dests, matches)
 		n.mu.Unlock()
+		if err := n.recordHeld(ctx, held, t.EventID); err != nil {
+			return err
+		}
 		if dests == nil {
 			dests = []string{}
 		}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/heraldhq/herald/pkg/event"
 )
@@ -22,6 +23,10 @@ type Report struct {
 	Unrouted      []string       `json:"unrouted"`
 	Lanes         []LaneReport   `json:"lanes"`
 	Subscriptions []Subscription `json:"subscriptions"`
+	// Silences (their status as of the report) and the notifications
+	// they held: "<incident>/<transition>/<destination> by <silence>".
+	Silences   []Silence `json:"silences"`
+	Suppressed []string  `json:"suppressed"`
 }
 
 // LaneReport is one incident in one destination, with its next step.
@@ -75,6 +80,7 @@ func (s *State) Report() Report {
 		r.Subscriptions = append(r.Subscriptions, *sub)
 	}
 	sort.Slice(r.Subscriptions, func(a, b int) bool { return r.Subscriptions[a].ID < r.Subscriptions[b].ID })
+	r.Silences, r.Suppressed = s.listSilences(time.Now(), true), s.Suppressions()
 	return r
 }
 
@@ -112,6 +118,13 @@ func (r Report) Write(w io.Writer) {
 		for _, s := range r.Subscriptions {
 			by := strings.TrimSpace(s.Via + " " + s.By)
 			fmt.Fprintf(w, "  %s  %s  %s  (%s)\n", s.ID, s.Channel, s.Filter, by)
+		}
+	}
+	if len(r.Silences) > 0 {
+		fmt.Fprintf(w, "\nsilences (%d notifications held):\n", len(r.Suppressed))
+		for _, s := range r.Silences {
+			fmt.Fprintf(w, "  %s  %s  %s  %s  held %d  (%s %s)\n", s.ID, s.Status, MatcherString(s.Matchers), silenceWindow(&s),
+				s.Suppressed, s.Via, s.CreatedBy)
 		}
 	}
 }

@@ -17,7 +17,10 @@ const slashUsage = "Usage:\n" +
 	"(filters: app, provider, route, integration, rule, severity with =, >=, <=, >, <)\n" +
 	"• `/herald unsubscribe app=shop severity>=P2` (or a subscription id, or `all`)\n" +
 	"• `/herald subscriptions` — this channel's subscriptions\n" +
-	"• `/herald incidents` — the open incidents"
+	"• `/herald incidents` — the open incidents\n" +
+	"• `/herald silence provider=fast2sms for 2h Fast2SMS maintenance` — hold the matching incidents' notifications " +
+	"(matchers: rule, app, provider, route, integration, severity with = or =~regex); " +
+	"`/herald silence list`, `/herald silence expire sil-…`"
 
 // slashCommand serves Slack's slash command requests. A request whose
 // signature is missing, wrong or older than 5 minutes gets 401 and changes
@@ -112,6 +115,8 @@ func (n *Notifier) runCommand(r *http.Request, form url.Values) (string, bool) {
 				escape(orNone(groupString(s.Group))), clock(s.OpenedAt), s.IncidentID)
 		}
 		return b.String(), false
+	case "silence", "silences":
+		return n.silenceCommand(r, user, args[1:])
 	case "help":
 		return slashUsage, false
 	}

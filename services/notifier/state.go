@@ -136,6 +136,8 @@ type State struct {
 	byIncident    map[string][]*Lane
 	Routed        map[string]map[string]bool // incident → transition keys
 	Subscriptions map[string]*Subscription
+	// silences and the notifications they held (silence.go).
+	silenceState
 	// Counts of ledger entries folded.
 	Posted, Updated, Failed, Deleted int
 }
@@ -145,6 +147,7 @@ func NewState() *State {
 	return &State{
 		Timelines: map[string]*Timeline{}, Lanes: map[laneKey]*Lane{}, byIncident: map[string][]*Lane{},
 		Routed: map[string]map[string]bool{}, Subscriptions: map[string]*Subscription{},
+		silenceState: newSilenceState(),
 	}
 }
 
@@ -209,6 +212,8 @@ func (s *State) Apply(e *event.Event) *Transition {
 			Filter: FilterString(d.Match), Via: d.Via, By: d.By, Created: e.Time}
 	case event.SubscriptionRemoved:
 		delete(s.Subscriptions, d.SubscriptionID)
+	case event.SilenceCreated, event.SilenceExpired, event.NotificationSuppressed:
+		s.applySilence(e)
 	}
 	return nil
 }
@@ -469,7 +474,7 @@ func (s *State) NextReply(l *Lane) *Step {
 
 func (s *State) nextReply(l *Lane, i *Timeline) *Step {
 	for _, t := range i.Transitions {
-		if t.Ordinal > l.Replied && t.Ordinal <= l.Target {
+		if t.Ordinal > l.Replied && t.Ordinal <= l.Target && !s.Suppressed(l.Incident, t.Transition, l.Dest) {
 			return &Step{Kind: StepReply, Key: t.Transition, Snap: t.Snapshot, Cause: t.EventID}
 		}
 	}

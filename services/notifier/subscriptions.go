@@ -13,12 +13,12 @@ import (
 
 // Routes are the notifier's HTTP endpoints.
 func (n *Notifier) Routes(maxBody int64) []api.Route {
-	return []api.Route{
+	return append([]api.Route{
 		{Pattern: "POST /v1/subscriptions", Access: api.Operator, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.postSubscription(w, r, maxBody) })},
 		{Pattern: "GET /v1/subscriptions", Access: api.Operator, Handler: http.HandlerFunc(n.listSubscriptions)},
 		{Pattern: "DELETE /v1/subscriptions/{id}", Access: api.Operator, Handler: http.HandlerFunc(n.deleteSubscription)},
 		{Pattern: "POST /v1/slack/commands", Access: api.Signed, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.slashCommand(w, r, maxBody) })},
-	}
+	}, n.silenceRoutes(maxBody)...)
 }
 
 const publishTimeout = 5 * time.Second
