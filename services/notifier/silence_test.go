@@ -177,6 +177,13 @@ func TestASilenceHoldsNotificationsAndAnnouncesWhatIsStillOpenWhenItEnds(t *test
 	now := time.Now()
 	A.resolveAt(before, now)
 	B.resolveAt(in, now)
+	// The resolve replies wait behind their roots' edits (pacing), which
+	// flush does not cover: wait for their ledger records first.
+	for _, x := range []*incident{A, B} {
+		heraldtest.Eventually(t, 10*time.Second, "the resolve reply of "+x.id, func() bool {
+			return count(t, a.Bus, "notifications.slack_message_posted."+x.id+".>") == 2
+		})
+	}
 	calls = flush(t, inc, a.Bus, s, 1)
 	if got := methods(callsAbout(calls, B.id)); got != "chat.postMessage chat.update chat.postMessage(reply)" {
 		t.Errorf("B resolved after the window: %s", got)
