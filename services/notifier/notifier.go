@@ -79,6 +79,13 @@ type Notifier struct {
 	mu    sync.Mutex // guards state
 	state *State
 	subMu sync.Mutex // serialises subscription changes
+	// logMu writes routing entries and acknowledgements one at a time, so
+	// that they are folded in the order the ledger has them (ack.go).
+	logMu sync.Mutex
+	// silencer backs the root's "Silence 1 h" button (interactions.go);
+	// nil: no button.
+	silencer  incidentSilencer
+	reminders reminderTimers
 
 	consoleMu sync.Mutex
 	workersMu sync.Mutex
@@ -238,11 +245,15 @@ func (n *Notifier) routeUpTo(ctx context.Context, id string, ord int) error {
 			dests = []string{}
 		}
 		r := event.NotificationRouted{IncidentID: id, Transition: t.Transition, Destinations: dests, Matches: matches}
+		n.logMu.Lock()
 		stored, err := n.writeOnce(ctx, ledgerEvent(r, ledgerSubject("notification_routed", id, t.Transition), t.EventID))
+		if err == nil {
+			n.apply(stored)
+		}
+		n.logMu.Unlock()
 		if err != nil {
 			return err
 		}
-		n.apply(stored)
 	}
 }
 
