@@ -205,8 +205,14 @@ func TestAckAPI(t *testing.T) {
 	open := newIncident(t, pub, "inc-ac1000000000000a", "P2", map[string]string{"app": "shop"}).open()
 	done := newIncident(t, pub, "inc-ac1000000000000b", "P2", map[string]string{"app": "bank"}).open().resolve()
 	root := rootOf(t, s, "C0ONCALL", open.id)
+	doneRoot := rootOf(t, s, "C0ONCALL", done.id)
 	waitSlack(t, s, "the resolve's reply", func() bool {
-		return count(t, a.Bus, "notifications.slack_message_posted."+done.id+".resolved-1.>") == 1
+		for _, m := range s.Messages("C0ONCALL") {
+			if m.ThreadTS == doneRoot.TS && strings.HasPrefix(m.Text, "Resolved") {
+				return true
+			}
+		}
+		return false
 	})
 
 	r := a.Do(t, "POST", "/v1/incidents/"+open.id+"/ack", map[string]string{"by": "ana@shop"})
