@@ -136,7 +136,7 @@ func TestAckFromSlackStopsRemindersAndBroadcasts(t *testing.T) {
 		t.Fatalf("a refused interaction recorded %d acks", n)
 	}
 
-	if r := heraldtest.SendInteraction(t, interactions, secret, ana, time.Now()); r.Status != http.StatusOK {
+	if r := s.Click(t, interactions, secret, "C0ONCALL", root.TS, "U0ANA", "herald_ack"); r.Status != http.StatusOK {
 		t.Fatalf("ack: %d %s", r.Status, r.Body)
 	}
 	var shown heraldtest.SlackMessage
@@ -261,6 +261,11 @@ func TestAckAPI(t *testing.T) {
 	}
 	if a := st.Acks[open.id]; a == nil || !a.Effective || a.By != "ana@shop" {
 		t.Errorf("rebuilt ack %+v", a)
+	}
+	var out strings.Builder
+	st.Report().Write(&out)
+	if !strings.Contains(out.String(), done.id+"  by anonymous via api") || !strings.Contains(out.String(), "after its resolve") {
+		t.Errorf("replay report:\n%s", out.String())
 	}
 }
 
