@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -392,4 +393,56 @@ func TestAckPrecedenceInTheFold(t *testing.T) {
 
 func incidentEvent(d event.Data, ord int) *event.Event {
 	return event.New("incident", d, event.WithSubject(fmt.Sprintf("incidents.%s.%s.%d", d.EventType(), "inc-ac3000000000000a", ord)))
+}
+
+// The "Silence 1 h" button is there only when a silencer backs it, and a
+// click on it reaches the silencer with who clicked.
+func TestSilenceButtonReachesTheSilencer(t *testing.T) {
+	b := heraldtest.JetStream(t)
+	s := heraldtest.StartSlack(t, heraldtest.WithSlackRate(0, 0))
+	s.AddChannel("C0ONCALL", "oncall")
+	cfg := webAPIConfig(s, "C0ONCALL")
+	cfg.Slack.SigningSecret = secret
+	n, err := notifier.New(cfg, notifier.Deps{Bus: b, Log: heraldtest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type silence struct {
+		id, by string
+		d      time.Duration
+	}
+	silenced := make(chan silence, 1)
+	n.SetSilencer(func(_ context.Context, id, by string, d time.Duration) error {
+		silenced <- silence{id, by, d}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stop(t, n) })
+	mux := http.NewServeMux()
+	for _, r := range n.Routes(1 << 20) {
+		mux.Handle(r.Pattern, r.Handler)
+	}
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	inc := newIncident(t, b, "inc-ac4000000000000a", "P2", map[string]string{"app": "shop"}).open()
+	root := rootOf(t, s, "C0ONCALL", inc.id)
+	if got := actionIDs(root); got != "herald_ack herald_silence_1h" {
+		t.Errorf("buttons %q (no publicURL: no link)", got)
+	}
+	if r := s.Click(t, srv.URL+"/v1/slack/interactions", secret, "C0ONCALL", root.TS, "U0ANA", "herald_silence_1h"); r.Status != http.StatusOK {
+		t.Fatalf("click: %d %s", r.Status, r.Body)
+	}
+	select {
+	case got := <-silenced:
+		if got != (silence{inc.id, "U0ANA", time.Hour}) {
+			t.Errorf("silenced %+v", got)
+		}
+	default:
+		t.Error("the silencer was not called")
+	}
 }

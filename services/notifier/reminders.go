@@ -1,6 +1,7 @@
 package notifier
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"slices"
@@ -46,13 +47,20 @@ func isReminder(st *Step) bool {
 var tsPattern = regexp.MustCompile(`^[0-9]+\.[0-9]+$`)
 
 // reminderTimers wake lanes whose next reminder is due later: one timer
-// per lane.
+// per lane and term.
 type reminderTimers struct {
 	mu     sync.Mutex
-	timers map[laneKey]*time.Timer
+	timers map[laneKey]reminderTimer
 }
 
-// arm wakes the lane after d, unless a timer is set for it already.
+type reminderTimer struct {
+	run context.Context // the term that set it
+	t   *time.Timer
+}
+
+// armReminder wakes the lane after d, unless this term set a timer for it
+// already (it wakes the lane sooner or as soon: the next reminder is due
+// later after every post).
 func (n *Notifier) armReminder(l *Lane, d time.Duration) {
 	n.workersMu.Lock()
 	run := n.runCtx
@@ -62,14 +70,20 @@ func (n *Notifier) armReminder(l *Lane, d time.Duration) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if rt.timers == nil {
-		rt.timers = map[laneKey]*time.Timer{}
+		rt.timers = map[laneKey]reminderTimer{}
 	}
-	if _, ok := rt.timers[k]; ok {
-		return
+	if old, ok := rt.timers[k]; ok {
+		if old.run == run {
+			return
+		}
+		old.t.Stop() // an earlier term's
 	}
-	rt.timers[k] = time.AfterFunc(d, func() {
+	var t *time.Timer
+	t = time.AfterFunc(d, func() {
 		rt.mu.Lock()
-		delete(rt.timers, k)
+		if cur, ok := rt.timers[k]; ok && cur.t == t {
+			delete(rt.timers, k)
+		}
 		rt.mu.Unlock()
 		if run.Err() != nil {
 			return // that term ended; the next one arms its own
@@ -81,6 +95,7 @@ func (n *Notifier) armReminder(l *Lane, d time.Duration) {
 			n.kick(cur)
 		}
 	})
+	rt.timers[k] = reminderTimer{run: run, t: t}
 }
 
 // reminder is a lane's reminder when one is due, its state otherwise
