@@ -53,7 +53,8 @@ type Deps struct {
 	Registry prometheus.Registerer
 	// Stdout receives the console sink's lines (nil: os.Stdout).
 	Stdout io.Writer
-	// Now is the clock of slash-command signature checks (nil: time.Now).
+	// Now is the clock of Slack signature checks, acknowledgements and
+	// reminders (nil: time.Now).
 	Now func() time.Time
 	// CrashAfterSend is a test hook, called with a step's id right after
 	// the sink accepted it and before its ledger entry: true makes the
