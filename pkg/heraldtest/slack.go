@@ -83,6 +83,8 @@ type SlackMessage struct {
 	Broadcast    bool
 	// Metadata is the message's metadata as posted ({"event_type":…,"event_payload":{…}}), if any.
 	Metadata json.RawMessage
+	// Blocks are the message's Block Kit blocks as they are now.
+	Blocks json.RawMessage
 }
 
 // SlackCall is one request the fake received.
@@ -498,7 +500,8 @@ func (s *Slack) Messages(id string) []SlackMessage {
 	var out []SlackMessage
 	for _, m := range c.order {
 		if !m.deleted {
-			out = append(out, SlackMessage{TS: m.ts, ThreadTS: m.threadTS, Text: m.text, Broadcast: m.broadcast, Metadata: m.metadata})
+			out = append(out, SlackMessage{TS: m.ts, ThreadTS: m.threadTS, Text: m.text, Broadcast: m.broadcast, Metadata: m.metadata,
+				Blocks: m.blocks})
 		}
 	}
 	return out
@@ -563,9 +566,11 @@ func checkMessage(req slackRequest) string {
 		return ""
 	}
 	var blocks []struct {
-		Type   string `json:"type"`
-		Text   *struct{ Type, Text string }
-		Fields []struct{ Type, Text string }
+		Type     string `json:"type"`
+		BlockID  string `json:"block_id"`
+		Text     *struct{ Type, Text string }
+		Fields   []struct{ Type, Text string }
+		Elements json.RawMessage `json:"elements"`
 	}
 	if err := json.Unmarshal(req.Blocks, &blocks); err != nil {
 		return "invalid_blocks_format"
@@ -588,7 +593,11 @@ func checkMessage(req slackRequest) string {
 					return "invalid_blocks"
 				}
 			}
-		case "context", "divider", "actions":
+		case "actions":
+			if code := checkActions(b.BlockID, b.Elements); code != "" {
+				return code
+			}
+		case "context", "divider":
 		default:
 			return "invalid_blocks"
 		}

@@ -17,12 +17,16 @@ const (
 	ellipsisRuneSize = 1
 )
 
-// Block is one Block Kit layout block (header, section, context, divider).
+// Block is one Block Kit layout block (header, section, context, divider,
+// actions).
 type Block struct {
 	Type     string `json:"type"`
+	BlockID  string `json:"block_id,omitempty"`
 	Text     *Text  `json:"text,omitempty"`
 	Fields   []Text `json:"fields,omitempty"`
 	Elements []Text `json:"elements,omitempty"`
+	// Buttons are an actions block's elements (Actions).
+	Buttons []Button `json:"-"`
 }
 
 // Text is a Block Kit text object: "mrkdwn" or "plain_text".

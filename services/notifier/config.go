@@ -25,6 +25,14 @@ type Config struct {
 	Routes    []Route     `yaml:"routes"`
 	RateLimit RateConfig  `yaml:"rateLimit"`
 	Retry     RetryConfig `yaml:"retry"`
+	// RepeatInterval re-announces an open, unacknowledged incident in its
+	// Slack thread when nothing was posted there for that long (as
+	// Alertmanager's repeat_interval; default 4h, 0s: never). A route may
+	// set its own.
+	RepeatInterval config.Duration `yaml:"repeatInterval"`
+	// PublicURL is where people reach Herald's API (https://herald.example.com):
+	// the root message links to GET <publicURL>/v1/incidents/{id}. Empty: no link.
+	PublicURL string `yaml:"publicURL" env:"HERALD_PUBLIC_URL"`
 }
 
 // SlackConfig configures the Web API and slash commands.
@@ -50,6 +58,9 @@ type Route struct {
 	Name     string                  `yaml:"name"`
 	Match    event.SubscriptionMatch `yaml:"match"`
 	Channels []string                `yaml:"channels"`
+	// RepeatInterval overrides the notifier's for this route's
+	// destinations (0s: no reminders from this route).
+	RepeatInterval *config.Duration `yaml:"repeatInterval"`
 }
 
 // RateConfig paces each Slack method by the limit Slack applies to it.
@@ -88,7 +99,8 @@ func DefaultConfig() Config {
 		Slack: SlackConfig{APIURL: slack.DefaultAPIURL, Timeout: config.Duration(10 * time.Second)},
 		RateLimit: RateConfig{PerSecond: 1, Burst: 3, Update: MethodRate{PerMinute: 50, Burst: 10},
 			History: MethodRate{PerMinute: 50, Burst: 5}, Delete: MethodRate{PerMinute: 50, Burst: 5}},
-		Retry: RetryConfig{Initial: config.Duration(time.Second), Max: config.Duration(5 * time.Minute)},
+		Retry:          RetryConfig{Initial: config.Duration(time.Second), Max: config.Duration(5 * time.Minute)},
+		RepeatInterval: config.Duration(4 * time.Hour),
 	}
 }
 
@@ -121,6 +133,14 @@ func (c *Config) checkSinks() error {
 	}
 	if c.Slack.Timeout <= 0 {
 		return errors.New("slack.timeout: must be positive")
+	}
+	if c.PublicURL != "" {
+		if err := checkURL(c.PublicURL); err != nil {
+			return fmt.Errorf("publicURL: %w", err)
+		}
+	}
+	if c.RepeatInterval < 0 {
+		return errors.New("repeatInterval: must not be negative (0s: no reminders)")
 	}
 	for name, u := range c.IncomingWebhooks {
 		if !namePattern.MatchString(name) {
@@ -155,6 +175,9 @@ func (c *Config) checkRoutes() error {
 		names[r.Name] = true
 		if err := CheckMatch(r.Match); err != nil {
 			return fmt.Errorf("%s.match.%w", key, err)
+		}
+		if r.RepeatInterval != nil && *r.RepeatInterval < 0 {
+			return fmt.Errorf("%s.repeatInterval: must not be negative (0s: no reminders)", key)
 		}
 		if len(r.Channels) == 0 {
 			return fmt.Errorf("%s.channels: at least one destination is needed", key)

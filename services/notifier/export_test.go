@@ -120,3 +120,14 @@ func (d *delivery) NotBefore() time.Time      { return d.sched.notBefore }
 func (d *delivery) Refused(id string) bool    { return d.sched.refused[id] }
 func (d *delivery) Repair() time.Time         { return d.sched.repair }
 func (d *delivery) SetRepair(since time.Time) { d.sched.repair = since }
+
+// SetSilencer wires the "Silence 1 h" button to f (before Start).
+func (n *Notifier) SetSilencer(f func(ctx context.Context, incidentID, by string, d time.Duration) error) {
+	n.silencer = silencerFunc(f)
+}
+
+type silencerFunc func(ctx context.Context, incidentID, by string, d time.Duration) error
+
+func (f silencerFunc) SilenceIncident(ctx context.Context, incidentID, by string, d time.Duration) error {
+	return f(ctx, incidentID, by, d)
+}

@@ -262,7 +262,7 @@ func blocksText(t testing.TB, raw json.RawMessage) string {
 			Text string `json:"text"`
 		} `json:"fields"`
 		Elements []struct {
-			Text string `json:"text"`
+			Text json.RawMessage `json:"text"` // a string, or a button's text object
 		} `json:"elements"`
 	}
 	if err := json.Unmarshal(raw, &blocks); err != nil {
@@ -277,7 +277,13 @@ func blocksText(t testing.TB, raw json.RawMessage) string {
 			b.WriteString(f.Text + "\n")
 		}
 		for _, e := range bl.Elements {
-			b.WriteString(e.Text + "\n")
+			var text string
+			if json.Unmarshal(e.Text, &text) != nil {
+				var obj struct{ Text string }
+				_ = json.Unmarshal(e.Text, &obj)
+				text = "[" + obj.Text + "]"
+			}
+			b.WriteString(text + "\n")
 		}
 	}
 	return b.String()

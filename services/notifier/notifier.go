@@ -53,7 +53,8 @@ type Deps struct {
 	Registry prometheus.Registerer
 	// Stdout receives the console sink's lines (nil: os.Stdout).
 	Stdout io.Writer
-	// Now is the clock of slash-command signature checks (nil: time.Now).
+	// Now is the clock of Slack signature checks, acknowledgements and
+	// reminders (nil: time.Now).
 	Now func() time.Time
 	// CrashAfterSend is a test hook, called with a step's id right after
 	// the sink accepted it and before its ledger entry: true makes the
@@ -81,6 +82,13 @@ type Notifier struct {
 	subMu sync.Mutex // serialises subscription changes
 	// silences: changes and the loop announcing what they held (silence_run.go)
 	silences silenceRun
+	// logMu writes routing entries and acknowledgements one at a time, so
+	// that they are folded in the order the ledger has them (ack.go).
+	logMu sync.Mutex
+	// silencer backs the root's "Silence 1 h" button (interactions.go);
+	// nil: no button.
+	silencer  incidentSilencer
+	reminders reminderTimers
 
 	consoleMu sync.Mutex
 	workersMu sync.Mutex
@@ -158,6 +166,7 @@ func New(cfg Config, d Deps) (*Notifier, error) {
 		silences: newSilenceRun(),
 	}
 	n.crashAfterSend = d.CrashAfterSend
+	n.silencer = n // the root's "Silence 1 h" button creates a silence
 	if cfg.Slack.BotToken != "" {
 		n.slack = slack.NewClient(cfg.Slack.APIURL, cfg.Slack.BotToken, n.hc)
 	}
@@ -245,11 +254,15 @@ func (n *Notifier) routeUpTo(ctx context.Context, id string, ord int) error {
 			dests = []string{}
 		}
 		r := event.NotificationRouted{IncidentID: id, Transition: t.Transition, Destinations: dests, Matches: matches}
+		n.logMu.Lock()
 		stored, err := n.writeOnce(ctx, ledgerEvent(r, ledgerSubject("notification_routed", id, t.Transition), t.EventID))
+		if err == nil {
+			n.apply(stored)
+		}
+		n.logMu.Unlock()
 		if err != nil {
 			return err
 		}
-		n.apply(stored)
 	}
 }
 

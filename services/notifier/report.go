@@ -27,6 +27,8 @@ type Report struct {
 	// they held: "<incident>/<transition>/<destination> by <silence>".
 	Silences   []Silence `json:"silences"`
 	Suppressed []string  `json:"suppressed"`
+	// Acks are the incidents' acknowledgements, by incident.
+	Acks map[string]Ack `json:"acknowledgements"`
 }
 
 // LaneReport is one incident in one destination, with its next step.
@@ -40,7 +42,10 @@ type LaneReport struct {
 // the Web API when their destination is a Slack channel.
 func (s *State) Report() Report {
 	r := Report{Incidents: len(s.Timelines), Posted: s.Posted, Updated: s.Updated, Failed: s.Failed, Deleted: s.Deleted,
-		Unrouted: []string{}, Lanes: []LaneReport{}, Subscriptions: []Subscription{}}
+		Unrouted: []string{}, Lanes: []LaneReport{}, Subscriptions: []Subscription{}, Acks: map[string]Ack{}}
+	for id, a := range s.Acks {
+		r.Acks[id] = *a
+	}
 	for id, i := range s.Timelines {
 		if i.Latest().State == event.StateOpen {
 			r.Open++
@@ -112,6 +117,22 @@ func (r Report) Write(w io.Writer) {
 				replied, l.Failures, orDash(l.Next))
 		}
 		_ = tw.Flush()
+	}
+	if len(r.Acks) > 0 {
+		fmt.Fprintln(w, "\nacknowledged:")
+		ids := make([]string, 0, len(r.Acks))
+		for id := range r.Acks {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			a := r.Acks[id]
+			late := ""
+			if !a.Effective {
+				late = "  (after its resolve: changed nothing)"
+			}
+			fmt.Fprintf(w, "  %s  by %s via %s at %s%s\n", id, a.By, a.Via, clock(a.At), late)
+		}
 	}
 	if len(r.Subscriptions) > 0 {
 		fmt.Fprintln(w, "\nsubscriptions:")

@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -136,6 +138,28 @@ func (n *Notifier) silence(id string) *Silence {
 	c := *s
 	c.Status = s.status(n.now())
 	return &c
+}
+
+// SilenceIncident silences one incident's notifications for d: a silence
+// matching its rule and group (the root's "Silence 1 h" button).
+func (n *Notifier) SilenceIncident(ctx context.Context, incidentID, by string, d time.Duration) error {
+	n.mu.Lock()
+	tl := n.state.Timelines[incidentID]
+	var ms []event.SilenceMatcher
+	if tl != nil {
+		last := tl.Latest()
+		ms = append(ms, event.SilenceMatcher{Name: "rule", Value: last.Rule})
+		for _, k := range slices.Sorted(maps.Keys(last.Group)) {
+			ms = append(ms, event.SilenceMatcher{Name: k, Value: last.Group[k]})
+		}
+	}
+	n.mu.Unlock()
+	if tl == nil {
+		return fmt.Errorf("silence: no incident %s", incidentID)
+	}
+	_, err := n.CreateSilence(ctx, SilenceRequest{Matchers: ms, Duration: d.String(), CreatedBy: by,
+		Comment: "Silence 1 h from the incident's Slack message (" + incidentID + ")"}, "slack")
+	return err
 }
 
 // Silences lists the silences not yet expired (all: expired ones too).

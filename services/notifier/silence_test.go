@@ -403,3 +403,32 @@ func TestSlashCommandSilences(t *testing.T) {
 		t.Errorf("expired %+v", e)
 	}
 }
+
+// TestSilenceOneHourFromSlackSilencesTheIncidentsRuleAndGroup: the root's
+// button creates a silence of the incident's rule and group for an hour,
+// by the user who clicked.
+func TestSilenceOneHourFromSlackSilencesTheIncidentsRuleAndGroup(t *testing.T) {
+	const secret = "8f742231b10e8888abcd99yyyzzz85a5"
+	s := heraldtest.StartSlack(t, heraldtest.WithSlackRate(0, 0))
+	s.AddChannel("C0ONCALL", "oncall")
+	a := apptest.StartApp(t, apptest.WithTargets("notifier"), apptest.WithConfig(fmt.Sprintf(`
+notifier:
+  slack: {apiURL: %q, botToken: %q, signingSecret: %q}
+  routes: [{name: oncall, channels: [C0ONCALL]}]
+`, s.APIURL, s.Token, secret)))
+	inc := newIncident(t, a.As(t, access.Incident), "inc-5110000000000c01", "P2", map[string]string{"app": "shop", "provider": "fast2sms"}).open()
+	root := rootOf(t, s, "C0ONCALL", inc.id)
+	if r := s.Click(t, a.URL+"/v1/slack/interactions", secret, "C0ONCALL", root.TS, "U0ANA", "herald_silence_1h"); r.Status != http.StatusOK {
+		t.Fatalf("click: %d %s", r.Status, r.Body)
+	}
+	var got []any
+	heraldtest.Eventually(t, 10*time.Second, "the silence", func() bool {
+		got, _ = a.Do(t, "GET", "/v1/silences", nil).JSON(t)["silences"].([]any)
+		return len(got) == 1
+	})
+	sil := got[0].(map[string]any)
+	if sil["createdBy"] != "U0ANA" || sil["via"] != "slack" || sil["status"] != "active" ||
+		!strings.Contains(fmt.Sprint(sil["matchers"]), "rule") || !strings.Contains(fmt.Sprint(sil["matchers"]), "fast2sms") {
+		t.Errorf("silence %v", sil)
+	}
+}

@@ -38,10 +38,14 @@ type Sink interface {
 	Send(ctx context.Context, l *Lane, st *Step) (Sent, error)
 }
 
-// broadcast: replies about a P1 are also shown in the channel.
+// broadcast: replies about a P1 are also shown in the channel, but not an
+// escalation of an acknowledged incident (someone is on it), nor a reminder.
 func broadcast(st *Step) bool {
 	s := st.Snap
-	return st.Kind == StepReply && (s.State == event.StateResolved && s.Peak == "P1" || s.State == event.StateOpen && s.To == "P1")
+	if st.Kind != StepReply || isReminder(st) {
+		return false
+	}
+	return s.State == event.StateResolved && s.Peak == "P1" || s.State == event.StateOpen && s.To == "P1" && st.Ack == nil
 }
 
 // metaEventType is the Slack metadata event type of Herald's messages; its
@@ -55,13 +59,20 @@ func stepID(l *Lane, st *Step) string {
 	return l.Incident + "." + st.Key + "." + l.Dest + "." + st.Kind
 }
 
-func message(l *Lane, st *Step, thread bool) slack.Message {
+// message renders a step; decor (the Web API's) adds the root's buttons.
+func message(l *Lane, st *Step, thread bool, decor *rootDecor) slack.Message {
 	f := false
 	m := slack.Message{Text: Fallback(st.Kind, st.Snap), UnfurlLinks: &f}
-	if st.Kind == StepReply {
+	switch {
+	case isReminder(st):
+		m.Text, m.Blocks = reminderText(st), reminderBlocks(st)
+	case st.Kind == StepReply:
 		m.Blocks = ReplyBlocks(st.Snap, !thread)
-	} else {
-		m.Blocks = RootBlocks(st.Snap)
+	default:
+		m.Blocks = rootMessageBlocks(st, decor)
+		if st.Ack != nil {
+			m.Text = slack.Truncate(m.Text+" — acknowledged by "+st.Ack.By, slack.MaxFallbackText)
+		}
 	}
 	m.Meta = &slack.Metadata{EventType: metaEventType, EventPayload: map[string]any{
 		"step": stepID(l, st), "incident_id": st.Snap.IncidentID, "transition": st.Key, "state": st.Snap.Transition}}
@@ -73,6 +84,7 @@ func message(l *Lane, st *Step, thread bool) slack.Message {
 type webAPI struct {
 	client *slack.Client
 	dest   string
+	decor  rootDecor
 }
 
 func (w *webAPI) Mode() string { return ModeWebAPI }
@@ -81,17 +93,17 @@ func (w *webAPI) Caps() Caps   { return Caps{Edit: true, Thread: true} }
 func (w *webAPI) Send(ctx context.Context, l *Lane, st *Step) (Sent, error) {
 	switch st.Kind {
 	case StepRoot:
-		m := message(l, st, false)
+		m := message(l, st, false, &w.decor)
 		m.Channel = w.dest
 		a, err := w.client.PostMessage(ctx, m)
 		return Sent{Channel: a.Channel, TS: a.TS}, err
 	case StepUpdate:
-		m := message(l, st, false)
+		m := message(l, st, false, &w.decor)
 		m.Channel, m.TS, m.Meta = l.RootChannel, l.RootTS, nil
 		a, err := w.client.UpdateMessage(ctx, m)
 		return Sent{Channel: a.Channel, TS: l.RootTS}, err
 	}
-	m := message(l, st, true)
+	m := message(l, st, true, nil)
 	m.Channel, m.ThreadTS, m.ReplyBroadcast = l.RootChannel, l.RootTS, broadcast(st)
 	a, err := w.client.PostMessage(ctx, m)
 	return Sent{Channel: a.Channel, TS: a.TS, Broadcast: m.ReplyBroadcast}, err
@@ -108,7 +120,7 @@ func (w *incomingWebhook) Mode() string { return ModeIncomingWebhook }
 func (w *incomingWebhook) Caps() Caps   { return Caps{} }
 
 func (w *incomingWebhook) Send(ctx context.Context, l *Lane, st *Step) (Sent, error) {
-	return Sent{}, slack.PostWebhook(ctx, w.hc, w.url, message(l, st, false))
+	return Sent{}, slack.PostWebhook(ctx, w.hc, w.url, message(l, st, false, nil))
 }
 
 // jsonWebhook posts each step as a JSON document to any HTTP endpoint.
@@ -175,7 +187,7 @@ func (n *Notifier) sinkFor(dst string) Sink {
 		}
 		return &missing{dest: dst}
 	case n.slack != nil:
-		return &webAPI{client: n.slack, dest: dst}
+		return &webAPI{client: n.slack, dest: dst, decor: rootDecor{publicURL: n.cfg.PublicURL, silence: n.silencer != nil}}
 	}
 	// A Slack channel without a bot token: say it on the console instead.
 	return &console{mu: &n.consoleMu, w: n.stdout, dest: dst}

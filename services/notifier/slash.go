@@ -3,13 +3,11 @@ package notifier
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/heraldhq/herald/pkg/api"
-	"github.com/heraldhq/herald/pkg/slack"
 )
 
 const slashUsage = "Usage:\n" +
@@ -27,24 +25,8 @@ const slashUsage = "Usage:\n" +
 // nothing. Everything else gets 200 with a message, as Slack shows only
 // those: a usage mistake is explained to the user who typed it.
 func (n *Notifier) slashCommand(w http.ResponseWriter, r *http.Request, maxBody int64) {
-	secret := n.cfg.Slack.SigningSecret
-	if secret == "" {
-		api.WriteError(w, api.Errorf(http.StatusForbidden, "slash_commands_disabled",
-			"set notifier.slack.signingSecret (or HERALD_SLACK_SIGNING_SECRET) to accept Slack commands"))
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil || int64(len(body)) > maxBody {
-		api.WriteError(w, api.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "the body exceeds %d bytes", maxBody))
-		return
-	}
-	if err := slack.Verify(secret, r.Header, body, n.now()); err != nil {
-		code := "invalid_signature"
-		if errors.Is(err, slack.ErrStale) {
-			code = "stale_request"
-		}
-		n.log.Warn("slash command refused", "reason", code)
-		api.WriteError(w, api.Errorf(http.StatusUnauthorized, code, "%v", err))
+	body, ok := n.verifiedSlackBody(w, r, maxBody, "slash command")
+	if !ok {
 		return
 	}
 	form, err := url.ParseQuery(string(body))

@@ -86,6 +86,9 @@ type dedupStage struct {
 func (s dedupStage) exec(_ context.Context, d *delivery) verdict {
 	s.n.mu.Lock()
 	d.step = s.n.state.Next(d.lane, s.caps)
+	if d.step == nil {
+		d.step = s.n.reminder(d.lane) // nothing else to say: a reminder, when due
+	}
 	s.n.mu.Unlock()
 	if d.step == nil {
 		return idle

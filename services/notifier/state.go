@@ -108,6 +108,14 @@ type Lane struct {
 	Attempts map[string]time.Time `json:"attempts,omitempty"`
 	// Replies are the thread replies' ts by transition.
 	Replies map[string]string `json:"replies,omitempty"`
+	// AckShown: the root was edited to show the acknowledgement (ack.go).
+	AckShown bool `json:"ackShown,omitempty"`
+	// Reminders is the number of the last reminder posted or given up on
+	// (reminder-<n>), and LastPost when the lane's last message was
+	// recorded, by the notifier's clock: the next reminder is due
+	// repeatInterval after it (reminders.go).
+	Reminders int       `json:"reminders,omitempty"`
+	LastPost  time.Time `json:"lastPost,omitzero"`
 }
 
 // attemptKey names a step among a lane's attempts.
@@ -138,6 +146,8 @@ type State struct {
 	Subscriptions map[string]*Subscription
 	// silences and the notifications they held (silence.go).
 	silenceState
+	// Acks are the incidents' acknowledgements, the first of each (ack.go).
+	Acks map[string]*Ack
 	// Counts of ledger entries folded.
 	Posted, Updated, Failed, Deleted int
 }
@@ -146,7 +156,7 @@ type State struct {
 func NewState() *State {
 	return &State{
 		Timelines: map[string]*Timeline{}, Lanes: map[laneKey]*Lane{}, byIncident: map[string][]*Lane{},
-		Routed: map[string]map[string]bool{}, Subscriptions: map[string]*Subscription{},
+		Routed: map[string]map[string]bool{}, Subscriptions: map[string]*Subscription{}, Acks: map[string]*Ack{},
 		silenceState: newSilenceState(),
 	}
 }
@@ -192,7 +202,7 @@ func (s *State) Apply(e *event.Event) *Transition {
 	case event.NotificationRouted:
 		s.applyRouted(d)
 	case event.SlackMessagePosted:
-		s.applyPosted(d)
+		s.applyPosted(d, e.Time)
 	case event.SlackPostAttempted:
 		l := s.lane(d.IncidentID, d.Destination, d.Transition)
 		if l.Attempts == nil {
@@ -205,8 +215,11 @@ func (s *State) Apply(e *event.Event) *Transition {
 		s.Updated++
 		l := s.lane(d.IncidentID, dest(d.Destination, d.Channel), d.Transition)
 		l.Rendered = max(l.Rendered, Ordinal(d.Transition))
+		l.AckShown = l.AckShown || d.Transition == ackKey
 	case event.NotificationFailed:
-		s.applyFailed(d)
+		s.applyFailed(d, e.Time)
+	case event.IncidentAcknowledged:
+		s.applyAck(d, e.Time)
 	case event.SubscriptionCreated:
 		s.Subscriptions[d.SubscriptionID] = &Subscription{ID: d.SubscriptionID, Channel: d.Channel, Match: d.Match,
 			Filter: FilterString(d.Match), Via: d.Via, By: d.By, Created: e.Time}
@@ -220,9 +233,16 @@ func (s *State) Apply(e *event.Event) *Transition {
 
 // applyPosted folds a post: a root gives the lane its message, a reply
 // moves it on in the thread.
-func (s *State) applyPosted(d event.SlackMessagePosted) {
+func (s *State) applyPosted(d event.SlackMessagePosted, at time.Time) {
 	s.Posted++
 	l := s.lane(d.IncidentID, dest(d.Destination, d.Channel), d.Transition)
+	if at.After(l.LastPost) {
+		l.LastPost = at
+	}
+	if n, ok := reminderNumber(d.Transition); ok {
+		l.Reminders = max(l.Reminders, n)
+		return
+	}
 	if d.Action == "reply" {
 		l.Replied = max(l.Replied, Ordinal(d.Transition))
 		if d.TS != "" {
@@ -246,7 +266,7 @@ func (s *State) applyPosted(d event.SlackMessagePosted) {
 }
 
 // applyFailed folds a step given up for good: the lane goes past it.
-func (s *State) applyFailed(d event.NotificationFailed) {
+func (s *State) applyFailed(d event.NotificationFailed, at time.Time) {
 	s.Failed++
 	l := s.lane(d.IncidentID, d.Destination, d.Transition)
 	if slack.KindOfCode(d.Error).Retryable() {
@@ -255,6 +275,14 @@ func (s *State) applyFailed(d event.NotificationFailed) {
 		return
 	}
 	l.Failures++
+	if n, ok := reminderNumber(d.Transition); ok {
+		// A reminder given up on: the next one is due an interval later.
+		l.Reminders = max(l.Reminders, n)
+		if at.After(l.LastPost) {
+			l.LastPost = at
+		}
+		return
+	}
 	ord := Ordinal(d.Transition)
 	switch d.Action {
 	case "root":
@@ -423,6 +451,12 @@ type Step struct {
 	Snap Snapshot
 	// Cause is the incident event the step comes from.
 	Cause string
+	// Ack is the incident's acknowledgement when the step is chosen (nil:
+	// none, or one after the resolve): the root shows it, and an
+	// escalation reply is not broadcast (ack.go).
+	Ack *Ack
+	// Due is when a reminder was due (reminders.go).
+	Due time.Time
 }
 
 // Next returns a lane's next step, or nil when it is up to date. Order per
@@ -430,7 +464,9 @@ type Step struct {
 // the latest routed state, however many transitions arrived meanwhile; then
 // one reply per transition, oldest first. A resolve is the last transition,
 // so it is never coalesced away.
-func (s *State) Next(l *Lane, sinkCaps Caps) *Step {
+func (s *State) Next(l *Lane, sinkCaps Caps) *Step { return s.withAck(s.next(l, sinkCaps)) }
+
+func (s *State) next(l *Lane, sinkCaps Caps) *Step {
 	i := s.Timelines[l.Incident]
 	if i == nil {
 		return nil
@@ -458,6 +494,11 @@ func (s *State) Next(l *Lane, sinkCaps Caps) *Step {
 			return &Step{Kind: StepUpdate, Key: t.Transition, Snap: t.Snapshot, Cause: t.EventID}
 		}
 	}
+	if caps.Edit {
+		if st := s.ackEdit(l, i); st != nil {
+			return st
+		}
+	}
 	return s.nextReply(l, i)
 }
 
@@ -469,7 +510,7 @@ func (s *State) NextReply(l *Lane) *Step {
 	if i == nil || !l.Rooted {
 		return nil
 	}
-	return s.nextReply(l, i)
+	return s.withAck(s.nextReply(l, i))
 }
 
 func (s *State) nextReply(l *Lane, i *Timeline) *Step {
