@@ -78,6 +78,7 @@ func definitions() []*Def {
 		define[SubscriptionCreated](LogNotifications, 1, OwnerNotifier),
 		define[SubscriptionRemoved](LogNotifications, 1, OwnerNotifier),
 		define[IncidentAcknowledged](LogNotifications, 1, OwnerNotifier),
+		define[PagerDutyEventSent](LogNotifications, 1, OwnerNotifier),
 	}
 }
 

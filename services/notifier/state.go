@@ -108,6 +108,9 @@ type Lane struct {
 	Attempts map[string]time.Time `json:"attempts,omitempty"`
 	// Replies are the thread replies' ts by transition.
 	Replies map[string]string `json:"replies,omitempty"`
+	// AckSent: the acknowledge step is done (sent, or given up), for sinks
+	// that acknowledge (PagerDuty).
+	AckSent bool `json:"ackSent,omitempty"`
 }
 
 // attemptKey names a step among a lane's attempts.
@@ -136,6 +139,8 @@ type State struct {
 	byIncident    map[string][]*Lane
 	Routed        map[string]map[string]bool // incident → transition keys
 	Subscriptions map[string]*Subscription
+	// acked: the incidents acknowledged, and the event that did it.
+	acked map[string]string
 	// Counts of ledger entries folded.
 	Posted, Updated, Failed, Deleted int
 }
@@ -204,6 +209,10 @@ func (s *State) Apply(e *event.Event) *Transition {
 		l.Rendered = max(l.Rendered, Ordinal(d.Transition))
 	case event.NotificationFailed:
 		s.applyFailed(d)
+	case event.PagerDutyEventSent:
+		s.applyPagerDuty(d)
+	case event.IncidentAcknowledged:
+		s.applyAcknowledged(e, d)
 	case event.SubscriptionCreated:
 		s.Subscriptions[d.SubscriptionID] = &Subscription{ID: d.SubscriptionID, Channel: d.Channel, Match: d.Match,
 			Filter: FilterString(d.Match), Via: d.Via, By: d.By, Created: e.Time}
@@ -259,6 +268,8 @@ func (s *State) applyFailed(d event.NotificationFailed) {
 		l.Rendered = max(l.Rendered, ord)
 	case "reply":
 		l.Replied = max(l.Replied, ord)
+	case StepAck:
+		l.AckSent = true
 	}
 }
 
@@ -392,12 +403,16 @@ func (s *State) Open() []Snapshot {
 	return out
 }
 
-// Caps are what a sink can do with a message it posted.
-type Caps struct{ Edit, Thread bool }
+// Caps are what a sink can do with a message it posted. Ack: it is told
+// that the incident was acknowledged (PagerDuty).
+type Caps struct{ Edit, Thread, Ack bool }
 
 func capsOf(mode string) Caps {
-	if mode == ModeWebAPI {
+	switch mode {
+	case ModeWebAPI:
 		return Caps{Edit: true, Thread: true}
+	case ModePagerDuty:
+		return Caps{Ack: true}
 	}
 	return Caps{}
 }
@@ -434,7 +449,7 @@ func (s *State) Next(l *Lane, sinkCaps Caps) *Step {
 	if l.Rooted {
 		caps = capsOf(l.Mode)
 		if l.RootTS == "" {
-			caps = Caps{}
+			caps.Edit, caps.Thread = false, false
 		}
 	}
 	if !l.Rooted {
@@ -446,6 +461,11 @@ func (s *State) Next(l *Lane, sinkCaps Caps) *Step {
 			t = i.At(l.Join) // one message per transition: the first tells the opening
 		}
 		return &Step{Kind: StepRoot, Key: l.JoinKey, Snap: t.Snapshot, Cause: t.EventID}
+	}
+	if caps.Ack {
+		if st := s.nextAck(l, i); st != nil {
+			return st
+		}
 	}
 	if caps.Edit && l.Rendered < l.Target {
 		t := i.At(l.Target)
