@@ -97,17 +97,6 @@ func (p *PagerDuty) Calls() []PagerDutyCall {
 	return append([]PagerDutyCall(nil), p.calls...)
 }
 
-// Accepted are the events accepted, in order.
-func (p *PagerDuty) Accepted() []PagerDutyCall {
-	var out []PagerDutyCall
-	for _, c := range p.Calls() {
-		if c.Accepted() {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
 // Alert is the alert of a dedup_key as it is now (ok false: none).
 func (p *PagerDuty) Alert(dedupKey string) (PagerDutyAlert, bool) {
 	p.mu.Lock()
