@@ -249,3 +249,47 @@ func TestPagerDutyConfiguration(t *testing.T) {
 		})
 	}
 }
+
+// PagerDuty cannot be asked what it received, so a crash between its 202
+// and the ledger's acknowledgement sends that event again (the window of
+// the webhooks, docs/notifier.md). The events are idempotent by dedup_key:
+// the alert ends as it would have.
+func TestACrashBetweenPagerDutysAnswerAndTheLedgerRepeatsOnlyThatEvent(t *testing.T) {
+	b := heraldtest.JetStream(t)
+	pd := heraldtest.StartPagerDuty(t)
+	cfg := notifier.DefaultConfig()
+	cfg.PagerDuty.URL, cfg.PagerDuty.RoutingKey = pd.URL, pd.RoutingKey
+	cfg.Routes = []notifier.Route{{Name: "oncall", Channels: []string{"pagerduty"}}}
+	cfg.RateLimit.PerSecond, cfg.RateLimit.Burst = 50, 5
+	const id = "inc-9d0000000000004d"
+	c := newCrashOnce()
+	recorded := func(n int) func() bool {
+		return func() bool { return count(t, b, "notifications.pagerduty_event_sent."+id+".>") == n }
+	}
+	inc := newIncident(t, b, id, "P2", map[string]string{"app": "shop"}).open()
+	crashes := runUntil(t, b, cfg, c, "the trigger", recorded(1))
+	inc.escalate("P1")
+	crashes += runUntil(t, b, cfg, c, "the second trigger", recorded(2))
+	e := event.New("notifier", event.IncidentAcknowledged{IncidentID: id, By: "ana", Via: "cli", At: onset.Add(7 * time.Minute)},
+		event.WithSubject("notifications.incident_acknowledged."+id), event.WithID("ack-"+id))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := b.Publish(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	crashes += runUntil(t, b, cfg, c, "the acknowledge", recorded(3))
+	inc.resolve()
+	crashes += runUntil(t, b, cfg, c, "the resolve", recorded(4))
+
+	if crashes != 4 {
+		t.Errorf("%d crashes, want one at each of the 4 events", crashes)
+	}
+	want := "trigger/" + id + "/error trigger/" + id + "/error trigger/" + id + "/critical trigger/" + id + "/critical " +
+		"acknowledge/" + id + " acknowledge/" + id + " resolve/" + id + " resolve/" + id
+	if got := actions(pd.Calls()); got != want {
+		t.Errorf("PagerDuty received:\n  %s\nwant each event twice:\n  %s", got, want)
+	}
+	if al, _ := pd.Alert(id); al.Status != "resolved" || al.Severity != "critical" {
+		t.Errorf("PagerDuty's alert ends %+v", al)
+	}
+}
