@@ -161,6 +161,8 @@ type pdPayload struct {
 	CustomDetails json.RawMessage `json:"custom_details"`
 }
 
+var pdKey = regexp.MustCompile(`^[A-Za-z0-9]+$`)
+
 var pdTimestamp = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$`)
 
 func (p *PagerDuty) enqueue(w http.ResponseWriter, r *http.Request) {
@@ -218,10 +220,16 @@ func (p *PagerDuty) enqueue(w http.ResponseWriter, r *http.Request) {
 // check validates an event as PagerDuty does.
 func (p *PagerDuty) check(c PagerDutyCall, ev pdEvent, pl pdPayload) []string {
 	var errs []string
-	if ev.RoutingKey == nil || utf8.RuneCountInString(c.RoutingKey) != 32 {
-		errs = append(errs, "'routing_key' is invalid: must be a 32 character string")
-	} else if c.RoutingKey != p.RoutingKey {
-		errs = append(errs, "'routing_key' is not an integration key of this account")
+	// PagerDuty's own texts (as its 400s show them).
+	switch {
+	case ev.RoutingKey == nil || c.RoutingKey == "":
+		errs = append(errs, "'routing_key' is missing or blank")
+	case utf8.RuneCountInString(c.RoutingKey) != 32:
+		errs = append(errs, "Length of 'routing_key' is incorrect (should be 32 characters)")
+	case !pdKey.MatchString(c.RoutingKey):
+		errs = append(errs, "'routing_key' cannot contain non-alphanumeric characters.")
+	case c.RoutingKey != p.RoutingKey:
+		errs = append(errs, "Invalid routing key")
 	}
 	if utf8.RuneCountInString(c.DedupKey) > 255 {
 		errs = append(errs, "'dedup_key' must be at most 255 characters")

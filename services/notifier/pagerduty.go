@@ -82,6 +82,11 @@ func (c *PagerDutyConfig) check() error {
 			return fmt.Errorf("pagerduty.routingKey: %w", err)
 		}
 	}
+	if c.RoutingKeyFile != "" {
+		if _, err := c.readKeyFile(); err != nil {
+			return err
+		}
+	}
 	if err := checkURL(c.URL); err != nil {
 		return fmt.Errorf("pagerduty.url: %w", err)
 	}
@@ -107,15 +112,24 @@ func (c *PagerDutyConfig) resolveKey() error {
 	if c.RoutingKeyFile == "" {
 		return nil
 	}
+	k, err := c.readKeyFile()
+	if err != nil {
+		return err
+	}
+	c.RoutingKey, c.RoutingKeyFile = k, ""
+	return nil
+}
+
+func (c *PagerDutyConfig) readKeyFile() (string, error) {
 	b, err := os.ReadFile(c.RoutingKeyFile)
 	if err != nil {
-		return fmt.Errorf("pagerduty.routingKeyFile: %w", err)
+		return "", fmt.Errorf("pagerduty.routingKeyFile: %w", err)
 	}
-	c.RoutingKey, c.RoutingKeyFile = strings.TrimSpace(string(b)), ""
-	if err := pagerduty.CheckRoutingKey(c.RoutingKey); err != nil {
-		return fmt.Errorf("pagerduty.routingKeyFile: %w", err)
+	k := strings.TrimSpace(string(b))
+	if err := pagerduty.CheckRoutingKey(k); err != nil {
+		return "", fmt.Errorf("pagerduty.routingKeyFile: %w", err)
 	}
-	return nil
+	return k, nil
 }
 
 // pagerDutySink sends a lane's steps as Events API v2 events.

@@ -216,6 +216,10 @@ func TestPagerDutyAcknowledgesNothingResolvedAndSkipsUnknownAcks(t *testing.T) {
 func TestPagerDutyConfiguration(t *testing.T) {
 	key := strings.Repeat("k", 32)
 	b := heraldtest.JetStream(t)
+	emptyFile := filepath.Join(t.TempDir(), "empty.key")
+	if err := os.WriteFile(emptyFile, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		edit func(*notifier.Config)
@@ -229,6 +233,7 @@ func TestPagerDutyConfiguration(t *testing.T) {
 			c.PagerDuty.RoutingKey = key
 			c.PagerDuty.SeverityMap = map[string]string{"P1": "urgent", "P2": "error", "P3": "info"}
 		}, `pagerduty.severityMap.P1: "urgent"`},
+		{"a key file with no key", func(c *notifier.Config) { c.PagerDuty.RoutingKeyFile = emptyFile }, "pagerduty.routingKeyFile: a routing key is 32"},
 		{"a missing key file", func(c *notifier.Config) { c.PagerDuty.RoutingKeyFile = "/nonexistent/pd.key" }, "pagerduty.routingKeyFile"},
 		{"a bad URL", func(c *notifier.Config) { c.PagerDuty.RoutingKey, c.PagerDuty.URL = key, "events.pagerduty.com" }, "pagerduty.url"},
 		{"valid", func(c *notifier.Config) { c.PagerDuty.RoutingKey = key }, ""},
