@@ -31,11 +31,11 @@ const ModePagerDuty = "pagerduty"
 // destPagerDuty is the destination routes write.
 const destPagerDuty = "pagerduty"
 
-// StepAck is a lane's acknowledge step; ackKey the ledger's name for it in
+// StepAck is a lane's acknowledge step; ackTransition the ledger's name for it in
 // place of a transition.
 const (
-	StepAck = "acknowledge"
-	ackKey  = "acknowledged"
+	StepAck       = "acknowledge"
+	ackTransition = "acknowledged"
 )
 
 // AckDurable is the notifier's consumer of acknowledgements in
@@ -288,7 +288,7 @@ func (s *State) nextAck(l *Lane, i *Timeline) *Step {
 	if t.State == event.StateResolved {
 		return nil
 	}
-	return &Step{Kind: StepAck, Key: ackKey, Snap: t.Snapshot, Cause: cause}
+	return &Step{Kind: StepAck, Key: ackTransition, Snap: t.Snapshot, Cause: cause}
 }
 
 // pagerDutySink builds the sink of the destination "pagerduty".
