@@ -15,6 +15,7 @@ import (
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/services/herald/app/apptest"
 	"github.com/heraldhq/herald/services/notifier"
+	"github.com/heraldhq/herald/streams"
 )
 
 // pagerDutyApp runs the notifier routing every incident to the fake
@@ -296,5 +297,51 @@ func TestACrashBetweenPagerDutysAnswerAndTheLedgerRepeatsOnlyThatEvent(t *testin
 	}
 	if al, _ := pd.Alert(id); al.Status != "resolved" || al.Severity != "critical" {
 		t.Errorf("PagerDuty's alert ends %+v", al)
+	}
+}
+
+// The whole way: a provider's 401 opens the default rule's incident in the
+// incident service, which PagerDuty gets as a trigger under the incident's
+// id; the provider's next success resolves both.
+func TestPagerDutyGetsTheIncidentServicesIncidents(t *testing.T) {
+	pd := heraldtest.StartPagerDuty(t)
+	a := apptest.StartApp(t, apptest.WithTargets("incident", "notifier"), apptest.WithConfig(fmt.Sprintf(`
+notifier:
+  pagerduty: {url: %q, routingKey: %q}
+  routes:
+    - {name: unpaid, match: {rule: provider-payment-required}, channels: [pagerduty]}
+`, pd.URL, pd.RoutingKey)))
+	adapter := a.As(t, access.ProviderAdapter)
+	publish := func(d event.Data) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := adapter.Publish(ctx, event.New("adapter", d, event.WithRequestID(fmt.Sprintf("r-%d", rand.Uint64())))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(event.ProviderResponseFailed{App: "shop", Provider: "acme", Route: "q", StatusCode: 401,
+		Classification: "payment_required", Attempt: 1, LatencyMs: 40})
+	calls := pd.WaitCalls(t, 1, 15*time.Second)
+	publish(event.ProviderResponseReceived{App: "shop", Provider: "acme", Route: "q", StatusCode: 200,
+		Classification: "ok", Attempt: 1, LatencyMs: 50})
+	calls = pd.WaitCalls(t, 2, 15*time.Second)
+
+	var opened []event.IncidentOpened
+	for _, e := range heraldtest.Events(t, a.Bus, streams.Incidents, "incidents.incident_opened.>") {
+		opened = append(opened, e.Data.(event.IncidentOpened))
+	}
+	if len(opened) != 1 || opened[0].Rule != "provider-payment-required" {
+		t.Fatalf("incidents opened: %+v", opened)
+	}
+	id := opened[0].IncidentID
+	if got := actions(calls); got != "trigger/"+id+"/error resolve/"+id {
+		t.Errorf("PagerDuty received %s", got)
+	}
+	if c := calls[0]; c.Source != "acme" || !strings.Contains(c.Summary, "acme: calls refused for payment or credentials") {
+		t.Errorf("trigger: source %q summary %q", c.Source, c.Summary)
+	}
+	if al, _ := pd.Alert(id); al.Status != "resolved" {
+		t.Errorf("PagerDuty's alert: %+v", al)
 	}
 }
