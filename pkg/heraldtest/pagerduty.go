@@ -200,7 +200,11 @@ func (p *PagerDuty) enqueue(w http.ResponseWriter, r *http.Request) {
 		if reply.RetryAfter != "" {
 			w.Header().Set("Retry-After", reply.RetryAfter)
 		}
-		writePD(w, reply.HTTPStatus, map[string]any{"status": http.StatusText(reply.HTTPStatus), "message": "scripted"})
+		body := map[string]any{"status": http.StatusText(reply.HTTPStatus), "message": "scripted"}
+		if reply.HTTPStatus == http.StatusBadRequest {
+			body = map[string]any{"status": "invalid event", "message": "Event object is invalid", "errors": []string{"scripted refusal"}}
+		}
+		writePD(w, reply.HTTPStatus, body)
 		return
 	}
 	if len(errs) > 0 {

@@ -31,8 +31,8 @@ const ModePagerDuty = "pagerduty"
 // destPagerDuty is the destination routes write.
 const destPagerDuty = "pagerduty"
 
-// StepAck is a lane's acknowledge step; ackTransition the ledger's name for it in
-// place of a transition.
+// StepAck is a lane's acknowledge step; ackTransition names it in the
+// ledger in place of a transition.
 const (
 	StepAck       = "acknowledge"
 	ackTransition = "acknowledged"
@@ -170,7 +170,13 @@ func asSinkError(err error) error {
 	case pagerduty.RateLimited:
 		kind = slack.RateLimited
 	}
-	return &slack.Error{Method: "pagerduty", Code: pe.Code, Status: pe.Status, Kind: kind, RetryAfter: pe.RetryAfter, Err: pe}
+	// The pipeline's error says "slack pagerduty: <code> (HTTP <status>)"
+	// itself, as for webhooks: only PagerDuty's explanation follows.
+	cause := pe.Err
+	if pe.Detail != "" {
+		cause = errors.New(pe.Detail)
+	}
+	return &slack.Error{Method: "pagerduty", Code: pe.Code, Status: pe.Status, Kind: kind, RetryAfter: pe.RetryAfter, Err: cause}
 }
 
 // pagerDutyAction is the Events API action of a step, and the severity of

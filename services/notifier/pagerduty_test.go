@@ -183,7 +183,8 @@ func TestPagerDutyRetriesRateLimitsAndServerErrorsAndGivesUpInvalidEvents(t *tes
 	}
 	failed := ledger[event.NotificationFailed](t, a.Bus)
 	if len(failed) != 1 || failed[0].Mode != "pagerduty" || failed[0].Error != "invalid_event" || failed[0].Status != 400 ||
-		failed[0].Transition != "escalated-1" || failed[0].Action != "reply" {
+		failed[0].Transition != "escalated-1" || failed[0].Action != "reply" ||
+		failed[0].Detail != "slack pagerduty: invalid_event (HTTP 400): Event object is invalid: scripted refusal" {
 		t.Errorf("notification_failed: %+v", failed)
 	}
 	sent := 0
