@@ -111,7 +111,7 @@ func answer(status int, h http.Header, raw []byte) (Response, error) {
 	var r Response
 	decoded := json.Unmarshal(raw, &r) == nil
 	switch {
-	case status == http.StatusAccepted || status == http.StatusOK:
+	case status >= 200 && status < 300: // 202, as PagerDuty answers
 		if !decoded || r.Status != "success" {
 			return r, &Error{Code: "invalid_response", Status: status, Kind: Transient, Detail: truncate(string(raw), 200)}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -99,5 +100,17 @@ func TestRetryAfter(t *testing.T) {
 		if got := pagerduty.RetryAfter(h); got != want {
 			t.Errorf("Retry-After %q: %s, want %s", v, got, want)
 		}
+	}
+}
+
+func TestAnAnswerThatIsNotPagerDutysIsRetried(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusNoContent) // a proxy in the way, say
+	}))
+	t.Cleanup(srv.Close)
+	_, err := pagerduty.NewClient(srv.URL, nil).Send(context.Background(), trigger(strings.Repeat("a", 32)))
+	var pe *pagerduty.Error
+	if !errors.As(err, &pe) || pe.Kind != pagerduty.Transient || pe.Code != "invalid_response" {
+		t.Fatalf("error %#v", err)
 	}
 }
