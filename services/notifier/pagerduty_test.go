@@ -323,10 +323,10 @@ notifier:
 	}
 	publish(event.ProviderResponseFailed{App: "shop", Provider: "acme", Route: "q", StatusCode: 401,
 		Classification: "payment_required", Attempt: 1, LatencyMs: 40})
-	calls := pd.WaitCalls(t, 1, 15*time.Second)
+	pd.WaitCalls(t, 1, 15*time.Second) // the trigger before the success
 	publish(event.ProviderResponseReceived{App: "shop", Provider: "acme", Route: "q", StatusCode: 200,
 		Classification: "ok", Attempt: 1, LatencyMs: 50})
-	calls = pd.WaitCalls(t, 2, 15*time.Second)
+	calls := pd.WaitCalls(t, 2, 15*time.Second)
 
 	var opened []event.IncidentOpened
 	for _, e := range heraldtest.Events(t, a.Bus, streams.Incidents, "incidents.incident_opened.>") {
