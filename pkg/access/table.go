@@ -151,6 +151,7 @@ func Grants() map[Role]Grant {
 			Owner: event.OwnerNotifier,
 			Durables: []Durable{
 				{Stream: streamIncidents, Name: "notifier", Filter: "incidents.>"},
+				{Stream: streamNotifications, Name: "notifier-acks", Filter: "notifications.incident_acknowledged.>"},
 			},
 			Reads:      []Read{{Stream: streamIncidents}, {Stream: streamNotifications}},
 			LastBy:     []Read{{Stream: streamNotifications, Filter: "notifications.>"}},

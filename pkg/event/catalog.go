@@ -81,6 +81,7 @@ func definitions() []*Def {
 		define[SilenceCreated](LogNotifications, 1, OwnerNotifier),
 		define[SilenceExpired](LogNotifications, 1, OwnerNotifier),
 		define[NotificationSuppressed](LogNotifications, 1, OwnerNotifier),
+		define[PagerDutyEventSent](LogNotifications, 1, OwnerNotifier),
 	}
 }
 

@@ -144,3 +144,24 @@ type IncidentAcknowledged struct {
 }
 
 func (IncidentAcknowledged) EventType() Type { return "incident_acknowledged" }
+
+// PagerDutyEventSent: PagerDuty's Events API v2 accepted (202) an event
+// about an incident: a trigger (its opening, or a change of severity), an
+// acknowledge or a resolve. Written right after the answer, once per step,
+// so that a restart or a rebuild never sends it again.
+type PagerDutyEventSent struct {
+	IncidentID string `json:"incidentId"`
+	// Transition is the incident transition the event tells, or
+	// "acknowledged".
+	Transition  string `json:"transition"`
+	Destination string `json:"destination"`
+	// Step is the notifier's step: root (the incident's first event
+	// there), reply (a later transition) or acknowledge.
+	Step        string `json:"step"`
+	EventAction string `json:"eventAction"`
+	DedupKey    string `json:"dedupKey"`
+	// Severity is PagerDuty's severity of a trigger.
+	Severity string `json:"severity,omitempty"`
+}
+
+func (PagerDutyEventSent) EventType() Type { return "pagerduty_event_sent" }

@@ -20,6 +20,9 @@ type Config struct {
 	IncomingWebhooks map[string]string `yaml:"incomingWebhooks"`
 	// Webhooks names generic JSON webhooks; route to one with "webhook:<name>".
 	Webhooks map[string]WebhookConfig `yaml:"webhooks"`
+	// PagerDuty is the Events API v2 integration; route to it with
+	// "pagerduty" (pagerduty.go).
+	PagerDuty PagerDutyConfig `yaml:"pagerduty"`
 	// Routes send incidents to destinations. None configured: every
 	// incident goes to the console.
 	Routes    []Route     `yaml:"routes"`
@@ -96,7 +99,8 @@ type RetryConfig struct {
 // message per second per channel with a burst of 3.
 func DefaultConfig() Config {
 	return Config{
-		Slack: SlackConfig{APIURL: slack.DefaultAPIURL, Timeout: config.Duration(10 * time.Second)},
+		Slack:     SlackConfig{APIURL: slack.DefaultAPIURL, Timeout: config.Duration(10 * time.Second)},
+		PagerDuty: defaultPagerDuty(),
 		RateLimit: RateConfig{PerSecond: 1, Burst: 3, Update: MethodRate{PerMinute: 50, Burst: 10},
 			History: MethodRate{PerMinute: 50, Burst: 5}, Delete: MethodRate{PerMinute: 50, Burst: 5}},
 		Retry:          RetryConfig{Initial: config.Duration(time.Second), Max: config.Duration(5 * time.Minute)},
@@ -107,7 +111,7 @@ func DefaultConfig() Config {
 // Destination forms: a Slack channel (#name or id), a named incoming or
 // generic webhook, or the console.
 var (
-	destPattern    = regexp.MustCompile(`^(console|#[a-z0-9][a-z0-9_-]{0,79}|[CGD][A-Z0-9]{2,20}|(incoming|webhook):[a-z0-9][a-z0-9_-]{0,62})$`)
+	destPattern    = regexp.MustCompile(`^(console|pagerduty|#[a-z0-9][a-z0-9_-]{0,79}|[CGD][A-Z0-9]{2,20}|(incoming|webhook):[a-z0-9][a-z0-9_-]{0,62})$`)
 	channelPattern = regexp.MustCompile(`^(console|#[a-z0-9][a-z0-9_-]{0,79}|[CGD][A-Z0-9]{2,20})$`)
 	namePattern    = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 	severityExpr   = regexp.MustCompile(`^(>=|<=|>|<|=)?P[1-3]$`)
@@ -141,6 +145,9 @@ func (c *Config) checkSinks() error {
 	}
 	if c.RepeatInterval < 0 {
 		return errors.New("repeatInterval: must not be negative (0s: no reminders)")
+	}
+	if err := c.PagerDuty.check(); err != nil {
+		return err
 	}
 	for name, u := range c.IncomingWebhooks {
 		if !namePattern.MatchString(name) {
@@ -212,9 +219,11 @@ func (c *Config) checkPacing() error {
 
 func (c *Config) checkDestination(d string) error {
 	if !destPattern.MatchString(d) {
-		return fmt.Errorf("%q is not a destination: #channel-name, a channel id (C0123…), incoming:<name>, webhook:<name> or console", d)
+		return fmt.Errorf("%q is not a destination: #channel-name, a channel id (C0123…), incoming:<name>, webhook:<name>, pagerduty or console", d)
 	}
 	switch {
+	case d == destPagerDuty && !c.PagerDuty.configured():
+		return fmt.Errorf("%q: no pagerduty.routingKey (or HERALD_PAGERDUTY_ROUTING_KEY, or routingKeyFile) is configured", d)
 	case len(d) > 9 && d[:9] == "incoming:":
 		if _, ok := c.IncomingWebhooks[d[9:]]; !ok {
 			return fmt.Errorf("%q: no incomingWebhooks.%s is configured", d, d[9:])

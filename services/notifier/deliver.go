@@ -250,6 +250,9 @@ func retryAfter(err error) time.Duration {
 // the time between Slack's answer and this acknowledgement is the only
 // window in which a crash makes the step be sent again.
 func (n *Notifier) recordSent(l *Lane, st *Step, sent Sent, mode string, answered time.Time) bool {
+	if mode == ModePagerDuty {
+		return n.recordPagerDuty(l, st, answered)
+	}
 	var (
 		data event.Data
 		subj string

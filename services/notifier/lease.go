@@ -174,6 +174,9 @@ func (n *Notifier) startTerm(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if n.acks, err = n.consumeAcks(ctx); err != nil {
+		return err
+	}
 	mode := "console"
 	if n.slack != nil {
 		mode = "web_api"
@@ -217,11 +220,13 @@ func (n *Notifier) routeUnrouted(ctx context.Context) error {
 // recorded, cutting them short when deadline is closed.
 func (n *Notifier) endTerm(deadline <-chan struct{}) error {
 	var errs []error
-	if n.sub != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		errs = append(errs, n.sub.Stop(ctx))
-		cancel()
-		n.sub = nil
+	for _, sub := range []**bus.Subscription{&n.sub, &n.acks} {
+		if *sub != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			errs = append(errs, (*sub).Stop(ctx))
+			cancel()
+			*sub = nil
+		}
 	}
 	n.stopRun()
 	done := make(chan struct{})

@@ -100,6 +100,7 @@ type Notifier struct {
 	hardCtx    context.Context // cancelled when the stop runs out of time
 	stopHard   context.CancelFunc
 	sub        *bus.Subscription
+	acks       *bus.Subscription // incident_acknowledged (pagerduty.go)
 	ready      atomic.Bool
 	active     atomic.Bool
 	stopOnce   sync.Once
@@ -141,6 +142,9 @@ func fromFx(in fxIn) (*Notifier, error) {
 // New builds the notifier; Start runs it.
 func New(cfg Config, d Deps) (*Notifier, error) {
 	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: notifier.%w", config.ErrInvalid, err)
+	}
+	if err := cfg.PagerDuty.resolveKey(); err != nil {
 		return nil, fmt.Errorf("%w: notifier.%w", config.ErrInvalid, err)
 	}
 	if len(cfg.Routes) == 0 {

@@ -176,6 +176,8 @@ func (n *Notifier) sinkFor(dst string) Sink {
 	switch {
 	case dst == "console":
 		return &console{mu: &n.consoleMu, w: n.stdout, dest: dst}
+	case dst == destPagerDuty:
+		return n.pagerDutySink()
 	case strings.HasPrefix(dst, "incoming:"):
 		if u, ok := n.cfg.IncomingWebhooks[strings.TrimPrefix(dst, "incoming:")]; ok {
 			return &incomingWebhook{hc: n.hc, url: u}

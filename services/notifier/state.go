@@ -116,6 +116,9 @@ type Lane struct {
 	// repeatInterval after it (reminders.go).
 	Reminders int       `json:"reminders,omitempty"`
 	LastPost  time.Time `json:"lastPost,omitzero"`
+	// AckSent: the acknowledge step is done (sent, or given up), for sinks
+	// that acknowledge (PagerDuty).
+	AckSent bool `json:"ackSent,omitempty"`
 }
 
 // attemptKey names a step among a lane's attempts.
@@ -148,6 +151,8 @@ type State struct {
 	silenceState
 	// Acks are the incidents' acknowledgements, the first of each (ack.go).
 	Acks map[string]*Ack
+	// acked: the incidents acknowledged, and the event that did it.
+	acked map[string]string
 	// Counts of ledger entries folded.
 	Posted, Updated, Failed, Deleted int
 }
@@ -218,8 +223,11 @@ func (s *State) Apply(e *event.Event) *Transition {
 		l.AckShown = l.AckShown || d.Transition == ackKey
 	case event.NotificationFailed:
 		s.applyFailed(d, e.Time)
+	case event.PagerDutyEventSent:
+		s.applyPagerDuty(d)
 	case event.IncidentAcknowledged:
 		s.applyAck(d, e.Time)
+		s.applyAcknowledged(e, d)
 	case event.SubscriptionCreated:
 		s.Subscriptions[d.SubscriptionID] = &Subscription{ID: d.SubscriptionID, Channel: d.Channel, Match: d.Match,
 			Filter: FilterString(d.Match), Via: d.Via, By: d.By, Created: e.Time}
@@ -292,6 +300,8 @@ func (s *State) applyFailed(d event.NotificationFailed, at time.Time) {
 		l.Rendered = max(l.Rendered, ord)
 	case "reply":
 		l.Replied = max(l.Replied, ord)
+	case StepAck:
+		l.AckSent = true
 	}
 }
 
@@ -425,12 +435,16 @@ func (s *State) Open() []Snapshot {
 	return out
 }
 
-// Caps are what a sink can do with a message it posted.
-type Caps struct{ Edit, Thread bool }
+// Caps are what a sink can do with a message it posted. Ack: it is told
+// that the incident was acknowledged (PagerDuty).
+type Caps struct{ Edit, Thread, Ack bool }
 
 func capsOf(mode string) Caps {
-	if mode == ModeWebAPI {
+	switch mode {
+	case ModeWebAPI:
 		return Caps{Edit: true, Thread: true}
+	case ModePagerDuty:
+		return Caps{Ack: true}
 	}
 	return Caps{}
 }
@@ -475,7 +489,7 @@ func (s *State) next(l *Lane, sinkCaps Caps) *Step {
 	if l.Rooted {
 		caps = capsOf(l.Mode)
 		if l.RootTS == "" {
-			caps = Caps{}
+			caps.Edit, caps.Thread = false, false
 		}
 	}
 	if !l.Rooted {
@@ -487,6 +501,11 @@ func (s *State) next(l *Lane, sinkCaps Caps) *Step {
 			t = i.At(l.Join) // one message per transition: the first tells the opening
 		}
 		return &Step{Kind: StepRoot, Key: l.JoinKey, Snap: t.Snapshot, Cause: t.EventID}
+	}
+	if caps.Ack {
+		if st := s.nextAck(l, i); st != nil {
+			return st
+		}
 	}
 	if caps.Edit && l.Rendered < l.Target {
 		t := i.At(l.Target)
