@@ -299,7 +299,11 @@ func ConsoleLine(dst string, st *Step) string {
 		case "Flapping":
 			word = "FLAPPING   "
 		}
-		fmt.Fprintf(&b, "%s %s→%s  %s  %s  %s  %s", word, s.From, s.To, s.Rule, orNone(groupString(s.Group)), s.IncidentID, evidence(s))
+		sev := s.From + "→" + s.To
+		if word == "FLAPPING   " {
+			sev = s.To // held at its severity
+		}
+		fmt.Fprintf(&b, "%s %s  %s  %s  %s  %s", word, sev, s.Rule, orNone(groupString(s.Group)), s.IncidentID, evidence(s))
 	}
 	return b.String()
 }

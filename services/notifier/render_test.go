@@ -159,6 +159,7 @@ func TestMatchRuleMessagesHaveNoEmptyFragmentsAndShowTheClassification(t *testin
 	msgs["flapping reply"] = text(ReplyBlocks(f, false))
 	msgs["flapping fallback"] = Fallback(StepReply, f)
 	msgs["flapping root"] = text(RootBlocks(f))
+	msgs["flapping console"] = ConsoleLine("console", &Step{Kind: StepReply, Snap: f})
 	r := fold(t, open, flap, done)
 	msgs["resolved reply"] = text(ReplyBlocks(r, false))
 	msgs["resolved root"] = Fallback(StepRoot, r)
@@ -170,7 +171,8 @@ func TestMatchRuleMessagesHaveNoEmptyFragmentsAndShowTheClassification(t *testin
 		}
 	}
 	for name, want := range map[string]string{"flapping reply": "🔁 *Flapping*", "flapping fallback": "Flapping integration-payment-required",
-		"flapping root": "flapping: opened and resolved more than 3 times in 30m0s, held open until clear for 30m0s"} {
+		"flapping root":    "flapping: opened and resolved more than 3 times in 30m0s, held open until clear for 30m0s",
+		"flapping console": "FLAPPING    P2  integration-payment-required"} {
 		if !strings.Contains(msgs[name], want) {
 			t.Errorf("%s: %q, want %q", name, msgs[name], want)
 		}
