@@ -14,7 +14,11 @@ type IncidentState = string
 const (
 	StateOpen       IncidentState = "open"
 	StateSuppressed IncidentState = "suppressed"
-	StateResolved   IncidentState = "resolved"
+	// StateFlapping: an open incident whose rule opened and resolved it
+	// too often in its flap window; it is held open (one thread) until the
+	// condition has been clear for the window.
+	StateFlapping IncidentState = "flapping"
+	StateResolved IncidentState = "resolved"
 )
 
 // Evidence is what made a rule's condition true, kept with each transition.
@@ -26,6 +30,18 @@ type Evidence struct {
 	Samples  []string `json:"samples,omitempty"` // requestIds
 	FirstSeq uint64   `json:"firstSeq"`
 	LastSeq  uint64   `json:"lastSeq"`
+	// Classification and Reason are those of the latest matched event of a
+	// match rule whose events carry one (integration_call_completed,
+	// provider_response_failed): what the answer meant and why.
+	Classification string `json:"classification,omitempty"`
+	Reason         string `json:"reason,omitempty"`
+}
+
+// Flapping says an incident is held open by its rule's flap control: it
+// opened and resolved more than Cycles times within Window.
+type Flapping struct {
+	Cycles int    `json:"cycles"`
+	Window string `json:"window"`
 }
 
 // IncidentOpened: a rule's condition held long enough to open an incident.
@@ -52,6 +68,12 @@ type IncidentEscalated struct {
 	At         time.Time         `json:"at"`
 	Evidence   Evidence          `json:"evidence"`
 	Ordinal    int               `json:"ordinal,omitempty"`
+	// Summary is the rule's summary rendered from this transition's
+	// evidence (absent from events of older versions).
+	Summary string `json:"summary,omitempty"`
+	// Flapping is set while the incident is flapping; the transition that
+	// starts it keeps the severity (From = To).
+	Flapping *Flapping `json:"flapping,omitempty"`
 }
 
 // IncidentResolved: the condition was clear long enough to close the incident.
@@ -66,6 +88,9 @@ type IncidentResolved struct {
 	Ordinal      int               `json:"ordinal,omitempty"`
 	// Suppressed lists the other rules' incidents this one inhibited.
 	Suppressed []string `json:"suppressed,omitempty"`
+	// Summary is the rule's summary rendered from the resolving evidence
+	// (absent from events of older versions).
+	Summary string `json:"summary,omitempty"`
 }
 
 // IncidentSuppressed: a rule's incident would have opened, but an open

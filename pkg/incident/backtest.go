@@ -181,6 +181,9 @@ func WriteTable(w io.Writer, incs []*Incident) {
 // Line is an incident on one line.
 func Line(inc *Incident) string {
 	state := event.StateOpen
+	if inc.State == event.StateFlapping {
+		state = event.StateFlapping
+	}
 	if inc.State == event.StateSuppressed {
 		state = event.StateSuppressed + " by " + inc.SuppressedBy
 	} else if inc.ResolvedAt != nil {

@@ -67,6 +67,10 @@ type use struct {
 	where  []*pred
 	failed []*pred
 	group  []int // slots of the groupBy fields
+	// class and reason (a match rule's hits selected by classification):
+	// the slots of classification and classificationReason, kept as the
+	// evidence's; -1 otherwise.
+	class, reason int
 }
 
 type role uint8
@@ -88,8 +92,11 @@ type rule struct {
 	buckets     int
 	minVolume   int
 	resolveFor  int64
-	sev         []sevSpec // highest level first
-	inhibitors  []inhibitor
+	// flapCycles and flapWindow are the flap control (0: off).
+	flapCycles int
+	flapWindow int64
+	sev        []sevSpec // highest level first
+	inhibitors []inhibitor
 }
 
 type sevSpec struct {
@@ -256,6 +263,9 @@ func compileRule(i int, c Rule, cat *event.Catalog) (*rule, error) {
 		return nil, fail("name", "%q must be lower-case letters, digits, - and _ (at most 63)", c.Name)
 	}
 	r := &rule{cfg: c, index: i, kind: c.Kind, minVolume: c.MinVolume, resolveFor: int64(c.Resolve.For)}
+	if c.Flap != nil {
+		r.flapCycles, r.flapWindow = c.Flap.MaxCycles, int64(c.Flap.Window)
+	}
 	if err := checkShape(c, fail); err != nil {
 		return nil, err
 	}
@@ -295,6 +305,10 @@ func checkShape(c Rule, fail failFunc) error {
 		return fail("activity", "an absence rule needs activity: the events that show the group is being called")
 	case c.Resolve.For < 0:
 		return fail("resolve.for", "must not be negative")
+	case c.Flap != nil && c.Flap.MaxCycles < 1:
+		return fail("flap.maxCycles", "must be at least 1: the open/resolve cycles allowed in the window")
+	case c.Flap != nil && c.Flap.Window <= 0:
+		return fail("flap.window", "must be positive: how long the condition must stay clear to resolve a flapping incident")
 	}
 	return nil
 }
@@ -519,11 +533,14 @@ func (rs *Rules) index(r *rule) error {
 				ti.fields = append(ti.fields, name)
 				return len(ti.fields) - 1
 			}
-			u := use{r: r, role: rl}
+			u := use{r: r, role: rl, class: -1, reason: -1}
 			for _, w := range m.Where {
 				p, _ := parsePred(w) // validated
 				p.slot = slot(p.field)
 				u.where = append(u.where, p)
+				if p.field == "classification" && r.kind == KindMatch && rl == roleMatch {
+					u.class, u.reason = p.slot, slot("classificationReason")
+				}
 			}
 			if failed != nil {
 				for _, w := range failed.Where {

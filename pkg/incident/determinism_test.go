@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,9 +40,12 @@ func mixedLog(n int) []ev {
 			}
 		case k == 4:
 			out = append(out, ev{at, "otp_dlt_hard_failure", fmt.Sprintf(`{"app":%q,"provider":%q,"route":"dlt","reason":"provider_error","deliveryPolicy":"dlt_only"}`, app, prov), ""})
+		case phase == 2 && r.IntN(2) == 0:
+			// Unpaid by turns: the payment incident flaps.
+			out = append(out, ev{at, "integration_call_completed", `{"integration":"stripe","operation":"charges.create","statusCode":401,"latencyMs":10,"classification":"payment_required","classificationReason":"unpaid"}`, ""})
 		default:
 			code := 200
-			if phase > 0 {
+			if phase == 1 {
 				code = 503
 			}
 			out = append(out, ev{at, "integration_call_completed", fmt.Sprintf(`{"integration":"stripe","operation":"charges.create","statusCode":%d,"latencyMs":10}`, code), ""})
@@ -127,6 +131,9 @@ rules:
 	t.Logf("%d transitions", len(want))
 	if len(want) < 10 {
 		t.Fatalf("the log produced only %d transitions", len(want))
+	}
+	if !strings.Contains(strings.Join(want, "\n"), `"flapping":`) {
+		t.Error("no incident flapped: the log no longer covers flap control")
 	}
 	for _, every := range []int{29, 500} {
 		got, incs := run(every)

@@ -12,6 +12,7 @@ import (
 //	fold.go         an event applied to the groups it concerns (windows, hits, activity)
 //	evaluate.go     per group: which severities hold, which levels are reached or left, the evidence
 //	transitions.go  the incident records: open, escalate / de-escalate, resolve; the events they emit
+//	flap.go         flap control: an incident held open, flapping, while its condition comes and goes
 //	inhibit.go      suppression by an open incident of an inhibiting rule, and release
 //	schedule.go     event time: a group's next deadline, the clock's advance over deadlines
 //	deadlines.go    the deadline queue (a heap ordered by time, then group)
@@ -168,8 +169,9 @@ func (e *Engine) valid(rec *Record) bool {
 // severities, the transition of its incident they call for, and its next
 // deadline.
 func (e *Engine) eval(g *group, t int64) {
-	level, upAt, downAt := g.evaluate(t)
-	e.transition(g, level, upAt, downAt, t)
+	level, upAt, downAt, downEv := g.evaluate(t)
+	e.transition(g, level, upAt, downAt, downEv, t)
+	e.flapQuiet(g, t)
 	e.schedule(g, t)
 }
 

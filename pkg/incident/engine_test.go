@@ -214,6 +214,23 @@ func TestRatioEscalatesP3ToP1AndBackInOneIncident(t *testing.T) {
 	if got := off(f.out[3].Time); got != "+9m20s" {
 		t.Errorf("de-escalation decided at %s, want +9m20s", got)
 	}
+	// A de-escalation and the resolution are dated when their threshold
+	// stopped holding, and show what was counted then: the last event
+	// counted is no later than that time, and the ratio is below the
+	// severity left (50 % for P1, 10 % for P2, any failure for P3).
+	for i, limit := range map[int]float64{3: .5, 4: .1, 5: 0} {
+		var at time.Time
+		var evd event.Evidence
+		switch d := f.out[i].Data.(type) {
+		case event.IncidentEscalated:
+			at, evd = d.At, d.Evidence
+		case event.IncidentResolved:
+			at, evd = d.ResolvedAt, d.Evidence
+		}
+		if last := t0.Add(evs[evd.LastSeq-1].at); last.After(at) || evd.Ratio > limit || evd.Total == 0 {
+			t.Errorf("transition %d at %s: evidence %d/%d (last counted at %s)", i, off(at), evd.Failed, evd.Total, off(last))
+		}
+	}
 	// Every transition of one incident carries the same id.
 	for _, e := range f.out {
 		if !strings.HasPrefix(e.ID, inc.ID+".") || !strings.HasPrefix(e.Subject, "incidents."+string(e.Type)+"."+inc.ID+".") {

@@ -11,8 +11,10 @@ import (
 // or left (clear for the rule's resolveFor). It returns the level in force
 // (the rank of the first active severity, 0: none), and the earliest reach
 // and the latest clear of this evaluation (0: none), which date the
-// transition.
-func (g *group) evaluate(t int64) (level int, upAt, downAt int64) {
+// transition. downEv is the evidence at that latest clear: a de-escalation
+// or a resolution is dated when its threshold stopped holding and shows
+// what was counted then, not what was counted when the hysteresis ran out.
+func (g *group) evaluate(t int64) (level int, upAt, downAt int64, downEv *event.Evidence) {
 	r := g.rs.r
 	if r.buckets > 0 {
 		g.w.roll(floorDiv(t, r.step))
@@ -24,11 +26,12 @@ func (g *group) evaluate(t int64) (level int, upAt, downAt int64) {
 			if st.Since == 0 {
 				st.Since = since
 			}
-			st.Clear = 0
+			st.Clear, st.ClearEv = 0, nil
 		} else {
 			st.Since = 0
 			if st.Active && st.Clear == 0 {
-				st.Clear = t
+				ev := g.evidence()
+				st.Clear, st.ClearEv = t, &ev
 			}
 		}
 		if !st.Active && st.Since != 0 && st.Since+s.forDur <= t {
@@ -38,16 +41,18 @@ func (g *group) evaluate(t int64) (level int, upAt, downAt int64) {
 			}
 		}
 		if st.Active && st.Clear != 0 && st.Clear+r.resolveFor <= t {
-			st.Active, st.ActiveAt = false, 0
-			downAt = max(downAt, st.Clear)
+			if st.Clear >= downAt {
+				downAt, downEv = st.Clear, st.ClearEv
+			}
+			st.Active, st.ActiveAt, st.ClearEv = false, 0, nil
 		}
 	}
 	for i := range r.sev {
 		if g.sev[i].Active {
-			return r.sev[i].rank, upAt, downAt
+			return r.sev[i].rank, upAt, downAt, downEv
 		}
 	}
-	return 0, upAt, downAt
+	return 0, upAt, downAt, downEv
 }
 
 // onset is when g's incident starts: the earliest reach among its active
@@ -132,6 +137,9 @@ func (g *group) evidence() event.Evidence {
 	case KindMatch:
 		ev.Failed, ev.Total = g.hits, g.hits
 		ev.FirstSeq, ev.LastSeq = g.firstHit, g.lastSeq
+		if g.hits > 0 {
+			ev.Classification, ev.Reason = g.class, g.reason
+		}
 	}
 	if ev.Total > 0 {
 		ev.Ratio = float64(ev.Failed) / float64(ev.Total)

@@ -1,5 +1,7 @@
 package incident
 
+import "github.com/heraldhq/herald/pkg/event"
+
 // ruleState is one rule in force and its groups.
 type ruleState struct {
 	r      *rule
@@ -29,12 +31,20 @@ type group struct {
 	lastOKSeq, actSeq   uint64
 	activity            int
 	// match
-	hits     int
-	firstHit uint64
+	hits          int
+	firstHit      uint64
+	class, reason string // the latest hit's classification and its reason
 
 	sev   []sevState // one per severity of the rule, in its order
-	level int        // rank of the incident's severity, 0 without incident
+	level int        // rank of the level in force, 0: none (no incident, or a quiet flapping one)
 	inc   *Incident
+
+	// flap control (flap.go): the resolutions within the window; while the
+	// incident is flapping and its condition clear, since when and the
+	// evidence then.
+	cycles  []int64
+	quiet   int64
+	quietEv *event.Evidence
 
 	// due is the group's next deadline (0: none); heapDue the deadline of
 	// its live entry in the engine's deadlines (0: none), see deadlines.
@@ -47,6 +57,8 @@ type sevState struct {
 	Clear    int64 `json:"clear,omitempty"`    // condition clear since (while active)
 	Active   bool  `json:"active,omitempty"`   // level reached
 	ActiveAt int64 `json:"activeAt,omitempty"` // when it was reached
+	// ClearEv is the evidence when the condition cleared (while Clear is set).
+	ClearEv *event.Evidence `json:"clearEvidence,omitempty"`
 }
 
 // fold applies an event of a type the rules read to the group of each rule
@@ -114,6 +126,9 @@ func (g *group) observe(u *use, vals []value, rec *Record, t int64) (succeeded b
 		}
 		if g.hits == 0 {
 			g.firstHit = rec.Seq
+		}
+		if u.class >= 0 {
+			g.class, g.reason = vals[u.class].text(), vals[u.reason].text()
 		}
 		g.hits++
 		g.lastSeq = rec.Seq

@@ -20,7 +20,7 @@ type Incident struct {
 	Rule         string              `json:"rule"`
 	Kind         string              `json:"kind"`
 	Group        Labels              `json:"group"`
-	State        event.IncidentState `json:"state"` // event.StateOpen, event.StateSuppressed or event.StateResolved
+	State        event.IncidentState `json:"state"` // event.StateOpen, StateFlapping, StateSuppressed or StateResolved
 	Severity     string              `json:"severity"`
 	PeakSeverity string              `json:"peakSeverity"`
 	OpenedAt     time.Time           `json:"openedAt"`
@@ -63,6 +63,9 @@ type Transition struct {
 	PublishedOrdinal int            `json:"publishedOrdinal,omitempty"`
 	CauseSeq         uint64         `json:"causeSeq"`
 	Evidence         event.Evidence `json:"evidence"`
+	// Flapping: the incident was flapping (held open by flap control);
+	// on an escalation with From = Severity, the start of it.
+	Flapping bool `json:"flapping,omitempty"`
 }
 
 // incidentID derives an incident's id from its rule, group and onset.

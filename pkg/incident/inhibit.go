@@ -12,7 +12,7 @@ func (e *Engine) inhibitor(r *rule, inc *Incident) *Incident {
 	var best *Incident
 	for _, in := range r.inhibitors {
 		for _, o := range e.open[in.rule] {
-			if o.State != event.StateOpen || o == inc {
+			if !live(o) || o == inc {
 				continue
 			}
 			match := true

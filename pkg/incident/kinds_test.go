@@ -293,3 +293,22 @@ func TestEventsWhoseRuleFieldsBreakTheSchemaOnlyMoveTheClock(t *testing.T) {
 		t.Errorf("%d incidents, want the one from the readable events", n)
 	}
 }
+
+func TestMatchEvidenceCarriesTheClassificationAndItsReason(t *testing.T) {
+	f := newFold(t, "")
+	f.apply(ev{0, "integration_call_completed", `{"integration":"stripe","operation":"charges.create","statusCode":401,"latencyMs":12,"classification":"payment_required","classificationReason":"Stripe refuses the account's API keys (401)"}`, "r1"},
+		ev{time.Minute, "integration_call_completed", `{"integration":"stripe","operation":"charges.create","statusCode":200,"latencyMs":12}`, "r2"},
+		ev{2 * time.Minute, "provider_response_failed", providerFailed("acme", 401, "payment_required"), "r3"})
+	opened := f.out[0].Data.(event.IncidentOpened).Evidence
+	if opened.Classification != "payment_required" || opened.Reason != "Stripe refuses the account's API keys (401)" || opened.Window != "" {
+		t.Errorf("opening evidence %+v", opened)
+	}
+	// Cleared: nothing matched, nothing classified.
+	if resolved := f.out[1].Data.(event.IncidentResolved).Evidence; resolved.Classification != "" || resolved.Total != 0 {
+		t.Errorf("resolving evidence %+v", resolved)
+	}
+	// A provider's classification has no reason field: the classification alone.
+	if p := f.out[2].Data.(event.IncidentOpened).Evidence; p.Classification != "payment_required" || p.Reason != "" {
+		t.Errorf("provider evidence %+v", p)
+	}
+}

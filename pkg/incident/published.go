@@ -103,6 +103,12 @@ func (p publishedFold) escalated(d event.IncidentEscalated, tr *Transition) *Inc
 		inc.Rule, inc.Group = d.Rule, LabelsOf(d.Group)
 	}
 	inc.Severity, inc.Evidence = d.To, d.Evidence
+	if d.Summary != "" {
+		inc.Summary = d.Summary
+	}
+	if d.Flapping != nil {
+		inc.State, tr.Flapping = event.StateFlapping, true
+	}
 	if levelRank[d.To] > levelRank[inc.PeakSeverity] {
 		inc.PeakSeverity = d.To
 	}
@@ -117,6 +123,9 @@ func (p publishedFold) resolved(d event.IncidentResolved, tr *Transition) *Incid
 	}
 	at := d.ResolvedAt.UTC()
 	inc.State, inc.ResolvedAt, inc.PeakSeverity, inc.Evidence = event.StateResolved, &at, d.PeakSeverity, d.Evidence
+	if d.Summary != "" {
+		inc.Summary = d.Summary
+	}
 	tr.PublishedOrdinal, tr.At, tr.Severity, tr.Evidence = d.Ordinal, at, inc.Severity, d.Evidence
 	return inc
 }

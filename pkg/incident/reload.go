@@ -68,7 +68,7 @@ func (e *Engine) swapRules(nr *Rules) {
 	for _, n := range names {
 		for _, g := range sortedGroups(old[n]) {
 			if g.inc != nil {
-				e.resolve(g.inc, e.now, e.now, g)
+				e.resolve(g.inc, e.now, e.now, g, nil)
 			}
 			g.dead = true
 		}

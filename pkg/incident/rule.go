@@ -66,6 +66,16 @@ type Rule struct {
 	// InhibitedBy: while an incident of one of these rules is open on the
 	// same values of Equal, this rule's incidents are suppressed (recorded).
 	InhibitedBy []Inhibition `yaml:"inhibitedBy,omitempty" json:"inhibitedBy,omitempty"`
+	// Flap is flap control (off without it): a group whose incidents opened
+	// and resolved more than MaxCycles times within Window keeps its next
+	// incident open, flapping, until the condition has been clear for Window.
+	Flap *Flap `yaml:"flap,omitempty" json:"flap,omitempty"`
+}
+
+// Flap is a rule's flap control.
+type Flap struct {
+	MaxCycles int             `yaml:"maxCycles" json:"maxCycles"`
+	Window    config.Duration `yaml:"window" json:"window"`
 }
 
 // Matcher selects events by type and by predicates on their data.

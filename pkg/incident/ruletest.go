@@ -50,7 +50,8 @@ type TestEvents struct {
 }
 
 // TestExpected is the incidents expected At a time: exactly these, opened
-// at or before it, matched by rule and group.
+// at or before it, matched by rule and group (several of one rule and
+// group in order, newest onset first).
 type TestExpected struct {
 	At        config.Duration    `yaml:"at"`
 	Incidents []ExpectedIncident `yaml:"incidents"`
@@ -66,7 +67,8 @@ type ExpectedIncident struct {
 	// OpenedAt is the onset, from the start.
 	OpenedAt *config.Duration `yaml:"openedAt"`
 	// Transitions are the history, in order: each its type without
-	// "incident_" (opened, escalated, resolved, suppressed), or type and
+	// "incident_" (opened, escalated, resolved, suppressed, and flapping
+	// for the escalation that starts flap control's hold), or type and
 	// severity after it ("escalated:P1").
 	Transitions []string `yaml:"transitions"`
 }
@@ -191,10 +193,14 @@ func (rt *RuleTests) compare(c TestExpected, got []*Incident) []string {
 	at := c.At.D().String()
 	used := make([]bool, len(got))
 	for _, want := range c.Incidents {
-		i := slices.IndexFunc(got, func(inc *Incident) bool {
-			return inc.Rule == want.Rule && (want.Group == nil || maps.Equal(inc.Group.Map(), want.Group))
-		})
-		if i < 0 || used[i] {
+		i := -1
+		for j, inc := range got {
+			if !used[j] && inc.Rule == want.Rule && (want.Group == nil || maps.Equal(inc.Group.Map(), want.Group)) {
+				i = j
+				break
+			}
+		}
+		if i < 0 {
 			fails = append(fails, fmt.Sprintf("at %s: no incident of %s %v", at, want.Rule, want.Group))
 			continue
 		}
@@ -227,6 +233,9 @@ func (rt *RuleTests) compareOne(at string, want ExpectedIncident, inc *Incident)
 		var got, full []string
 		for i, tr := range inc.Transitions {
 			typ := strings.TrimPrefix(tr.Type, "incident_")
+			if tr.Flapping && tr.From == tr.Severity {
+				typ = "flapping"
+			}
 			full = append(full, typ+":"+tr.Severity)
 			if i < len(want.Transitions) && strings.Contains(want.Transitions[i], ":") {
 				typ = full[i]

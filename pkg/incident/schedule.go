@@ -1,5 +1,7 @@
 package incident
 
+import "github.com/heraldhq/herald/pkg/event"
+
 // Event time. The engine's clock moves only with the records it applies;
 // what a group waits for (a condition held long enough, clear long enough,
 // an absence, a window step) is its deadline, kept in e.timers and handled
@@ -41,6 +43,13 @@ func (e *Engine) schedule(g *group, t int64) {
 		}
 	}
 	busy := g.inc != nil
+	if g.pruneCycles(t); len(g.cycles) > 0 {
+		busy = true // remembered for flap control until the window passes
+		cand(g.cycles[0] + r.flapWindow)
+	}
+	if g.inc != nil && g.inc.State == event.StateFlapping && g.level == 0 {
+		cand(g.quiet + r.flapWindow)
+	}
 	for i := range r.sev {
 		s, st := &r.sev[i], &g.sev[i]
 		if st.Since != 0 || st.Active {

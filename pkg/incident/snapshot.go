@@ -49,6 +49,13 @@ type groupSnap struct {
 	Level       int        `json:"level,omitempty"`
 	Incident    string     `json:"incident,omitempty"`
 	Due         int64      `json:"due,omitempty"`
+	// Class and Reason: the latest hit's classification (match rules).
+	Class  string `json:"class,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// Cycles, Quiet and QuietEv are the flap control's (flap.go).
+	Cycles  []int64         `json:"cycles,omitempty"`
+	Quiet   int64           `json:"quiet,omitempty"`
+	QuietEv *event.Evidence `json:"quietEvidence,omitempty"`
 }
 
 // Snapshot encodes the whole state of the projection: with the sequence it
@@ -142,6 +149,7 @@ func (g *group) snap(buckets [][3]int64) (groupSnap, [][3]int64) {
 		ID: g.id, Rule: g.rs.r.cfg.Name, Vals: g.vals, Head: g.w.head, LastSeq: g.lastSeq, NS: g.ns,
 		LastOK: g.lastOK, LastOKSeq: g.lastOKSeq, ActiveSince: g.activeSince, ActSeq: g.actSeq,
 		Activity: g.activity, Hits: g.hits, FirstHit: g.firstHit, Sev: g.sev, Level: g.level, Due: g.due,
+		Class: g.class, Reason: g.reason, Cycles: g.cycles, Quiet: g.quiet, QuietEv: g.quietEv,
 	}
 	if g.ns > 0 {
 		gs.Samples = g.samples[:]
@@ -221,6 +229,7 @@ func (e *Engine) restoreGroup(gs *groupSnap) (*group, error) {
 		id: gs.ID, rs: rs, key: key.String(), vals: gs.Vals, lastSeq: gs.LastSeq, ns: gs.NS,
 		lastOK: gs.LastOK, lastOKSeq: gs.LastOKSeq, activeSince: gs.ActiveSince, actSeq: gs.ActSeq,
 		activity: gs.Activity, hits: gs.Hits, firstHit: gs.FirstHit, sev: gs.Sev, level: gs.Level, due: gs.Due,
+		class: gs.Class, reason: gs.Reason, cycles: gs.Cycles, quiet: gs.Quiet, quietEv: gs.QuietEv,
 	}
 	if len(g.sev) != len(rs.r.sev) {
 		return nil, fmt.Errorf("incident snapshot: group %d of %s has %d severities, rule has %d", g.id, gs.Rule, len(g.sev), len(rs.r.sev))

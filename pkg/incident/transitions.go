@@ -9,10 +9,11 @@ import (
 )
 
 // transition moves g's incident to level, the level its evaluation at t
-// put in force: it opens one, escalates or de-escalates it, or resolves it.
+// put in force: it opens one, escalates or de-escalates it, or resolves it
+// (or, with flap control, holds it open as flapping: see flap.go).
 // upAt and downAt are the evaluation's earliest reach and latest clear,
-// the transition's own time.
-func (e *Engine) transition(g *group, level int, upAt, downAt, t int64) {
+// the transition's own time; downEv the evidence at downAt.
+func (e *Engine) transition(g *group, level int, upAt, downAt int64, downEv *event.Evidence, t int64) {
 	// Times default to now when a level changed without a reach or a clear
 	// of its own in this evaluation (a rule reloaded with other levels).
 	orNow := func(x int64) int64 {
@@ -26,13 +27,19 @@ func (e *Engine) transition(g *group, level int, upAt, downAt, t int64) {
 	case g.inc == nil && level > 0:
 		e.openIncident(g, level, orNow(g.onset(upAt)), t)
 	case g.inc != nil && level > 0:
-		at := downAt
-		if level > g.level {
-			at = g.sev[g.rs.r.rankIndex(level)].ActiveAt
+		if g.level == 0 && e.flapReturns(g, level) {
+			return
 		}
-		e.escalate(g, level, orNow(at), t)
+		at, ev := downAt, downEv
+		if level > g.level {
+			at, ev = g.sev[g.rs.r.rankIndex(level)].ActiveAt, nil
+		}
+		e.escalate(g, level, orNow(at), t, ev)
 	case g.inc != nil:
-		e.resolve(g.inc, orNow(downAt), t, g)
+		if e.flapHolds(g, orNow(downAt), t, downEv) {
+			return
+		}
+		e.resolve(g.inc, orNow(downAt), t, g, downEv)
 	}
 }
 
@@ -73,8 +80,9 @@ func (e *Engine) publishOpened(inc *Incident, t int64) {
 }
 
 // escalate changes the severity of g's incident, up or down, at `at`
-// (decided at t). A suppressed incident records it without publishing.
-func (e *Engine) escalate(g *group, level int, at, t int64) {
+// (decided at t), with the evidence ev at `at` (nil: the evidence now). A
+// suppressed incident records it without publishing.
+func (e *Engine) escalate(g *group, level int, at, t int64, ev *event.Evidence) {
 	inc := g.inc
 	from, to := inc.Severity, rankLevel[level]
 	inc.Severity = to
@@ -82,26 +90,47 @@ func (e *Engine) escalate(g *group, level int, at, t int64) {
 		inc.PeakSeverity = to
 	}
 	g.level = level
-	inc.Evidence = g.evidence()
-	pub := inc.State == event.StateOpen
+	e.setEvidence(g, inc, ev)
+	pub := live(inc)
 	tr := e.record(inc, "incident_escalated", ts(at), t, from, pub)
+	tr.Flapping = inc.State == event.StateFlapping
 	if pub {
 		e.emit(tr, event.IncidentEscalated{
 			IncidentID: inc.ID, Rule: inc.Rule, Group: inc.Group.Map(), From: from, To: to, At: ts(at),
-			Evidence: inc.Evidence, Ordinal: tr.PublishedOrdinal,
+			Evidence: inc.Evidence, Ordinal: tr.PublishedOrdinal, Summary: inc.Summary, Flapping: g.rs.r.flapping(inc),
 		})
 	}
 }
 
-// resolve closes inc at `at` (decided at t) and releases what it
-// suppressed. g is its group, nil if the group is gone.
-func (e *Engine) resolve(inc *Incident, at, t int64, g *group) {
+// setEvidence gives inc the evidence ev (nil: g's evidence now) and the
+// summary rendered from it, so that what the incident says and what it
+// shows as evidence are always of the same moment.
+func (e *Engine) setEvidence(g *group, inc *Incident, ev *event.Evidence) {
+	if ev == nil {
+		x := g.evidence()
+		ev = &x
+	}
+	inc.Evidence = *ev
+	inc.Summary = summary(g.rs.r, g, inc.Severity, inc.Evidence)
+}
+
+// live reports whether inc's transitions are published: open or flapping
+// (held open), not suppressed or resolved.
+func live(inc *Incident) bool {
+	return inc.State == event.StateOpen || inc.State == event.StateFlapping
+}
+
+// resolve closes inc at `at` (decided at t), with the evidence ev at `at`
+// (nil: the evidence now), and releases what it suppressed. g is its
+// group, nil if the group is gone.
+func (e *Engine) resolve(inc *Incident, at, t int64, g *group, ev *event.Evidence) {
 	if g != nil {
-		inc.Evidence = g.evidence()
+		e.setEvidence(g, inc, ev)
 		g.inc, g.level = nil, 0
+		g.cycled(at)
 	}
 	rat := ts(at)
-	wasOpen := inc.State == event.StateOpen
+	wasOpen := live(inc)
 	inc.State, inc.ResolvedAt = event.StateResolved, &rat
 	delete(e.open[inc.Rule], inc.ID)
 	tr := e.record(inc, "incident_resolved", rat, t, "", wasOpen)
@@ -113,6 +142,7 @@ func (e *Engine) resolve(inc *Incident, at, t int64, g *group) {
 		e.emit(tr, event.IncidentResolved{
 			IncidentID: inc.ID, Rule: inc.Rule, Group: inc.Group.Map(), OpenedAt: inc.OpenedAt, ResolvedAt: rat,
 			PeakSeverity: inc.PeakSeverity, Evidence: inc.Evidence, Ordinal: tr.PublishedOrdinal, Suppressed: ids,
+			Summary: inc.Summary,
 		})
 		e.releaseAll(inc, t)
 	}

@@ -67,7 +67,7 @@ func incidentsListCmd(e *env) *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.State, "state", "", "open, resolved or suppressed")
+	fl.StringVar(&f.State, "state", "", "open (flapping included), flapping, resolved or suppressed")
 	fl.StringVar(&f.Severity, "severity", "", "P1, P2 or P3 (current severity)")
 	fl.StringVar(&f.App, "app", "", "only this app")
 	fl.StringVar(&f.Provider, "provider", "", "only this provider")

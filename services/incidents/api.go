@@ -63,7 +63,9 @@ type Filter struct {
 
 // Match reports whether inc passes the filter.
 func (f Filter) Match(inc *incident.Incident) bool {
-	return (f.State == "" || inc.State == f.State) && (f.Severity == "" || inc.Severity == f.Severity) &&
+	// A flapping incident is held open: state=open lists it too.
+	state := f.State == "" || inc.State == f.State || f.State == event.StateOpen && inc.State == event.StateFlapping
+	return state && (f.Severity == "" || inc.Severity == f.Severity) &&
 		(f.App == "" || inc.Group.Get("app") == f.App) && (f.Provider == "" || inc.Group.Get("provider") == f.Provider) &&
 		(f.Rule == "" || inc.Rule == f.Rule)
 }
@@ -78,9 +80,9 @@ func ParseFilter(q map[string][]string) (Filter, error) {
 	}
 	f := Filter{State: get("state"), Severity: get("severity"), App: get("app"), Provider: get("provider"), Rule: get("rule")}
 	switch f.State {
-	case "", event.StateOpen, event.StateResolved, event.StateSuppressed:
+	case "", event.StateOpen, event.StateFlapping, event.StateResolved, event.StateSuppressed:
 	default:
-		return f, api.Errorf(http.StatusBadRequest, "invalid_query", "state %q is not open, resolved or suppressed", f.State)
+		return f, api.Errorf(http.StatusBadRequest, "invalid_query", "state %q is not open, flapping, resolved or suppressed", f.State)
 	}
 	switch f.Severity {
 	case "", "P1", "P2", "P3":

@@ -75,15 +75,54 @@ func duration(s Snapshot) string {
 	return d
 }
 
+// evidence is the incident's evidence in words. Every fragment is there
+// only when it has something to say: a match rule has no window, and its
+// hits are not "failed out of" anything.
 func evidence(s Snapshot) string {
 	e := s.Evidence
+	var text string
 	switch {
+	case s.Kind == "match" || e.Window == "" && e.Failed == e.Total:
+		text = hits(e.Total)
 	case e.Total > 0:
-		return fmt.Sprintf("%d/%d failed (%.0f%%) over %s", e.Failed, e.Total, e.Ratio*100, e.Window)
+		text = fmt.Sprintf("%d/%d failed (%.0f%%)", e.Failed, e.Total, e.Ratio*100)
 	case e.Failed > 0:
-		return fmt.Sprintf("%d failures over %s", e.Failed, e.Window)
+		text = fmt.Sprintf("%d failures", e.Failed)
+	default:
+		text = "no matching events"
 	}
-	return fmt.Sprintf("no matching events over %s", e.Window)
+	if e.Window != "" && s.Kind != "match" {
+		text += " over " + e.Window
+	}
+	if e.Classification == "" {
+		return text
+	}
+	// What the answers meant, and why Herald says so (pkg/classify).
+	class := escape(e.Classification)
+	if e.Reason != "" {
+		class += " — " + escape(e.Reason)
+	}
+	if e.Total == 0 {
+		return class
+	}
+	return class + ", " + text
+}
+
+// hits counts a match rule's matched events.
+func hits(n int) string {
+	switch n {
+	case 0:
+		return "condition clear" // the rule's clear event came
+	case 1:
+		return "seen once"
+	}
+	return fmt.Sprintf("seen %d times", n)
+}
+
+// flapHold says why a flapping incident stays open.
+func flapHold(s Snapshot) string {
+	f := s.Flapping
+	return fmt.Sprintf("opened and resolved more than %d times in %s, held open until clear for %s", f.Cycles, f.Window, f.Window)
 }
 
 func title(s Snapshot) string {
@@ -116,6 +155,8 @@ func Fallback(kind string, s Snapshot) string {
 	case s.State == event.StateResolved:
 		fmt.Fprintf(&b, "Resolved %s (%s) at %s after %s, peak %s", s.Rule, groupString(s.Group), clock(s.ResolvedAt),
 			duration(s), s.Peak)
+	case verb(s) == "Flapping":
+		fmt.Fprintf(&b, "Flapping %s (%s) %s at %s: %s; %s", s.Rule, groupString(s.Group), s.To, clock(s.At), flapHold(s), evidence(s))
 	default:
 		fmt.Fprintf(&b, "%s %s (%s) %s → %s at %s: %s", verb(s), s.Rule, groupString(s.Group), s.From, s.To, clock(s.At),
 			evidence(s))
@@ -127,6 +168,9 @@ func Fallback(kind string, s Snapshot) string {
 }
 
 func verb(s Snapshot) string {
+	if s.Flapping != nil && s.From == s.To {
+		return "Flapping" // the start of flap control's hold: the severity did not change
+	}
 	if severityRank(s.To) < severityRank(s.From) {
 		return "De-escalated"
 	}
@@ -141,6 +185,9 @@ func RootBlocks(s Snapshot) []slack.Block {
 		blocks = append(blocks, slack.Section("*"+escape(s.Summary)+"*"))
 	}
 	status := "Open since " + slackDate(s.OpenedAt)
+	if s.Flapping != nil {
+		status += "\n🔁 flapping: " + flapHold(s)
+	}
 	if s.State == event.StateResolved {
 		status = fmt.Sprintf("Resolved %s after %s", slackDate(s.ResolvedAt), duration(s))
 	}
@@ -176,11 +223,16 @@ func ReplyBlocks(s Snapshot, standalone bool) []slack.Block {
 	var line string
 	if s.State == event.StateResolved {
 		line = fmt.Sprintf("✅ *Resolved* %s after %s · peak %s · %s", slackDate(s.ResolvedAt), duration(s), s.Peak, evidence(s))
+	} else if verb(s) == "Flapping" {
+		line = fmt.Sprintf("🔁 *Flapping* %s · %s · %s", slackDate(s.At), flapHold(s), evidence(s))
 	} else {
 		arrow := "⬆️"
 		if verb(s) == "De-escalated" {
 			arrow = "⬇️"
 		}
+		// At and the evidence are of one moment: the engine dates a
+		// de-escalation when the threshold stopped holding and sends the
+		// evidence counted then.
 		line = fmt.Sprintf("%s *%s %s → %s* %s · %s", arrow, verb(s), s.From, s.To, slackDate(s.At), evidence(s))
 	}
 	blocks := []slack.Block{slack.Section(line)}
@@ -241,10 +293,17 @@ func ConsoleLine(dst string, st *Step) string {
 		}
 	default:
 		word := "ESCALATED "
-		if verb(s) == "De-escalated" {
+		switch verb(s) {
+		case "De-escalated":
 			word = "DEESCALATED"
+		case "Flapping":
+			word = "FLAPPING   "
 		}
-		fmt.Fprintf(&b, "%s %s→%s  %s  %s  %s  %s", word, s.From, s.To, s.Rule, orNone(groupString(s.Group)), s.IncidentID, evidence(s))
+		sev := s.From + "→" + s.To
+		if word == "FLAPPING   " {
+			sev = s.To // held at its severity
+		}
+		fmt.Fprintf(&b, "%s %s  %s  %s  %s  %s", word, sev, s.Rule, orNone(groupString(s.Group)), s.IncidentID, evidence(s))
 	}
 	return b.String()
 }

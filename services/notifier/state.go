@@ -35,6 +35,10 @@ type Snapshot struct {
 	From       string         `json:"from,omitempty"`
 	To         string         `json:"to,omitempty"`
 	Evidence   event.Evidence `json:"evidence"`
+	// Flapping is set while the incident is held open by its rule's flap
+	// control (from the transition that started it, From = To), and kept
+	// on its resolution.
+	Flapping *event.Flapping `json:"flapping,omitempty"`
 }
 
 // Transition is one incident transition as the notifier knows it.
@@ -334,6 +338,10 @@ func (s *State) snapshotOf(e *event.Event) (string, Snapshot) {
 			snap = Snapshot{IncidentID: d.IncidentID, Rule: d.Rule, Group: d.Group, Peak: d.To}
 		}
 		snap.State, snap.Severity, snap.From, snap.To, snap.At, snap.Evidence = event.StateOpen, d.To, d.From, d.To, d.At, d.Evidence
+		snap.Flapping = d.Flapping
+		if d.Summary != "" { // re-rendered from this evidence (absent from older events)
+			snap.Summary = d.Summary
+		}
 		if severityRank(d.To) > severityRank(snap.Peak) {
 			snap.Peak = d.To
 		}
@@ -347,6 +355,9 @@ func (s *State) snapshotOf(e *event.Event) (string, Snapshot) {
 		snap.State, snap.OpenedAt, snap.ResolvedAt, snap.At, snap.Peak, snap.Evidence =
 			event.StateResolved, d.OpenedAt, d.ResolvedAt, d.ResolvedAt, d.PeakSeverity, d.Evidence
 		snap.From, snap.To = "", ""
+		if d.Summary != "" {
+			snap.Summary = d.Summary
+		}
 		return d.IncidentID, snap
 	}
 	return "", snap
