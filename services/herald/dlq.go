@@ -45,7 +45,7 @@ type deadLetter struct {
 	Deliveries string          `json:"deliveries"`
 	Type       string          `json:"type,omitempty"`
 	ID         string          `json:"id,omitempty"`
-	RequestID  string          `json:"requestid,omitempty"`
+	RequestID  string          `json:"requestId,omitempty"`
 	Headers    nats.Header     `json:"headers"`
 	Data       json.RawMessage `json:"data"`
 }
