@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/heraldtest"
@@ -262,5 +264,16 @@ func TestDLQListShowAndPurge(t *testing.T) {
 	}
 	if code, _, errOut := cli(t, "", "dlq", "show", "--nats", url, "--data-dir", data, "1"); code != exitUsage || !strings.Contains(errOut, "no dead letter 1") {
 		t.Errorf("show after purge: exit %d: %s", code, errOut)
+	}
+}
+
+func TestHumanLinesShortenLongDataOnARuneBoundary(t *testing.T) {
+	long := `{"text":"` + strings.Repeat("é", 300) + `"}`
+	got := shorten(long, maxHumanData)
+	if len(got) > maxHumanData+40 || !strings.HasSuffix(got, fmt.Sprintf("… (%d bytes, --json shows all)", len(long))) || !utf8.ValidString(got) {
+		t.Errorf("shorten: %q", got)
+	}
+	if s := shorten(`{"a":1}`, maxHumanData); s != `{"a":1}` {
+		t.Errorf("a short value changed: %q", s)
 	}
 }

@@ -219,5 +219,17 @@ func printMsg(e *env, b *bus.Bus, stream string, m jetstream.Msg, pos bus.Positi
 	if l.Invalid != "" {
 		fmt.Fprintf(e.stdout, "  INVALID: %s", l.Invalid)
 	}
-	fmt.Fprintf(e.stdout, "  %s\n", l.Data)
+	fmt.Fprintf(e.stdout, "  %s\n", shorten(string(l.Data), maxHumanData))
+}
+
+// maxHumanData bounds the data a human line shows (the first
+// incident_rules_loaded is over 3 KB); --json prints all of it.
+const maxHumanData = 240
+
+// shorten cuts s to n bytes (truncate), saying how long it was.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return fmt.Sprintf("%s (%d bytes, --json shows all)", truncate(s, n), len(s))
 }
