@@ -119,10 +119,7 @@ func (m *Metrics) byType(cat *event.Catalog, vec *prometheus.CounterVec, extra .
 }
 
 func (c typeCounters) inc(h nats.Header) {
-	var t string
-	if v := h[event.HeaderType]; len(v) > 0 {
-		t = v[0]
-	}
+	t := event.HeaderValue(h, event.HeaderType)
 	if ctr, ok := c[t]; ok {
 		ctr.Inc()
 		return

@@ -33,8 +33,10 @@ const (
 	HeaderDataSchema  = "ce-dataschema"
 	HeaderRequestID   = "ce-requestid"
 	HeaderCausationID = "ce-causationid"
-	HeaderContentType = "Content-Type"
-	HeaderMsgID       = "Nats-Msg-Id"
+	// HeaderDataContentType is the datacontenttype attribute, a header of
+	// its own in binary mode (Content-Type would say structured mode).
+	HeaderDataContentType = "ce-datacontenttype"
+	HeaderMsgID           = "Nats-Msg-Id"
 
 	SpecVersion = "1.0"
 	ContentType = "application/json"

@@ -18,7 +18,7 @@ func (e *Event) Header() nats.Header {
 	// spelling, no textproto canonicalisation): this runs for every event.
 	vals := make([]string, 0, 10)
 	set := func(k, v string) {
-		vals = append(vals, v)
+		vals = append(vals, EncodeHeaderValue(v))
 		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
 	set(HeaderSpecVersion, SpecVersion)
@@ -26,7 +26,7 @@ func (e *Event) Header() nats.Header {
 	set(HeaderType, string(e.Type))
 	set(HeaderSource, e.Source)
 	set(HeaderTime, e.Time.UTC().Format(time.RFC3339Nano))
-	set(HeaderContentType, ContentType)
+	set(HeaderDataContentType, ContentType)
 	set(HeaderMsgID, e.ID)
 	if e.DataSchema != "" {
 		set(HeaderDataSchema, e.DataSchema)
@@ -43,12 +43,7 @@ func (e *Event) Header() nats.Header {
 // FromMsg reads an event's envelope from a message's subject, headers and body.
 // It does not decode the data: Catalog.Decode does that.
 func FromMsg(subject string, h nats.Header, body []byte) (*Event, error) {
-	get := func(k string) string {
-		if v := h[k]; len(v) > 0 {
-			return v[0]
-		}
-		return ""
-	}
+	get := func(k string) string { return HeaderValue(h, k) }
 	e := &Event{
 		ID:          get(HeaderID),
 		Type:        Type(get(HeaderType)),

@@ -30,7 +30,7 @@ const (
 )
 
 // Source is the ce-source of the incident transitions.
-const Source = "herald.incident"
+const Source = "herald/incident"
 
 // Record is one event of the log as the engine reads it.
 type Record struct {

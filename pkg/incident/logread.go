@@ -70,12 +70,7 @@ func Read(ctx context.Context, js jetstream.JetStream, opts ReadOptions, fn func
 
 func toRecord(rec *Record, m jetstream.Msg, seq uint64, stored int64, skew time.Duration) {
 	h := m.Headers()
-	get := func(k string) string {
-		if v := h[k]; len(v) > 0 {
-			return v[0]
-		}
-		return ""
-	}
+	get := func(k string) string { return event.HeaderValue(h, k) }
 	*rec = Record{Seq: seq, Time: stored, Data: m.Data()}
 	typ, ts := get(event.HeaderType), get(event.HeaderTime)
 	t, err := time.Parse(time.RFC3339Nano, ts)

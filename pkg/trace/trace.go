@@ -65,7 +65,7 @@ func Read(ctx context.Context, b *bus.Bus, requestID string, opts Options) (*Tra
 	}
 	tr := &Trace{RequestID: requestID, Outcome: "in progress"}
 	err := b.Scan(ctx, streams.Events, bus.ScanOptions{Consumer: cfg}, func(m jetstream.Msg, pos bus.Position) error {
-		if m.Headers().Get(event.HeaderRequestID) != requestID {
+		if event.HeaderValue(m.Headers(), event.HeaderRequestID) != requestID {
 			return nil
 		}
 		tr.add(b.Catalog, m, pos)
@@ -79,9 +79,9 @@ func Read(ctx context.Context, b *bus.Bus, requestID string, opts Options) (*Tra
 
 func (tr *Trace) add(cat *event.Catalog, m jetstream.Msg, pos bus.Position) {
 	h := m.Headers()
-	s := Step{Seq: pos.Seq, Time: pos.StoredAt(), Type: h.Get(event.HeaderType), Source: h.Get(event.HeaderSource),
+	s := Step{Seq: pos.Seq, Time: pos.StoredAt(), Type: event.HeaderValue(h, event.HeaderType), Source: event.HeaderValue(h, event.HeaderSource),
 		Data: json.RawMessage(m.Data())}
-	if t, err := time.Parse(time.RFC3339Nano, h.Get(event.HeaderTime)); err == nil {
+	if t, err := time.Parse(time.RFC3339Nano, event.HeaderValue(h, event.HeaderTime)); err == nil {
 		s.Time = t.UTC()
 	}
 	e := &event.Event{Type: event.Type(s.Type), Raw: m.Data()}

@@ -56,7 +56,7 @@ func toDeadLetter(seq uint64, stored time.Time, h nats.Header, data []byte) dead
 		Seq: seq, Stored: stored.UTC(), Reason: h.Get(bus.HeaderDLQReason), Error: h.Get(bus.HeaderDLQError),
 		Stream: h.Get(bus.HeaderDLQStream), Subject: h.Get(bus.HeaderDLQSubject), Sequence: h.Get(bus.HeaderDLQSequence),
 		Consumer: h.Get(bus.HeaderDLQConsumer), Deliveries: h.Get(bus.HeaderDLQDeliveries),
-		Type: h.Get(event.HeaderType), ID: h.Get(event.HeaderID), RequestID: h.Get(event.HeaderRequestID), Headers: h,
+		Type: event.HeaderValue(h, event.HeaderType), ID: event.HeaderValue(h, event.HeaderID), RequestID: event.HeaderValue(h, event.HeaderRequestID), Headers: h,
 	}
 	if json.Valid(data) {
 		d.Data = data

@@ -83,7 +83,7 @@ func (o *tailOptions) run(ctx context.Context, e *env) error {
 	printed := 0
 	errDone := errors.New("limit reached")
 	err = b.Scan(ctx, o.stream, bus.ScanOptions{Consumer: cfg, Follow: o.follow}, func(m jetstream.Msg, pos bus.Position) error {
-		if o.requestID != "" && m.Headers().Get(event.HeaderRequestID) != o.requestID {
+		if o.requestID != "" && event.HeaderValue(m.Headers(), event.HeaderRequestID) != o.requestID {
 			return nil
 		}
 		printMsg(e, b, o.stream, m, pos, o.asJSON)
@@ -152,29 +152,42 @@ func (o *tailOptions) check(ctx context.Context, b *bus.Bus) error {
 // Line is one message as herald tail --json prints it: the CloudEvents
 // JSON format plus where the event sits in the log.
 type Line struct {
-	SpecVersion string          `json:"specversion"`
-	ID          string          `json:"id"`
-	Type        string          `json:"type"`
-	Source      string          `json:"source"`
-	Time        string          `json:"time"`
-	DataSchema  string          `json:"dataschema,omitempty"`
-	RequestID   string          `json:"requestid,omitempty"`
-	CausationID string          `json:"causationid,omitempty"`
-	Stream      string          `json:"stream"`
-	Seq         uint64          `json:"seq"`
-	Subject     string          `json:"subject"`
-	Stored      time.Time       `json:"stored"`
-	Invalid     string          `json:"invalid,omitempty"`
-	DeadLetter  map[string]any  `json:"deadLetter,omitempty"`
+	SpecVersion string `json:"specversion"`
+	ID          string `json:"id"`
+	Type        string `json:"type"`
+	Source      string `json:"source"`
+	Time        string `json:"time"`
+	DataSchema  string `json:"dataschema,omitempty"`
+	// DataContentType is the event's ce-datacontenttype (application/json
+	// for every event Herald stores).
+	DataContentType string    `json:"datacontenttype,omitempty"`
+	RequestID       string    `json:"requestid,omitempty"`
+	CausationID     string    `json:"causationid,omitempty"`
+	Stream          string    `json:"stream"`
+	Seq             uint64    `json:"seq"`
+	Subject         string    `json:"subject"`
+	Stored          time.Time `json:"stored"`
+	Invalid         string    `json:"invalid,omitempty"`
+	// A dead letter's details, as extension attributes (lower-case
+	// alphanumeric names, string values, as CloudEvents requires): why,
+	// the error, and where the original was (stream, subject, sequence,
+	// consumer).
+	DLQReason   string          `json:"dlqreason,omitempty"`
+	DLQError    string          `json:"dlqerror,omitempty"`
+	DLQStream   string          `json:"dlqstream,omitempty"`
+	DLQSubject  string          `json:"dlqsubject,omitempty"`
+	DLQSeq      string          `json:"dlqseq,omitempty"`
+	DLQConsumer string          `json:"dlqconsumer,omitempty"`
 	Data        json.RawMessage `json:"data"`
 }
 
 func printMsg(e *env, b *bus.Bus, stream string, m jetstream.Msg, pos bus.Position, asJSON bool) {
 	h := m.Headers()
 	l := Line{
-		SpecVersion: h.Get(event.HeaderSpecVersion), ID: h.Get(event.HeaderID), Type: h.Get(event.HeaderType),
-		Source: h.Get(event.HeaderSource), Time: h.Get(event.HeaderTime), DataSchema: h.Get(event.HeaderDataSchema),
-		RequestID: h.Get(event.HeaderRequestID), CausationID: h.Get(event.HeaderCausationID),
+		SpecVersion: event.HeaderValue(h, event.HeaderSpecVersion), ID: event.HeaderValue(h, event.HeaderID), Type: event.HeaderValue(h, event.HeaderType),
+		Source: event.HeaderValue(h, event.HeaderSource), Time: event.HeaderValue(h, event.HeaderTime), DataSchema: event.HeaderValue(h, event.HeaderDataSchema),
+		DataContentType: event.HeaderValue(h, event.HeaderDataContentType),
+		RequestID:       event.HeaderValue(h, event.HeaderRequestID), CausationID: event.HeaderValue(h, event.HeaderCausationID),
 		Stream: stream, Seq: pos.Seq, Subject: m.Subject(), Stored: pos.StoredAt(),
 	}
 	if json.Valid(m.Data()) {
@@ -182,11 +195,12 @@ func printMsg(e *env, b *bus.Bus, stream string, m jetstream.Msg, pos bus.Positi
 	} else {
 		l.Data, _ = json.Marshal(string(m.Data()))
 	}
+	if l.DataContentType == "" {
+		l.DataContentType = event.ContentType // stored before ce-datacontenttype was written
+	}
 	if r := h.Get(bus.HeaderDLQReason); r != "" {
-		l.DeadLetter = map[string]any{
-			"reason": r, "error": h.Get(bus.HeaderDLQError), "stream": h.Get(bus.HeaderDLQStream), "subject": h.Get(bus.HeaderDLQSubject),
-			"seq": h.Get(bus.HeaderDLQSequence), "consumer": h.Get(bus.HeaderDLQConsumer),
-		}
+		l.DLQReason, l.DLQError, l.DLQStream = r, h.Get(bus.HeaderDLQError), h.Get(bus.HeaderDLQStream)
+		l.DLQSubject, l.DLQSeq, l.DLQConsumer = h.Get(bus.HeaderDLQSubject), h.Get(bus.HeaderDLQSequence), h.Get(bus.HeaderDLQConsumer)
 	} else if ev, err := event.FromMsg(m.Subject(), h, m.Data()); err != nil {
 		l.Invalid = err.Error()
 	} else if err := b.Catalog.Decode(ev); err != nil {
@@ -212,9 +226,8 @@ func printMsg(e *env, b *bus.Bus, stream string, m jetstream.Msg, pos bus.Positi
 	if l.Source != "" {
 		fmt.Fprintf(e.stdout, "  src=%s", l.Source)
 	}
-	if l.DeadLetter != nil {
-		fmt.Fprintf(e.stdout, "  DEAD LETTER %s/%s#%s by %s: %s: %s", l.DeadLetter["stream"], l.DeadLetter["subject"], l.DeadLetter["seq"],
-			l.DeadLetter["consumer"], l.DeadLetter["reason"], l.DeadLetter["error"])
+	if l.DLQReason != "" {
+		fmt.Fprintf(e.stdout, "  DEAD LETTER %s/%s#%s by %s: %s: %s", l.DLQStream, l.DLQSubject, l.DLQSeq, l.DLQConsumer, l.DLQReason, l.DLQError)
 	}
 	if l.Invalid != "" {
 		fmt.Fprintf(e.stdout, "  INVALID: %s", l.Invalid)

@@ -14,7 +14,7 @@ import (
 )
 
 // source is the ce-source of the notifier's events.
-const source = "notifier"
+const source = "herald/notifier"
 
 // Ledger subjects are unique to what they record, and written once:
 //
