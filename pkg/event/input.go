@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -184,4 +185,57 @@ func (c *Catalog) checkEnvelope(in Input) (*Def, error) {
 		return nil, bad("requestid and causationid are at most 128 characters")
 	}
 	return def, nil
+}
+
+// Binary-mode attributes a producer may send (ce-<name>), as Input has them.
+var binaryAttributes = []string{"specversion", "id", "type", "source", "time", "dataschema", "requestid", "causationid"}
+
+// ParseBinary reads one event sent in a protocol binding's binary content
+// mode (HTTP's, with NATS's rules): the attributes in ce-<name> headers,
+// percent-encoded, the data as the body, its media type the
+// datacontenttype. header lists the headers' names; get returns a value
+// by name, whatever its case (net/http's Header.Get does). A ce- header
+// Herald does not know is refused, as an unknown member is in structured
+// mode.
+func ParseBinary(header []string, get func(string) string, contentType string, body []byte) (Input, error) {
+	attr := func(name string) (string, error) {
+		v, err := DecodeHeaderValue(get("ce-" + name))
+		if err != nil {
+			return "", inputErrorf("invalid_envelope", "header ce-%s: %v", name, err)
+		}
+		return v, nil
+	}
+	for _, h := range header {
+		name, ok := strings.CutPrefix(strings.ToLower(h), "ce-")
+		if ok && !slices.Contains(binaryAttributes, name) {
+			return Input{}, inputErrorf("invalid_envelope", "header %s: %s is not an attribute Herald takes (%s)", h, name, strings.Join(binaryAttributes, ", "))
+		}
+	}
+	var in Input
+	vals := []*string{&in.SpecVersion, &in.ID, &in.Type, &in.Source, nil, &in.DataSchema, &in.RequestID, &in.CausationID}
+	for i, name := range binaryAttributes {
+		v, err := attr(name)
+		if err != nil {
+			return Input{}, err
+		}
+		if name == "time" {
+			if v != "" {
+				t, err := time.Parse(time.RFC3339Nano, v)
+				if err != nil {
+					return Input{}, inputErrorf("invalid_envelope", "header ce-time %q is not an RFC 3339 time", v)
+				}
+				in.Time = &t
+			}
+			continue
+		}
+		*vals[i] = v
+	}
+	if in.SpecVersion == "" {
+		return Input{}, inputErrorf("invalid_envelope", "header ce-specversion is required in binary mode")
+	}
+	if mt, _, _ := strings.Cut(contentType, ";"); strings.TrimSpace(mt) != "" {
+		in.DataContentType = strings.TrimSpace(mt)
+	}
+	in.Data = body
+	return in, nil
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+
 	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/services/herald/app"
@@ -140,6 +142,11 @@ func TestPublishValidatesAndTailShowsTheEvents(t *testing.T) {
 			t.Fatalf("tail line %q: %v", l, err)
 		}
 		got = append(got, line)
+		// Each line is a CloudEvent in the JSON format, as the official SDK reads it.
+		var ce cloudevents.Event
+		if err := json.Unmarshal([]byte(l), &ce); err != nil || ce.Validate() != nil {
+			t.Errorf("tail --json line is not a valid CloudEvent (%v, %v): %s", err, ce.Validate(), l)
+		}
 	}
 	if len(got) != 3 || got[0].Type != "integration_call_completed" || got[0].Source != "billing" ||
 		got[0].RequestID != "req-7" || got[2].Seq != 3 || got[0].Invalid != "" {

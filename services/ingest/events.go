@@ -55,7 +55,7 @@ func (h *eventsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, err)
 		return
 	}
-	ins, err := event.ParseInputs(body)
+	ins, err := parseRequest(r, body)
 	if err != nil {
 		api.WriteError(w, api.FromInput(err))
 		return
@@ -89,4 +89,24 @@ func (h *eventsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	api.WriteJSON(w, http.StatusAccepted, map[string]any{"events": acks})
+}
+
+// parseRequest reads the events of a request in either content mode of the
+// CloudEvents HTTP binding: structured (a JSON event, or an array:
+// application/json, application/cloudevents+json,
+// application/cloudevents-batch+json) or binary (ce-* headers, the data
+// as the body), which a ce-specversion header announces.
+func parseRequest(r *http.Request, body []byte) ([]event.Input, error) {
+	if r.Header.Get("ce-specversion") == "" {
+		return event.ParseInputs(body)
+	}
+	names := make([]string, 0, len(r.Header))
+	for k := range r.Header {
+		names = append(names, k)
+	}
+	in, err := event.ParseBinary(names, r.Header.Get, r.Header.Get("Content-Type"), body)
+	if err != nil {
+		return nil, err
+	}
+	return []event.Input{in}, nil
 }
