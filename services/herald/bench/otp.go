@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/bus"
+	"github.com/heraldhq/herald/pkg/client"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/services/herald/app"
 	"github.com/heraldhq/herald/streams"
@@ -183,34 +183,32 @@ func startPlatform(ctx context.Context, cfg OTPConfig, targets []string) (*platf
 		_ = a.Stop(sctx)
 		undo()
 	}
-	p.send = otpSender(a.HTTP.URL()+"/v1/otp/send", max(cfg.Workers, 16), cfg.PhoneBase)
+	p.send = otpSender(a.HTTP.URL(), max(cfg.Workers, 16), cfg.PhoneBase)
 	return p, nil
 }
 
-// otpSender sends one synchronous OTP per call to url, each to a new phone
-// number after phoneBase, on connections kept for that many workers.
-func otpSender(url string, workers int, phoneBase int64) sender {
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+// otpSender sends one synchronous OTP per call through the producers' Go
+// client (pkg/client: what a producer would use, its idempotency key per
+// send included), each to a new phone number after phoneBase, on
+// connections kept for that many workers. Retries are off: a failure is
+// measured, not hidden.
+func otpSender(baseURL string, workers int, phoneBase int64) sender {
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		MaxIdleConns: workers * 4, MaxIdleConnsPerHost: workers * 4, IdleConnTimeout: time.Minute}}
+	c := client.New(baseURL, client.WithHTTPClient(hc), client.WithRetryFor(0))
 	var phone atomic.Int64
 	phone.Store(phoneBase)
 	return func() (time.Duration, error) {
-		body := fmt.Sprintf(`{"app":"bench","phone":"+9198%08d"}`, phone.Add(1))
 		start := time.Now()
-		resp, err := client.Post(url, "application/json", bytes.NewReader([]byte(body)))
+		sent, err := c.SendOTP(context.Background(), client.Send{App: "bench", Phone: fmt.Sprintf("+9198%08d", phone.Add(1))})
 		if err != nil {
 			return 0, err
 		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		switch resp.StatusCode {
-		case http.StatusOK:
-			return time.Since(start), nil
-		case http.StatusAccepted:
+		if sent.Status != "sent" {
 			// Accepted, its outcome not known within the sync timeout.
-			return time.Since(start), fmt.Errorf("%w: %s", errPending, b)
+			return time.Since(start), fmt.Errorf("%w: %s", errPending, sent.Status)
 		}
-		return 0, fmt.Errorf("status %d: %s", resp.StatusCode, b)
+		return time.Since(start), nil
 	}
 }
 
