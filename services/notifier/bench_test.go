@@ -447,10 +447,9 @@ func BenchmarkNotifierGrouped(b *testing.B) {
 			}
 			return lost, twice
 		}
-		lost, twice := incidents, 0
-		for lost > 0 && ctx.Err() == nil {
+		for lost := incidents; lost > 0 && ctx.Err() == nil; {
 			changed := s.Changed()
-			if lost, twice = listed(); lost == 0 {
+			if lost, _ = listed(); lost == 0 {
 				break
 			}
 			select {
@@ -460,7 +459,7 @@ func BenchmarkNotifierGrouped(b *testing.B) {
 		}
 		last := time.Since(start)
 		time.Sleep(2 * time.Second) // a duplicate or a late edit would arrive now
-		lost, twice = listed()
+		lost, twice := listed()
 		var posts, edits, limited int
 		for _, c := range s.Calls() {
 			switch {

@@ -170,3 +170,26 @@ func TestWithoutGroupWaitEveryIncidentHasItsRoot(t *testing.T) {
 		}
 	}
 }
+
+// A shared root lists at most 50 incidents (Slack's 50 blocks): the 51st
+// starts a group of its own.
+func TestAGroupListsAtMostFiftyIncidents(t *testing.T) {
+	s := heraldtest.StartSlack(t, heraldtest.WithSlackRate(0, 0))
+	s.AddChannel("C0OPS", "ops")
+	a := apptest.StartApp(t, apptest.WithTargets("notifier"), apptest.WithConfig(strings.Replace(groupConfig(s, "1s"),
+		"perSecond: 1, burst: 1", "perSecond: 50, burst: 5", 1)))
+	pub := a.As(t, access.Incident)
+	for k := range 60 {
+		newIncident(t, pub, fmt.Sprintf("inc-9c0%013d", k), "P3", map[string]string{"app": fmt.Sprintf("app%02d", k)}).openNow()
+	}
+	waitSlack(t, s, "two roots listing 50 and 10", func() bool {
+		var heads []string
+		for _, m := range s.Messages("C0OPS") {
+			if m.ThreadTS == "" {
+				head, _, _ := strings.Cut(m.Text, ":")
+				heads = append(heads, head)
+			}
+		}
+		return strings.Join(heads, ", ") == "50 incidents, 10 incidents"
+	})
+}
