@@ -193,3 +193,70 @@ func TestAGroupListsAtMostFiftyIncidents(t *testing.T) {
 		return strings.Join(heads, ", ") == "50 incidents, 10 incidents"
 	})
 }
+
+// A notifier killed right after Slack accepted a grouped post (the shared
+// root, a member's reply), before its ledger entry, finds the post in
+// Slack when it restarts: nothing is posted twice, and the edits go to the
+// shared root adopted.
+func TestCrashesInAGroupPostNothingTwice(t *testing.T) {
+	const incidents = 10
+	b := heraldtest.JetStream(t)
+	s := heraldtest.StartSlack(t, heraldtest.WithSlackRate(0, 0))
+	s.AddChannel("C0K1", "k1")
+	cfg := webAPIConfig(s, "C0K1")
+	cfg.GroupWait = cfgDuration(time.Minute) // they opened long ago: no wait, one group
+	c := newCrashOnce()
+	posted := func(n int) func() bool {
+		return func() bool { return count(t, b, "notifications.slack_message_posted.>") == n }
+	}
+	var incs []*incident
+	for k := range incidents {
+		incs = append(incs, newIncident(t, b, fmt.Sprintf("inc-9d0%013d", k), "P3", map[string]string{"app": "k1"}).open())
+	}
+	crashes := runUntil(t, b, cfg, c, "the shared root", posted(1))
+	incs[4].escalate("P2")
+	incs[7].escalate("P2")
+	crashes += runUntil(t, b, cfg, c, "the replies", posted(3))
+	for _, inc := range incs {
+		inc.resolve()
+	}
+	start(t, b, cfg, &syncBuffer{})
+	waitSlack(t, s, "the shared root shows every incident resolved", func() bool {
+		for _, m := range s.Messages("C0K1") {
+			if m.ThreadTS == "" && strings.Contains(string(m.Blocks), "10 incidents · 0 open") {
+				return true
+			}
+		}
+		return false
+	})
+	steps, roots := map[string]int{}, 0
+	for _, m := range s.Messages("C0K1") {
+		steps[stepOf(t, m)]++
+		if m.ThreadTS == "" {
+			roots++
+		}
+	}
+	for step, n := range steps {
+		if n != 1 {
+			t.Errorf("step %s is in Slack %d times", step, n)
+		}
+	}
+	if roots != 1 || len(steps) != 3 || crashes != 3 {
+		t.Errorf("%d roots, %d steps in Slack after %d crashes; want 1 root and 2 replies, each crashed once:%s",
+			roots, len(steps), crashes, describe(s.Calls()))
+	}
+	adopted := 0
+	for _, p := range ledger[event.SlackMessagePosted](t, b) {
+		if p.Adopted {
+			adopted++
+		}
+	}
+	if adopted != crashes {
+		t.Errorf("%d posts adopted after %d crashes", adopted, crashes)
+	}
+	for _, l := range rebuild(t, b).Lanes {
+		if l.Group != incs[0].id {
+			t.Errorf("rebuilt lane %s in group %q, want %s", l.Incident, l.Group, incs[0].id)
+		}
+	}
+}
