@@ -77,6 +77,10 @@ type NotificationRouted struct {
 	Transition   string       `json:"transition"`
 	Destinations []string     `json:"destinations"`
 	Matches      []RouteMatch `json:"matches,omitempty"`
+	// Groups are the grouping decisions of the destinations that join now
+	// (notifier groupWait): destination → the incident whose root message
+	// the incident shares there (itself: it leads the group).
+	Groups map[string]string `json:"groups,omitempty"`
 }
 
 // NotificationFailed: a post or an edit failed for good (Slack refused it

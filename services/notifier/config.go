@@ -33,6 +33,10 @@ type Config struct {
 	// Alertmanager's repeat_interval; default 4h, 0s: never). A route may
 	// set its own.
 	RepeatInterval config.Duration `yaml:"repeatInterval"`
+	// GroupWait groups incidents opening in one Slack channel within it
+	// under one root message listing them (group.go; default 0s: off). A
+	// route may set its own.
+	GroupWait config.Duration `yaml:"groupWait"`
 	// PublicURL is where people reach Herald's API (https://herald.example.com):
 	// the root message links to GET <publicURL>/v1/incidents/{id}. Empty: no link.
 	PublicURL string `yaml:"publicURL" env:"HERALD_PUBLIC_URL"`
@@ -64,6 +68,8 @@ type Route struct {
 	// RepeatInterval overrides the notifier's for this route's
 	// destinations (0s: no reminders from this route).
 	RepeatInterval *config.Duration `yaml:"repeatInterval"`
+	// GroupWait overrides the notifier's for this route's destinations.
+	GroupWait *config.Duration `yaml:"groupWait"`
 }
 
 // RateConfig paces each Slack method by the limit Slack applies to it.
@@ -146,6 +152,9 @@ func (c *Config) checkSinks() error {
 	if c.RepeatInterval < 0 {
 		return errors.New("repeatInterval: must not be negative (0s: no reminders)")
 	}
+	if c.GroupWait < 0 {
+		return errors.New("groupWait: must not be negative (0s: no grouping)")
+	}
 	if err := c.PagerDuty.check(); err != nil {
 		return err
 	}
@@ -185,6 +194,9 @@ func (c *Config) checkRoutes() error {
 		}
 		if r.RepeatInterval != nil && *r.RepeatInterval < 0 {
 			return fmt.Errorf("%s.repeatInterval: must not be negative (0s: no reminders)", key)
+		}
+		if r.GroupWait != nil && *r.GroupWait < 0 {
+			return fmt.Errorf("%s.groupWait: must not be negative (0s: no grouping)", key)
 		}
 		if len(r.Channels) == 0 {
 			return fmt.Errorf("%s.channels: at least one destination is needed", key)

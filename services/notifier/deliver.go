@@ -113,7 +113,10 @@ func (n *Notifier) worker(dst string) *worker {
 }
 
 // kick schedules a lane: its worker will look for its next step.
-func (n *Notifier) kick(l *Lane) { n.worker(l.Dest).enqueue(l, false) }
+func (n *Notifier) kick(l *Lane) {
+	n.worker(l.Dest).enqueue(l, false)
+	n.kickGroup(l)
+}
 
 // enqueue puts a lane in its worker's queue: at the back, or at the front
 // for a lane that keeps its turn (the one a 429 interrupted) — moved there
@@ -267,6 +270,9 @@ func (n *Notifier) recordSent(l *Lane, st *Step, sent Sent, mode string, answere
 			TS: sent.TS, Mode: mode, Destination: l.Dest, Action: st.Kind, Broadcast: sent.Broadcast, Adopted: sent.Adopted}
 		if st.Kind == StepRoot {
 			p.State = st.Snap.Transition
+			if st.list != nil {
+				p.State = st.list.key // the version of its group a shared root shows
+			}
 			if sent.State != "" {
 				p.State = sent.State // adopted: what the message found shows
 			}

@@ -128,7 +128,7 @@ func (n *Notifier) slackInteraction(w http.ResponseWriter, r *http.Request, maxB
 
 // runAction runs one button's action; link buttons and unknown ones do nothing.
 func (n *Notifier) runAction(ctx context.Context, in slack.Interaction, a slack.Action) error {
-	switch a.ActionID {
+	switch groupAckAction(a.ActionID) {
 	case actionAck:
 		ack := event.IncidentAcknowledged{IncidentID: a.Value, By: in.User.ID, Via: "slack", At: n.now().UTC(),
 			Channel: in.Channel.ID, MessageTS: in.Container.MessageTS}

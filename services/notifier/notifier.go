@@ -250,6 +250,7 @@ func (n *Notifier) routeUpTo(ctx context.Context, id string, ord int) error {
 		snap := t.Snapshot
 		dests, matches := route(n.cfg.Routes, n.state.Subscriptions, n.state.Following(id), &snap)
 		dests, matches, held := n.state.holdRouted(t, dests, matches)
+		groups := n.decideGroups(t, matches)
 		n.mu.Unlock()
 		if err := n.recordHeld(ctx, held, t.EventID); err != nil {
 			return err
@@ -257,7 +258,7 @@ func (n *Notifier) routeUpTo(ctx context.Context, id string, ord int) error {
 		if dests == nil {
 			dests = []string{}
 		}
-		r := event.NotificationRouted{IncidentID: id, Transition: t.Transition, Destinations: dests, Matches: matches}
+		r := event.NotificationRouted{IncidentID: id, Transition: t.Transition, Destinations: dests, Matches: matches, Groups: groups}
 		n.logMu.Lock()
 		stored, err := n.writeOnce(ctx, ledgerEvent(r, ledgerSubject("notification_routed", id, t.Transition), t.EventID))
 		if err == nil {

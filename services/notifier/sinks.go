@@ -65,9 +65,11 @@ func message(l *Lane, st *Step, thread bool, decor *rootDecor) slack.Message {
 	m := slack.Message{Text: Fallback(st.Kind, st.Snap), UnfurlLinks: &f}
 	switch {
 	case isReminder(st):
-		m.Text, m.Blocks = reminderText(st), reminderBlocks(st)
+		m.Text, m.Blocks = reminderText(st), groupReminder(st, reminderBlocks(st))
 	case st.Kind == StepReply:
-		m.Blocks = ReplyBlocks(st.Snap, !thread)
+		m.Blocks = ReplyBlocks(st.Snap, !thread || st.inGroup)
+	case st.list != nil && len(st.list.lines) > 1:
+		m.Text, m.Blocks = groupFallback(st.list), groupBlocks(st.list, decor)
 	default:
 		m.Blocks = rootMessageBlocks(st, decor)
 		if st.Ack != nil {
@@ -76,6 +78,9 @@ func message(l *Lane, st *Step, thread bool, decor *rootDecor) slack.Message {
 	}
 	m.Meta = &slack.Metadata{EventType: metaEventType, EventPayload: map[string]any{
 		"step": stepID(l, st), "incident_id": st.Snap.IncidentID, "transition": st.Key, "state": st.Snap.Transition}}
+	if st.list != nil {
+		m.Meta.EventPayload["state"] = st.list.key // adopted after a crash: the version it shows
+	}
 	return m
 }
 

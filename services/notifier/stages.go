@@ -87,11 +87,19 @@ func (s dedupStage) exec(_ context.Context, d *delivery) verdict {
 	s.n.mu.Lock()
 	d.step = s.n.state.Next(d.lane, s.caps)
 	if d.step == nil {
-		d.step = s.n.reminder(d.lane) // nothing else to say: a reminder, when due
+		d.step = s.n.state.withGroup(d.lane, s.n.reminder(d.lane)) // nothing else to say: a reminder, when due
+	}
+	var due time.Time
+	if d.step != nil {
+		due = s.n.groupDue(d.lane, d.step)
 	}
 	s.n.mu.Unlock()
 	if d.step == nil {
 		return idle
+	}
+	if !due.IsZero() {
+		d.sched.setAside(due) // a shared root waits groupWait for its group
+		return keepTurn
 	}
 	return proceed
 }
@@ -268,6 +276,9 @@ func (s recordStage) exec(_ context.Context, d *delivery) verdict {
 	}
 	if !ok {
 		return halt
+	}
+	if d.step.Kind == StepRoot {
+		s.n.kickGroup(d.lane) // members wait for a shared root
 	}
 	return proceed
 }

@@ -123,6 +123,10 @@ type Lane struct {
 	// AckSent: the acknowledge step is done (sent, or given up), for sinks
 	// that acknowledge (PagerDuty).
 	AckSent bool `json:"ackSent,omitempty"`
+	// Group is the incident whose root the lane shares (group.go; itself:
+	// it leads the group), and GroupShown the version the shared root shows.
+	Group      string `json:"group,omitempty"`
+	GroupShown int    `json:"groupShown,omitempty"`
 }
 
 // attemptKey names a step among a lane's attempts.
@@ -157,6 +161,8 @@ type State struct {
 	Acks map[string]*Ack
 	// acked: the incidents acknowledged, and the event that did it.
 	acked map[string]string
+	// groups: the shared roots (group.go).
+	groups groupState
 	// Counts of ledger entries folded.
 	Posted, Updated, Failed, Deleted int
 }
@@ -166,7 +172,7 @@ func NewState() *State {
 	return &State{
 		Timelines: map[string]*Timeline{}, Lanes: map[laneKey]*Lane{}, byIncident: map[string][]*Lane{},
 		Routed: map[string]map[string]bool{}, Subscriptions: map[string]*Subscription{}, Acks: map[string]*Ack{},
-		silenceState: newSilenceState(),
+		silenceState: newSilenceState(), groups: newGroupState(),
 	}
 }
 
@@ -210,6 +216,7 @@ func (s *State) Apply(e *event.Event) *Transition {
 		return s.applyIncident(e)
 	case event.NotificationRouted:
 		s.applyRouted(d)
+		s.applyGroups(d, e.Time)
 	case event.SlackMessagePosted:
 		s.applyPosted(d, e.Time)
 	case event.SlackPostAttempted:
@@ -223,6 +230,9 @@ func (s *State) Apply(e *event.Event) *Transition {
 	case event.SlackMessageUpdated:
 		s.Updated++
 		l := s.lane(d.IncidentID, dest(d.Destination, d.Channel), d.Transition)
+		if s.groupUpdated(l, d.Transition) {
+			break
+		}
 		l.Rendered = max(l.Rendered, Ordinal(d.Transition))
 		l.AckShown = l.AckShown || d.Transition == ackKey
 	case event.NotificationFailed:
@@ -266,7 +276,7 @@ func (s *State) applyPosted(d event.SlackMessagePosted, at time.Time) {
 		return
 	}
 	l.Rooted, l.RootTS, l.RootChannel, l.Mode = true, d.TS, d.Channel, d.Mode
-	state := d.State
+	state := s.groupRooted(l, d.State)
 	if state == "" {
 		state = d.Transition
 	}
@@ -482,6 +492,10 @@ type Step struct {
 	Ack *Ack
 	// Due is when a reminder was due (reminders.go).
 	Due time.Time
+	// list is a shared root's incidents; inGroup marks a reply in a shared
+	// root's thread, which names its incident (group.go).
+	list    *groupList
+	inGroup bool
 }
 
 // Next returns a lane's next step, or nil when it is up to date. Order per
@@ -489,12 +503,17 @@ type Step struct {
 // the latest routed state, however many transitions arrived meanwhile; then
 // one reply per transition, oldest first. A resolve is the last transition,
 // so it is never coalesced away.
-func (s *State) Next(l *Lane, sinkCaps Caps) *Step { return s.withAck(s.next(l, sinkCaps)) }
+func (s *State) Next(l *Lane, sinkCaps Caps) *Step {
+	return s.withGroup(l, s.withAck(s.next(l, sinkCaps)))
+}
 
 func (s *State) next(l *Lane, sinkCaps Caps) *Step {
 	i := s.Timelines[l.Incident]
 	if i == nil {
 		return nil
+	}
+	if st, ok := s.groupNext(l, i); ok {
+		return st
 	}
 	caps := sinkCaps
 	if l.Rooted {
@@ -539,6 +558,9 @@ func (s *State) NextReply(l *Lane) *Step {
 	i := s.Timelines[l.Incident]
 	if i == nil || !l.Rooted {
 		return nil
+	}
+	if s.inGroup(l) {
+		return s.withAck(s.groupReply(l, i))
 	}
 	return s.withAck(s.nextReply(l, i))
 }
