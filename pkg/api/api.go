@@ -1,6 +1,7 @@
 // Package api is Herald's HTTP front: one server for every service's routes,
-// JSON errors of the form {"error":"code","detail":"…"}, health, readiness
-// and metrics. Bad input gets a 4xx; a panic in a handler becomes a 500 that
+// errors as RFC 9457 problems ({"type":…,"title":…,"status":…,"error":"code",
+// "detail":"…"}), health, readiness, metrics and the OpenAPI description
+// (openapi.yaml, served at GET /v1/openapi.json). Bad input gets a 4xx; a panic in a handler becomes a 500 that
 // is logged, never a crash.
 package api
 
@@ -75,26 +76,25 @@ func Errorf(status int, code, format string, args ...any) *Error {
 	return &Error{Status: status, Code: code, Detail: fmt.Sprintf(format, args...)}
 }
 
-// WriteError writes err as JSON: an *Error as itself, anything else as a 500
-// whose detail does not leak internals.
+// WriteError writes err as an RFC 9457 problem (application/problem+json):
+// an *Error as itself, anything else as a 500 whose detail does not leak
+// internals. Every error answer goes through here, the router's 404 and 405
+// and the keys' 401 and 403 included.
 func WriteError(w http.ResponseWriter, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
 		e = &Error{Status: http.StatusInternalServerError, Code: "internal", Detail: "internal error; see the server log"}
 	}
-	body := map[string]any{"error": e.Code}
-	if e.Detail != "" {
-		body["detail"] = e.Detail
-	}
-	for k, v := range e.Extra {
-		body[k] = v
-	}
-	WriteJSON(w, e.Status, body)
+	writeBody(w, ProblemContentType, e.Status, e.problem())
 }
 
 // WriteJSON writes v as a JSON answer.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	writeBody(w, "application/json", status, v)
+}
+
+func writeBody(w http.ResponseWriter, contentType string, status int, v any) {
+	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)

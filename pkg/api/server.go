@@ -50,7 +50,7 @@ func NewServer(cfg Config, keys *Keyring, log *slog.Logger, reg *prometheus.Regi
 		return nil, fmt.Errorf("http: %s is not a loopback address and no key is configured", cfg.Addr)
 	}
 	s := &Server{cfg: cfg, log: log.With("component", "http"), mux: http.NewServeMux(), checks: checks, keys: keys,
-		access: map[string]Access{"GET /healthz": Public, "GET /readyz": Public, "GET /metrics": Public}}
+		access: map[string]Access{"GET /healthz": Public, "GET /readyz": Public, "GET /metrics": Public, "GET " + OpenAPIPath: Public}}
 	slices.SortFunc(s.checks, func(a, b Check) int { return strings.Compare(a.Name, b.Name) })
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -66,6 +66,11 @@ func NewServer(cfg Config, keys *Keyring, log *slog.Logger, reg *prometheus.Regi
 		}
 		s.access[r.Pattern] = r.Access
 	}
+	doc, err := openAPIDocument(s.access)
+	if err != nil {
+		return nil, err
+	}
+	s.mux.Handle("GET "+OpenAPIPath, serveOpenAPI(doc))
 	f := promauto.With(reg)
 	requests := f.NewCounterVec(prometheus.CounterOpts{
 		Name: "herald_http_requests_total", Help: "HTTP requests by method, route (the path pattern) and status code.",
