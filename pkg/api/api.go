@@ -67,6 +67,10 @@ type Error struct {
 	Detail string `json:"detail,omitempty"`
 	// Extra fields merged into the body (e.g. requestId, attemptsLeft).
 	Extra map[string]any `json:"-"`
+	// Instance is the problem's instance (RFC 9457): WriteError sets the
+	// request's path when it is empty. An answer stored to be replayed sets
+	// it, so that the replay is the same.
+	Instance string `json:"-"`
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Detail) }
@@ -85,7 +89,13 @@ func WriteError(w http.ResponseWriter, err error) {
 	if !errors.As(err, &e) {
 		e = &Error{Status: http.StatusInternalServerError, Code: "internal", Detail: "internal error; see the server log"}
 	}
-	writeBody(w, ProblemContentType, e.Status, e.problem())
+	body := e.problem()
+	if _, ok := body["instance"]; !ok {
+		if iw, ok := w.(interface{ instance() string }); ok && iw.instance() != "" {
+			body["instance"] = iw.instance()
+		}
+	}
+	writeBody(w, ProblemContentType, e.Status, body)
 }
 
 // WriteJSON writes v as a JSON answer.

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	_ "embed"
 	"encoding/json"
 	"fmt"
@@ -74,7 +75,13 @@ func openAPIDocument(access map[string]Access) ([]byte, error) {
 		}
 		op["x-herald-access"] = access[pattern].String()
 	}
-	return json.Marshal(doc)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // (descriptions say <error>; the document is read by people too)
+	if err := enc.Encode(doc); err != nil {
+		return nil, fmt.Errorf("openapi: %w", err)
+	}
+	return b.Bytes(), nil
 }
 
 // docPath is a mux pattern's path as OpenAPI writes it: "/{$}" is "/", a

@@ -52,6 +52,7 @@ var titles = map[string]string{
 	"silence_expired":         "Silence already expired",
 	"slash_commands_disabled": "Slack slash commands not configured",
 	"sms_failed":              "SMS not delivered",
+	"stale_request":           "Slack request too old",
 	"standby":                 "Standby process",
 	"too_many_attempts":       "Too many verification attempts",
 	"unavailable":             "Service unavailable",
@@ -64,7 +65,6 @@ var titles = map[string]string{
 	"used":                    "Code already used",
 	"webhook_not_configured":  "Webhook not configured",
 	"batch_too_large":         "Batch too large",
-	"invalid_event":           "Invalid event",
 }
 
 // Title is the problem type's summary for an error code.
@@ -92,6 +92,9 @@ func (e *Error) problem() map[string]any {
 	body["error"] = e.Code
 	if e.Detail != "" {
 		body["detail"] = e.Detail
+	}
+	if e.Instance != "" {
+		body["instance"] = e.Instance
 	}
 	return body
 }

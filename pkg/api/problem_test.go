@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -18,9 +20,9 @@ func TestWriteErrorIsAProblem(t *testing.T) {
 		{"api error", Errorf(http.StatusNotFound, "unknown_app", "no app %q", "shop"), map[string]any{
 			"type": ProblemBaseURI + "unknown_app", "title": "Unknown app", "status": 404.0, "error": "unknown_app", "detail": `no app "shop"`}},
 		{"extra members stay, never over the problem's", &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Detail: "slow down",
-			Extra: map[string]any{"retryAfterSeconds": 2, "status": "ignored", "type": "ignored"}}, map[string]any{
+			Extra: map[string]any{"retryAfter": 2, "status": "ignored", "type": "ignored"}}, map[string]any{
 			"type": ProblemBaseURI + "rate_limited", "title": "App over its send rate", "status": 429.0, "error": "rate_limited",
-			"detail": "slow down", "retryAfterSeconds": 2.0}},
+			"detail": "slow down", "retryAfter": 2.0}},
 		{"a code without a title takes the reason phrase", Errorf(http.StatusTeapot, "brewing", "no"), map[string]any{
 			"type": ProblemBaseURI + "brewing", "title": "I'm a teapot", "status": 418.0, "error": "brewing", "detail": "no"}},
 		{"any other error is an internal 500", errors.New("secret: disk on fire"), map[string]any{
@@ -52,5 +54,18 @@ func TestWriteErrorIsAProblem(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// docs/api.md lists every problem type with its title.
+func TestProblemTypesDoc(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for code, title := range titles {
+		if row := "| `" + code + "` |"; !strings.Contains(string(doc), row) || !strings.Contains(string(doc), " | "+title+" |") {
+			t.Errorf("docs/api.md, Problem types: add the row | `%s` | <status> | %s |", code, title)
+		}
 	}
 }

@@ -160,7 +160,7 @@ func (s *Server) handler(requests *prometheus.CounterVec, latency *prometheus.Hi
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start, method := time.Now(), methodLabel(r.Method) // (r is replaced below, nil on a refusal)
 		h, pattern := s.mux.Handler(r)
-		rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		rw := &statusWriter{ResponseWriter: w, status: http.StatusOK, path: r.URL.EscapedPath()}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -231,7 +231,12 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	wrote  bool
+	path   string // the request's path: an error's RFC 9457 instance
 }
+
+// instance is the request's path (never its query, which may carry a
+// webhook's token): WriteError makes it the problem's instance.
+func (w *statusWriter) instance() string { return w.path }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if !w.wrote {

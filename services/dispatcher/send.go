@@ -59,13 +59,17 @@ func (s *otpService) send(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, in.app.Name, err)
 		return
 	}
+	failed, _ := answer.(*api.Error) // a 502: the SMS failed
+	if failed != nil {
+		failed.Instance = r.URL.EscapedPath() // (stored with the answer: a replay is the same problem)
+	}
 	if held != nil {
 		if err := s.idem.complete(context.WithoutCancel(ctx), held, bodyKey, status, answer); err != nil {
 			s.log.Warn("idempotency answer not stored", "app", in.app.Name, "error", err)
 		}
 	}
-	if e, ok := answer.(*api.Error); ok {
-		api.WriteError(w, e) // a 502: the SMS failed
+	if failed != nil {
+		api.WriteError(w, failed)
 		return
 	}
 	api.WriteJSON(w, status, answer)

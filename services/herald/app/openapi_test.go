@@ -178,13 +178,13 @@ func probeOperation(t *testing.T, a *apptest.App, route *routers.Route, key stri
 		t.Errorf("%s answered %d %s\nwhich does not match the document: %v", what, resp.StatusCode, b, err)
 	}
 	if resp.StatusCode >= 400 {
-		checkProblem(t, what, resp.StatusCode, resp.Header, b)
+		checkProblem(t, what, path, resp.StatusCode, resp.Header, b)
 	}
 }
 
 // checkProblem: an error answer is an RFC 9457 problem that keeps Herald's
-// error and detail.
-func checkProblem(t *testing.T, what string, status int, h http.Header, b []byte) {
+// error and detail, its instance the request's path.
+func checkProblem(t *testing.T, what, path string, status int, h http.Header, b []byte) {
 	t.Helper()
 	if ct := h.Get("Content-Type"); ct != api.ProblemContentType {
 		t.Errorf("%s: Content-Type %q, want %s", what, ct, api.ProblemContentType)
@@ -194,8 +194,8 @@ func checkProblem(t *testing.T, what string, status int, h http.Header, b []byte
 		t.Fatalf("%s: %v", what, err)
 	}
 	code, _ := p["error"].(string)
-	if code == "" || p["type"] != api.ProblemBaseURI+code || p["title"] == "" || p["status"] != float64(status) {
-		t.Errorf("%s: %s is not a problem of its status with type %s<error>", what, b, api.ProblemBaseURI)
+	if code == "" || p["type"] != api.ProblemBaseURI+code || p["title"] == "" || p["status"] != float64(status) || p["instance"] != path {
+		t.Errorf("%s: %s is not a problem of its status with type %s<error> and instance %s", what, b, api.ProblemBaseURI, path)
 	}
 }
 
@@ -231,7 +231,7 @@ func TestRouterErrorsAreProblems(t *testing.T) {
 			if resp.Status != tt.status {
 				t.Fatalf("%d %s, want %d", resp.Status, resp.Body, tt.status)
 			}
-			checkProblem(t, tt.name, tt.status, resp.Header, resp.Body)
+			checkProblem(t, tt.name, tt.path, tt.status, resp.Header, resp.Body)
 			var v any
 			if err := json.Unmarshal(resp.Body, &v); err != nil {
 				t.Fatal(err)
