@@ -1,8 +1,8 @@
 // Package api is Herald's HTTP front: one server for every service's routes,
 // errors as RFC 9457 problems ({"type":…,"title":…,"status":…,"error":"code",
 // "detail":"…"}), health, readiness, metrics and the OpenAPI description
-// (openapi.yaml, served at GET /v1/openapi.json). Bad input gets a 4xx; a panic in a handler becomes a 500 that
-// is logged, never a crash.
+// (openapi.yaml, served at GET /v1/openapi.json). Bad input gets a 4xx; a
+// panic in a handler becomes a 500 that is logged, never a crash.
 package api
 
 import (
