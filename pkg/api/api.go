@@ -1,7 +1,8 @@
 // Package api is Herald's HTTP front: one server for every service's routes,
-// JSON errors of the form {"error":"code","detail":"…"}, health, readiness
-// and metrics. Bad input gets a 4xx; a panic in a handler becomes a 500 that
-// is logged, never a crash.
+// errors as RFC 9457 problems ({"type":…,"title":…,"status":…,"error":"code",
+// "detail":"…"}), health, readiness, metrics and the OpenAPI description
+// (openapi.yaml, served at GET /v1/openapi.json). Bad input gets a 4xx; a
+// panic in a handler becomes a 500 that is logged, never a crash.
 package api
 
 import (
@@ -66,6 +67,10 @@ type Error struct {
 	Detail string `json:"detail,omitempty"`
 	// Extra fields merged into the body (e.g. requestId, attemptsLeft).
 	Extra map[string]any `json:"-"`
+	// Instance is the problem's instance (RFC 9457): WriteError sets the
+	// request's path when it is empty. An answer stored to be replayed sets
+	// it, so that the replay is the same.
+	Instance string `json:"-"`
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Detail) }
@@ -75,26 +80,31 @@ func Errorf(status int, code, format string, args ...any) *Error {
 	return &Error{Status: status, Code: code, Detail: fmt.Sprintf(format, args...)}
 }
 
-// WriteError writes err as JSON: an *Error as itself, anything else as a 500
-// whose detail does not leak internals.
+// WriteError writes err as an RFC 9457 problem (application/problem+json):
+// an *Error as itself, anything else as a 500 whose detail does not leak
+// internals. Every error answer goes through here, the router's 404 and 405
+// and the keys' 401 and 403 included.
 func WriteError(w http.ResponseWriter, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
 		e = &Error{Status: http.StatusInternalServerError, Code: "internal", Detail: "internal error; see the server log"}
 	}
-	body := map[string]any{"error": e.Code}
-	if e.Detail != "" {
-		body["detail"] = e.Detail
+	body := e.problem()
+	if _, ok := body["instance"]; !ok {
+		if iw, ok := w.(interface{ instance() string }); ok && iw.instance() != "" {
+			body["instance"] = iw.instance()
+		}
 	}
-	for k, v := range e.Extra {
-		body[k] = v
-	}
-	WriteJSON(w, e.Status, body)
+	writeBody(w, ProblemContentType, e.Status, body)
 }
 
 // WriteJSON writes v as a JSON answer.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	writeBody(w, "application/json", status, v)
+}
+
+func writeBody(w http.ResponseWriter, contentType string, status int, v any) {
+	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)

@@ -50,7 +50,7 @@ func NewServer(cfg Config, keys *Keyring, log *slog.Logger, reg *prometheus.Regi
 		return nil, fmt.Errorf("http: %s is not a loopback address and no key is configured", cfg.Addr)
 	}
 	s := &Server{cfg: cfg, log: log.With("component", "http"), mux: http.NewServeMux(), checks: checks, keys: keys,
-		access: map[string]Access{"GET /healthz": Public, "GET /readyz": Public, "GET /metrics": Public}}
+		access: map[string]Access{"GET /healthz": Public, "GET /readyz": Public, "GET /metrics": Public, "GET " + OpenAPIPath: Public}}
 	slices.SortFunc(s.checks, func(a, b Check) int { return strings.Compare(a.Name, b.Name) })
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -66,6 +66,11 @@ func NewServer(cfg Config, keys *Keyring, log *slog.Logger, reg *prometheus.Regi
 		}
 		s.access[r.Pattern] = r.Access
 	}
+	doc, err := openAPIDocument(s.access)
+	if err != nil {
+		return nil, err
+	}
+	s.mux.Handle("GET "+OpenAPIPath, serveOpenAPI(doc))
 	f := promauto.With(reg)
 	requests := f.NewCounterVec(prometheus.CounterOpts{
 		Name: "herald_http_requests_total", Help: "HTTP requests by method, route (the path pattern) and status code.",
@@ -155,7 +160,7 @@ func (s *Server) handler(requests *prometheus.CounterVec, latency *prometheus.Hi
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start, method := time.Now(), methodLabel(r.Method) // (r is replaced below, nil on a refusal)
 		h, pattern := s.mux.Handler(r)
-		rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		rw := &statusWriter{ResponseWriter: w, status: http.StatusOK, path: r.URL.EscapedPath()}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -226,7 +231,12 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	wrote  bool
+	path   string // the request's path: an error's RFC 9457 instance
 }
+
+// instance is the request's path (never its query, which may carry a
+// webhook's token): WriteError makes it the problem's instance.
+func (w *statusWriter) instance() string { return w.path }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if !w.wrote {

@@ -59,10 +59,18 @@ func (s *otpService) send(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, in.app.Name, err)
 		return
 	}
+	failed, _ := answer.(*api.Error) // a 502: the SMS failed
+	if failed != nil {
+		failed.Instance = r.URL.EscapedPath() // (stored with the answer: a replay is the same problem)
+	}
 	if held != nil {
 		if err := s.idem.complete(context.WithoutCancel(ctx), held, bodyKey, status, answer); err != nil {
 			s.log.Warn("idempotency answer not stored", "app", in.app.Name, "error", err)
 		}
+	}
+	if failed != nil {
+		api.WriteError(w, failed)
+		return
 	}
 	api.WriteJSON(w, status, answer)
 }
@@ -119,7 +127,11 @@ func (s *otpService) acquireIdempotency(ctx context.Context, in sendInput, bodyK
 // writeReplay answers with the stored answer of an earlier send.
 func writeReplay(w http.ResponseWriter, rep *replay) {
 	w.Header().Set("Idempotent-Replayed", "true")
-	w.Header().Set("Content-Type", "application/json")
+	ct := "application/json"
+	if rep.Status >= 400 {
+		ct = api.ProblemContentType // a stored *api.Error
+	}
+	w.Header().Set("Content-Type", ct)
 	w.WriteHeader(rep.Status)
 	_, _ = w.Write(append(rep.Answer, '\n'))
 }
@@ -289,18 +301,11 @@ func (s *otpService) awaitDelivery(ctx context.Context, app *otp.AppSettings, re
 			s.log.Warn("revoke after failed delivery", "requestId", requestID, "error", err)
 		}
 		s.metrics.sends.WithLabelValues(app.Name, "failed").Inc()
-		return http.StatusBadGateway, smsFailed{Error: "sms_failed", RequestID: requestID,
+		return http.StatusBadGateway, &api.Error{Status: http.StatusBadGateway, Code: "sms_failed", Extra: map[string]any{"requestId": requestID},
 			Detail: "the SMS could not be delivered (" + d.Reason + "); the code is revoked, send a new one"}
 	case <-timer.C:
 	case <-ctx.Done(): // the caller left; the code is on its way all the same
 	}
 	s.metrics.sends.WithLabelValues(app.Name, "pending").Inc()
 	return http.StatusAccepted, sendAnswer{RequestID: requestID, Status: "pending"}
-}
-
-// smsFailed is the 502 body.
-type smsFailed struct {
-	Error     string `json:"error"`
-	Detail    string `json:"detail"`
-	RequestID string `json:"requestId"`
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/pkg/event"
+	"github.com/heraldhq/herald/pkg/heraldtest"
 )
 
 func TestVerify(t *testing.T) {
@@ -217,4 +218,23 @@ func containsAll(s string, subs ...string) bool {
 		}
 	}
 	return true
+}
+
+// A failed synchronous send is a problem (RFC 9457) that keeps its
+// requestId, and its replay is the same problem.
+func TestIdempotencyKeyReplaysAFailedSendAsTheSameProblem(t *testing.T) {
+	r := startRig(t, "")
+	r.f2s.Script(heraldtest.Fast2SMSInvalidMsgID)
+	body := map[string]string{"app": "bank", "phone": phone()}
+	first := r.Do(t, "POST", "/v1/otp/send", body, "Idempotency-Key", "order-502")
+	p := first.JSON(t)
+	if first.Status != http.StatusBadGateway || first.Header.Get("Content-Type") != "application/problem+json" ||
+		p["type"] != "https://herald.dev/problems/sms_failed" || p["status"] != 502.0 || p["requestId"] == "" || p["detail"] == "" || p["instance"] != "/v1/otp/send" {
+		t.Fatalf("first: %d %s %s", first.Status, first.Header.Get("Content-Type"), first.Body)
+	}
+	again := r.Do(t, "POST", "/v1/otp/send", body, "Idempotency-Key", "order-502")
+	if again.Status != http.StatusBadGateway || string(again.Body) != string(first.Body) ||
+		again.Header.Get("Content-Type") != "application/problem+json" || again.Header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("replay: %d %s %s (first %s)", again.Status, again.Header.Get("Content-Type"), again.Body, first.Body)
+	}
 }
