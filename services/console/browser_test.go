@@ -185,6 +185,11 @@ func TestConsoleShowsAnOutage(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(a.URL+"/")); err != nil {
 		t.Fatal(err)
 	}
+	// Charts over the last minute: one bar a second.
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS(`#health-window`), "1m"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('health-window').dispatchEvent(new Event('change'))`)); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, ctx, "the demo app's health", `[data-health="app:demo"]:not([data-delivered="0"])`)
 	waitFor(t, ctx, "no incident yet", `[data-empty="incidents"]`)
 	shot.take("1-healthy")

@@ -202,7 +202,7 @@ function healthCard(title, kind, r) {
     chart(r.series));
 }
 
-const refreshHealth = view('health', () => call('GET', '/v1/health/delivery'), (target, rep) => {
+const refreshHealth = view('health', () => call('GET', '/v1/health/delivery?window=' + encodeURIComponent($('#health-window').value)), (target, rep) => {
   const apps = rep.apps.map((r) => healthCard(r.app, 'app', r));
   const routes = rep.routes.map((r) => healthCard(r.provider + ' ' + r.route, 'route', r));
   show(target,
@@ -372,6 +372,7 @@ document.addEventListener('DOMContentLoaded', () => {
     refresh(); refreshSlow(); runTail();
   });
   $('#rebuild').addEventListener('click', () => act('rebuild', () => call('POST', '/v1/incidents/rebuild')));
+  $('#health-window').addEventListener('change', refreshHealth);
   $('#tail-form').addEventListener('submit', (ev) => { ev.preventDefault(); runTail(); });
   $('#trace-form').addEventListener('submit', (ev) => { ev.preventDefault(); location.hash = 'trace=' + encodeURIComponent($('#trace-id').value.trim()); });
   window.addEventListener('hashchange', () => { route(); refresh(); });
