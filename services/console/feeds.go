@@ -110,8 +110,10 @@ func (c *Console) tail(w http.ResponseWriter, r *http.Request) {
 	flusher.Flush()
 	ctx, cancel := context.WithTimeout(r.Context(), c.stream)
 	defer cancel()
+	var scanned uint64
 	err = c.bus.Scan(ctx, streams.Events, bus.ScanOptions{Consumer: f.consumer(), Follow: true, Batch: 256},
 		func(m jetstream.Msg, pos bus.Position) error {
+			scanned = pos.Seq
 			e, ok := f.match(m, pos)
 			if !ok {
 				return nil
@@ -129,6 +131,11 @@ func (c *Console) tail(w http.ResponseWriter, r *http.Request) {
 	if err != nil && ctx.Err() == nil {
 		c.log.Warn("tail ended", "error", err)
 		fmt.Fprintf(w, "event: error\ndata: %q\n\n", err.Error())
+	}
+	if scanned > 0 {
+		// Where the read got to, matched or not: the next answer resumes
+		// there rather than showing the same lines again.
+		fmt.Fprintf(w, "id: %d\nevent: position\ndata: {}\n\n", scanned)
 	}
 	flusher.Flush()
 }

@@ -7,11 +7,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/services/herald/app/apptest"
 )
 
@@ -82,7 +84,8 @@ func TestAccess(t *testing.T) {
 // TestTailStream reads one request's chain from the SSE feed, then resumes
 // after the last id it got.
 func TestTailStream(t *testing.T) {
-	a := apptest.StartApp(t, apptest.WithTargets("dispatcher", "provider-adapter"))
+	// A 3 s write timeout: one answer of the tail lasts 2 s.
+	a := apptest.StartApp(t, apptest.WithTargets("dispatcher", "provider-adapter"), apptest.WithConfig("http: {writeTimeout: 3s}\n"))
 	ids := send(t, a, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -130,5 +133,23 @@ func TestTailStream(t *testing.T) {
 	fmt.Sscan(got[1], &last)
 	if again := read("requestId="+ids[0]+"&after="+fmt.Sprint(last), 3); len(again) != 3 || again[0] != got[2] {
 		t.Errorf("after %d: %v, want %v", last, again, got[2:])
+	}
+
+	// An answer ends before the write timeout with where it read to: the
+	// last event of the log, though the filter matched none after ids[0]'s.
+	r := get(t, ctx, a.URL+"/v1/events/stream?requestId="+ids[0], "")
+	body, err := io.ReadAll(r.Body)
+	r.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(strings.TrimSpace(string(body)), "\n\n")
+	if end := blocks[len(blocks)-1]; len(blocks) != 7 || !strings.Contains(end, "event: position") || !strings.HasPrefix(end, "id: ") {
+		t.Fatalf("answer: %q", body)
+	}
+	var pos uint64
+	fmt.Sscanf(blocks[6], "id: %d", &pos)
+	if last := heraldtest.Events(t, a.Bus, "EVENTS"); pos != last[len(last)-1].Sequence {
+		t.Errorf("position %d, the log ends at %d", pos, last[len(last)-1].Sequence)
 	}
 }

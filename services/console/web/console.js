@@ -297,8 +297,8 @@ async function runTail() {
             const c = line.indexOf(':');
             if (c > 0) msg[line.slice(0, c)] = (msg[line.slice(0, c)] ? msg[line.slice(0, c)] + '\n' : '') + line.slice(c + 1).replace(/^ /, '');
           }
+          last = msg.id || last;
           if (msg.event === 'event' && msg.data) {
-            last = msg.id || last;
             lines.prepend(tailLine(JSON.parse(msg.data)));
             while (lines.children.length > TAIL_LINES) lines.lastChild.remove();
           } else if (msg.event === 'error') {
