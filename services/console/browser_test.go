@@ -250,5 +250,10 @@ func TestConsoleShowsAnOutage(t *testing.T) {
 	waitFor(t, ctx, "the policy table", `#policy tr[data-app="demo"]`)
 	waitFor(t, ctx, "the rules in force", `#rules tr[data-rule="otp-failure-rate"]`)
 	shot.take("7-config")
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(a.URL+"/#dlq")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the dead letters (none)", `#deadletters[data-loaded="true"] .empty`)
 	t.Logf("screenshots in %s; incident %s, request %s", dir, id, req)
 }
