@@ -23,6 +23,7 @@ import (
 	"github.com/heraldhq/herald/pkg/config"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/otp"
+	"github.com/heraldhq/herald/services/console"
 	"github.com/heraldhq/herald/services/dispatcher"
 	"github.com/heraldhq/herald/services/incidents"
 	"github.com/heraldhq/herald/services/ingest"
@@ -201,6 +202,11 @@ func (a *App) fxOptions(file *config.File, core Core, cat *event.Catalog, keys *
 	for _, t := range opts.Targets {
 		options = append(options, mods[t])
 	}
+	// Every process that serves HTTP serves the console: it reads the log
+	// with the process's own read-only connection, and the API of the
+	// targets this process runs (a view whose service runs elsewhere says
+	// so), so an operator can open any process's address.
+	options = append(options, console.Module)
 	// Built last, the HTTP server starts after every service and stops
 	// before them: no request arrives before the consumers run, and none is
 	// left waiting on a consumer that already stopped.
