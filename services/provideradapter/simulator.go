@@ -42,6 +42,7 @@ func (a *adapter) putSimulator(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, api.Errorf(http.StatusBadRequest, "invalid_simulator_mode", "%v", err))
 		return
 	}
+	a.breakers.reset(sms.Sim)
 	a.log.Warn("simulator mode set", "event", "simulator_mode", "mode", m.Mode, "classification", string(m.Classification),
 		"rate", m.Rate, "latency", m.Latency)
 	api.WriteJSON(w, http.StatusOK, simulatorAnswer{Simulator: m})
