@@ -98,6 +98,9 @@ func TestKeysNewMintsKeysThatOperatorRoutesEnforce(t *testing.T) {
 		{"GET", "/v1/silences", nil, 200},
 		{"POST", "/v1/silences", map[string]any{"matchers": []map[string]string{{"name": "app", "value": "shop"}}, "duration": "1h", "createdBy": "ana"}, 201},
 		{"DELETE", "/v1/silences/sil-nope", nil, 404},
+		{"GET", "/v1/simulator", nil, 200},
+		{"PUT", "/v1/simulator", map[string]any{"mode": "ok"}, 200},
+		{"GET", "/v1/simulator/outbox", nil, 200},
 	}
 	for _, r := range routes {
 		t.Run(r.method+" "+r.path, func(t *testing.T) {
