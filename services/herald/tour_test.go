@@ -83,7 +83,7 @@ func readTour(t *testing.T) (cmds []tourCmd, console []string) {
 				i++
 				c.text = strings.TrimSuffix(c.text, "\\") + "\n" + lines[i]
 			}
-			c.repeat, c.args = 1, nil
+			c.repeat = 1
 			body := c.text
 			if m := tourLoop.FindStringSubmatch(body); m != nil {
 				c.repeat, body = len(strings.Fields(m[1])), m[2]
