@@ -94,6 +94,12 @@ type App struct {
 	ResendCooldown    *config.Duration `yaml:"resendCooldown"`
 	PerPhone          *PhoneLimit      `yaml:"perPhone"`
 	PerApp            *AppLimit        `yaml:"perApp"`
+
+	// TestNumbers are phone numbers with a fixed code (Supabase Auth's
+	// test_otp): the dispatcher issues that code, exempt from the app's and
+	// the phone's limits, and the adapter answers them with the simulator
+	// whatever provider the plan names: they never reach a real provider.
+	TestNumbers map[string]string `yaml:"testNumbers"`
 }
 
 // DLT is an app's registered DLT template metadata.
@@ -185,7 +191,15 @@ type AppSettings struct {
 	Providers          []string
 	DLT                DLT
 	QuickText          string
+	// TestNumbers maps a normalized phone number to its fixed code.
+	TestNumbers map[string]string
 	AppDefaults
+}
+
+// TestCode returns the fixed code of a test number (phone normalized).
+func (a *AppSettings) TestCode(phone string) (string, bool) {
+	c, ok := a.TestNumbers[phone]
+	return c, ok
 }
 
 // Apps is herald.yaml's apps section.
@@ -279,9 +293,16 @@ func demoApps() Apps {
 			MessageID: "100001", Text: "{#numeric#} is your Herald demo code. It expires in {#numeric#} minutes.",
 			Variables: []Variable{{Value: "{code}", Tag: "numeric"}, {Value: "{minutes}", Tag: "numeric"}},
 		},
-		QuickText: "{code} is your {app} code. It expires in {minutes} minutes.",
+		QuickText:   "{code} is your {app} code. It expires in {minutes} minutes.",
+		TestNumbers: map[string]string{DemoTestNumber: DemoTestCode},
 	}}
 }
+
+// The demo app's test number and its fixed code (the README's tour).
+const (
+	DemoTestNumber = "+919999900001"
+	DemoTestCode   = "123456"
+)
 
 // resolveApp checks an app's settings and fills in its defaults; the first
 // problem, in the order the sections are checked, is its error.
@@ -310,7 +331,32 @@ func resolveApp(name string, a App, def AppDefaults, providers *sms.Config) (*Ap
 		return nil, errors.New("quickText: must contain {code}")
 	}
 	s.override(a)
-	return s, s.AppDefaults.validate("")
+	if err := s.AppDefaults.validate(""); err != nil {
+		return nil, err
+	}
+	return s, s.resolveTestNumbers(a.TestNumbers)
+}
+
+// resolveTestNumbers normalizes the test numbers and checks their codes.
+func (a *AppSettings) resolveTestNumbers(in map[string]string) error {
+	if len(in) == 0 {
+		return nil
+	}
+	a.TestNumbers = make(map[string]string, len(in))
+	for phone, code := range in {
+		p, err := a.NormalizePhone(phone)
+		if err != nil {
+			return fmt.Errorf("testNumbers.%s: %w", phone, err)
+		}
+		if _, dup := a.TestNumbers[p]; dup {
+			return fmt.Errorf("testNumbers.%s: %s is listed twice", phone, p)
+		}
+		if len(code) != a.CodeLength || !isDigits(code) {
+			return fmt.Errorf("testNumbers.%s: the code must be %d digits (codeLength)", phone, a.CodeLength)
+		}
+		a.TestNumbers[p] = code
+	}
+	return nil
 }
 
 // resolvePolicy checks the delivery policy and derives the legacy route from

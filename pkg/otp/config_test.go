@@ -48,6 +48,28 @@ func TestWithoutConfigTheDemoAppRunsOnTheSimulatedProvider(t *testing.T) {
 	}
 }
 
+func TestTheDemoAppHasATestNumberAndConfiguredOnesAreNormalized(t *testing.T) {
+	s, err := load(t, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	demo, _ := s.App(otp.DemoApp)
+	if c, ok := demo.TestCode(otp.DemoTestNumber); !ok || c != otp.DemoTestCode {
+		t.Errorf("demo test number: %q %v", c, ok)
+	}
+	s, err = load(t, "apps:\n  shop: {deliveryPolicy: quick_only, providers: [sim], testNumbers: {'99999-00002': '000042'}}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shop, _ := s.App("shop")
+	if c, ok := shop.TestCode("+919999900002"); !ok || c != "000042" {
+		t.Errorf("shop test number: %q %v (%v)", c, ok, shop.TestNumbers)
+	}
+	if _, ok := shop.TestCode(otp.DemoTestNumber); ok {
+		t.Error("a configured app has the demo's test number")
+	}
+}
+
 func TestConfigErrorsNameTheKey(t *testing.T) {
 	tests := []struct{ name, yaml, want string }{
 		{"unknown policy", "apps:\n  shop: {deliveryPolicy: carrier_pigeon, providers: [sim]}\n", "apps.shop.deliveryPolicy"},
@@ -58,6 +80,9 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"twilio first for DLT", "apps:\n  shop: {deliveryPolicy: dlt_only, providers: [twilio]}\nproviders:\n  twilio: {accountSid: AC1, from: '+1500'}\n", "apps.shop."},
 		{"bad code length", "apps:\n  shop: {deliveryPolicy: quick_only, providers: [sim], codeLength: 3}\n", "apps.shop.codeLength"},
 		{"bad tag", "apps:\n  shop: {deliveryPolicy: dlt_only, providers: [sim], dlt: {variables: [{value: x, tag: date}]}}\n", "apps.shop.dlt.variables[0].tag"},
+		{"test number not a phone", "apps:\n  shop: {deliveryPolicy: quick_only, providers: [sim], testNumbers: {'12': '123456'}}\n", "apps.shop.testNumbers.12"},
+		{"test code too short", "apps:\n  shop: {deliveryPolicy: quick_only, providers: [sim], testNumbers: {'+919999900001': '123'}}\n", "apps.shop.testNumbers.+919999900001: the code must be 6 digits"},
+		{"test number twice", "apps:\n  shop: {deliveryPolicy: quick_only, providers: [sim], testNumbers: {'+919999900001': '123456', '9999900001': '654321'}}\n", "is listed twice"},
 		{"unknown app key", "apps:\n  shop: {deliveryPolicy: quick_only, providers: [sim], polcy: x}\n", `apps.shop: unknown key "polcy"`},
 		{"bad app name", "apps:\n  Shop!: {deliveryPolicy: quick_only, providers: [sim]}\n", "apps.Shop!.name"},
 		{"bad provider URL", "providers:\n  fast2sms: {baseURL: 'ftp://x'}\n", "providers.fast2sms.baseURL"},

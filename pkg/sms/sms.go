@@ -70,6 +70,9 @@ type Message struct {
 	TemplateID string
 	MessageID  string   // Fast2SMS message id (route dlt)
 	Variables  []string // in template order (route dlt)
+	// Visible lets the simulator show the message, code included, in its
+	// outbox: demo mode and test numbers, whose codes reach no one.
+	Visible bool
 }
 
 // Result is a provider's answer, classified.

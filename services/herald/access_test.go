@@ -101,6 +101,9 @@ func TestKeysNewMintsKeysThatOperatorRoutesEnforce(t *testing.T) {
 		{"GET", "/v1/health/delivery", nil, 200},
 		{"GET", "/v1/dlq", nil, 200},
 		{"GET", "/v1/trace/nope", nil, 200},
+		{"GET", "/v1/simulator", nil, 200},
+		{"PUT", "/v1/simulator", map[string]any{"mode": "ok"}, 200},
+		{"GET", "/v1/simulator/outbox", nil, 200},
 	}
 	for _, r := range routes {
 		t.Run(r.method+" "+r.path, func(t *testing.T) {

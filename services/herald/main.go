@@ -88,7 +88,7 @@ Exit codes: 0 success, 1 failure (e.g. the server is unavailable),
 		return usageError{fmt.Errorf("%w\nrun '%s --help' for usage", err, c.CommandPath())}
 	})
 	root.AddCommand(serveCmd(e), publishCmd(e), tailCmd(e), streamsCmd(e), dlqCmd(e), benchCmd(e), replayCmd(e))
-	root.AddCommand(rulesCmd(e), incidentsCmd(e), silencesCmd(e), keysCmd(e), natsCmd(e), traceCmd(e), versionCmd(e))
+	root.AddCommand(rulesCmd(e), incidentsCmd(e), silencesCmd(e), simulatorCmd(e), keysCmd(e), natsCmd(e), traceCmd(e), versionCmd(e))
 	return root
 }
 

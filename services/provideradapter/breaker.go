@@ -3,6 +3,7 @@ package provideradapter
 import (
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"github.com/sony/gobreaker/v2"
@@ -77,4 +78,19 @@ func circuitState(s gobreaker.State) string {
 		return circuitOpen
 	}
 	return circuitClosed
+}
+
+// reset closes every circuit of a provider: the next call makes a new
+// breaker. The simulator's circuits are reset when its mode is switched, a
+// new behaviour chosen by an operator, so that "back to ok" is seen at once
+// rather than after openFor.
+func (b *breakers) reset(provider string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for key := range b.cbs {
+		if p, route, _ := strings.Cut(key, "/"); p == provider {
+			delete(b.cbs, key)
+			b.m.setCircuit(provider, route, circuitClosed)
+		}
+	}
 }

@@ -148,17 +148,28 @@ func (a *adapter) handle(ctx context.Context, e *event.Event) error {
 	if err != nil {
 		return a.refuse(r, err)
 	}
-	provider := a.providers[d.Leg.Provider]
+	_, test := app.TestCode(r.phone)
+	if test && r.d.Leg.Provider != sms.Sim {
+		// A test number never reaches a real provider, whatever the plan:
+		// the simulator answers it, and the leg's events say so.
+		r.d.Leg.Provider = sms.Sim
+		r.log = a.log.With("requestId", d.RequestID, "app", d.App, "provider", sms.Sim, "route", d.Leg.Route)
+		r.log.Warn("test number answered by the simulator, not the plan's provider", "event", "otp_test_number",
+			"planProvider", d.Leg.Provider)
+	}
+	provider := a.providers[r.d.Leg.Provider]
 	r.until = a.legDeadline(app, d)
 	if !d.fallback && !d.Leg.IsDLT() {
 		r.offDLT(app)
 	}
-	payload := app.Payload(d.Leg)
+	payload := app.Payload(r.d.Leg)
 	r.emit(d.ID+".payload", payload)
 	r.log.Info("provider payload ready", "event", "dlt_payload_ready", "senderId", payload.SenderID,
 		"entityId", payload.EntityID, "templateId", payload.TemplateID, "messageId", payload.MessageID, "variables", payload.Variables)
 
-	res, attempts, outcome, err := a.attempts(ctx, r, provider, app.Message(d.Leg, r.phone, r.code))
+	msg := app.Message(r.d.Leg, r.phone, r.code)
+	msg.Visible = test || a.set.Demo // the simulator's outbox shows it
+	res, attempts, outcome, err := a.attempts(ctx, r, provider, msg)
 	if err != nil {
 		return err
 	}
@@ -166,7 +177,7 @@ func (a *adapter) handle(ctx context.Context, e *event.Event) error {
 	case res.Class == sms.OK:
 		r.deliver(app, res, attempts)
 	case outcome == inDoubt:
-		r.fail(app, d.Leg, attempts, res.Class, "outcome_unknown")
+		r.fail(app, r.d.Leg, attempts, res.Class, "outcome_unknown")
 	default:
 		r.fallBackOrFail(app, res, attempts)
 	}

@@ -61,6 +61,7 @@ type adapter struct {
 	log       *slog.Logger
 	kv        jetstream.KeyValue
 	providers map[string]sms.Provider
+	sim       *sms.Simulator // providers[sms.Sim], switched by PUT /v1/simulator
 	breakers  *breakers
 	metrics   *metrics
 	subs      []*bus.Subscription
@@ -87,7 +88,8 @@ func newAdapter(in adapterIn) (*adapter, error) {
 	}
 	m := newMetrics(in.Registry)
 	log := in.Log.With("component", "provider-adapter")
-	a := &adapter{bus: in.Bus, set: in.Settings, log: log, kv: kv, providers: sms.New(in.Settings.Providers),
+	providers := sms.New(in.Settings.Providers)
+	a := &adapter{bus: in.Bus, set: in.Settings, log: log, kv: kv, providers: providers, sim: providers[sms.Sim].(*sms.Simulator),
 		metrics: m, breakers: newBreakers(&in.Settings.Providers, m, log)}
 	for _, name := range in.Settings.AppNames() {
 		plan := in.Settings.Apps[name].Plan(in.Settings.DLTEnabled)

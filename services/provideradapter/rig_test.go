@@ -69,6 +69,7 @@ apps:
     providers: [fast2sms]
     dlt: *bankdlt
     perPhone: {count: 2, window: 1m}
+    testNumbers: {"+919999900001": "4242424242"}
 `
 
 func rigConfig(f2s *heraldtest.Fast2SMS, tw *heraldtest.Twilio, extra string) string {

@@ -19,10 +19,10 @@ import (
 const maxWebhookBody = 64 << 10
 
 func (a *adapter) routes() []api.Route {
-	return []api.Route{
+	return append([]api.Route{
 		{Pattern: "POST /v1/webhooks/fast2sms", Access: api.Signed, Handler: http.HandlerFunc(a.fast2smsReceipt)},
 		{Pattern: "POST /v1/webhooks/twilio", Access: api.Signed, Handler: http.HandlerFunc(a.twilioReceipt)},
-	}
+	}, a.simulatorRoutes()...)
 }
 
 // receipt is a delivery receipt read from a provider's webhook.
