@@ -75,7 +75,9 @@ type SMSFailedError struct {
 	Err       *Error
 }
 
-func (e *SMSFailedError) Error() string { return "herald: sms_failed for " + e.RequestID + ": " + e.Err.Detail }
+func (e *SMSFailedError) Error() string {
+	return "herald: sms_failed for " + e.RequestID + ": " + e.Err.Detail
+}
 func (e *SMSFailedError) Unwrap() error { return e.Err }
 
 // RateLimitedError: a limit refused the call (HTTP 429: rate_limited,
