@@ -46,6 +46,10 @@ type Config struct {
 type SlackConfig struct {
 	// APIURL is the Web API base URL (a fake's in tests).
 	APIURL string `yaml:"apiURL" env:"HERALD_SLACK_API_URL"`
+	// WorkspaceURL is the workspace's address (https://acme.slack.com),
+	// the base of message permalinks (default https://slack.com, which
+	// Slack redirects to the signed-in workspace).
+	WorkspaceURL string `yaml:"workspaceURL" env:"HERALD_SLACK_WORKSPACE_URL"`
 	// BotToken (xoxb-…) enables the Web API: post, edit, thread. Without
 	// it, Slack channel destinations print to the console instead.
 	BotToken string `yaml:"botToken" env:"HERALD_SLACK_BOT_TOKEN"`

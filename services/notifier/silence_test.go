@@ -2,6 +2,7 @@ package notifier_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -430,5 +431,37 @@ notifier:
 	if sil["createdBy"] != "U0ANA" || sil["via"] != "slack" || sil["status"] != "active" ||
 		!strings.Contains(fmt.Sprint(sil["matchers"]), "rule") || !strings.Contains(fmt.Sprint(sil["matchers"]), "fast2sms") {
 		t.Errorf("silence %v", sil)
+	}
+}
+
+// TestTheNotifiersViewOfAnIncidentGivesItsPermalinkAndAcknowledgement: what
+// the console shows beside an incident.
+func TestTheNotifiersViewOfAnIncidentGivesItsPermalinkAndAcknowledgement(t *testing.T) {
+	s := heraldtest.StartSlack(t, heraldtest.WithSlackRate(0, 0))
+	s.AddChannel("C0ONCALL", "oncall")
+	a := apptest.StartApp(t, apptest.WithTargets("notifier"), apptest.WithConfig(fmt.Sprintf(`
+notifier:
+  slack: {apiURL: %q, botToken: %q, workspaceURL: "https://acme.slack.com"}
+  routes: [{name: oncall, channels: [C0ONCALL]}]
+`, s.APIURL, s.Token)))
+	inc := newIncident(t, a.As(t, access.Incident), "inc-5110000000000d01", "P2", map[string]string{"app": "shop"}).open()
+	root := rootOf(t, s, "C0ONCALL", inc.id)
+	if r := a.Do(t, "POST", "/v1/incidents/"+inc.id+"/ack", map[string]string{"by": "ana"}); r.Status != http.StatusOK {
+		t.Fatalf("ack: %d %s", r.Status, r.Body)
+	}
+	var v struct {
+		Acknowledgement *struct{ By string }
+		Messages        []struct{ Destination, Permalink string }
+	}
+	r := a.Do(t, "GET", "/v1/incidents/"+inc.id+"/notifications", nil)
+	if err := json.Unmarshal(r.Body, &v); r.Status != http.StatusOK || err != nil {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	want := "https://acme.slack.com/archives/C0ONCALL/p" + strings.ReplaceAll(root.TS, ".", "")
+	if len(v.Messages) != 1 || v.Messages[0].Permalink != want || v.Acknowledgement == nil || v.Acknowledgement.By != "ana" {
+		t.Errorf("view %s, want the permalink %s and ana's acknowledgement", r.Body, want)
+	}
+	if r := a.Do(t, "GET", "/v1/incidents/inc-nope0000/notifications", nil); r.Status != http.StatusNotFound {
+		t.Errorf("unknown incident: %d", r.Status)
 	}
 }

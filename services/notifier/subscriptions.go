@@ -19,6 +19,7 @@ func (n *Notifier) Routes(maxBody int64) []api.Route {
 		{Pattern: "DELETE /v1/subscriptions/{id}", Access: api.Operator, Handler: http.HandlerFunc(n.deleteSubscription)},
 		{Pattern: "POST /v1/slack/commands", Access: api.Signed, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.slashCommand(w, r, maxBody) })},
 		{Pattern: "POST /v1/slack/interactions", Access: api.Signed, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.slackInteraction(w, r, maxBody) })},
+		{Pattern: "GET /v1/incidents/{id}/notifications", Access: api.Operator, Handler: http.HandlerFunc(n.incidentMessages)},
 		{Pattern: "POST /v1/incidents/{id}/ack", Access: api.Operator, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.postAck(w, r, maxBody) })},
 	}, n.silenceRoutes(maxBody)...)
 }

@@ -143,6 +143,10 @@ function incidentRow(inc) {
 
 async function incidentDetail(id) {
   const inc = await call('GET', '/v1/incidents/' + encodeURIComponent(id));
+  // The notifier's view (its messages, the acknowledgement): absent when
+  // this process runs no notifier.
+  const sent = await call('GET', '/v1/incidents/' + encodeURIComponent(id) + '/notifications').catch(() => null);
+  if (sent && sent.acknowledgement) acks[id] = sent.acknowledgement;
   const ev = (e) => e ? [e.failed + '/' + e.total + (e.ratio ? ' (' + Math.round(e.ratio * 100) + '%)' : '') + ' over ' + e.window,
     e.samples && e.samples.length ? ' samples ' + e.samples.join(', ') : ''] : '';
   return el('tr', { class: 'detail', 'data-detail': id }, el('td', { colspan: 8 },
@@ -150,6 +154,11 @@ async function incidentDetail(id) {
     el('ol', { class: 'timeline' }, (inc.transitions || []).map((t) => el('li', { 'data-transition': t.type },
       fmtTime(t.at), ' ', el('b', {}, t.type), ' ', (t.from ? t.from + '→' : '') + t.severity, ' ', ev(t.evidence),
       t.published ? '' : ' (not published yet)'))),
+    sent && sent.messages.length ? el('div', { 'data-messages': id }, 'messages: ', sent.messages.map((m) =>
+      m.permalink ? el('a', { href: m.permalink, rel: 'noreferrer', 'data-permalink': m.destination }, m.destination + ' ')
+        : el('span', {}, m.destination + ' '))) : null,
+    sent && sent.acknowledgement ? el('div', { 'data-ack': id }, 'acknowledged by ' + sent.acknowledgement.by + ' at ' +
+      fmtTime(sent.acknowledgement.at) + (sent.acknowledgement.effective ? '' : ' (after the resolve: changed nothing)')) : null,
     (inc.suppressions || []).length ? el('div', {}, 'suppressions: ', inc.suppressions.map((s) => s.rule + ' ' + labels(s.group) + ' ' + fmtTime(s.at)).join('; ')) : null));
 }
 
