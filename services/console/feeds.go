@@ -179,36 +179,14 @@ func (c *Console) trace(w http.ResponseWriter, r *http.Request) {
 	api.WriteJSON(w, http.StatusOK, tr)
 }
 
-// DeadLetter is one DLQ entry, as herald dlq list --json prints it.
-type DeadLetter struct {
-	Seq        uint64          `json:"seq"`
-	Stored     time.Time       `json:"stored"`
-	Reason     string          `json:"reason"`
-	Error      string          `json:"error"`
-	Stream     string          `json:"stream"`
-	Subject    string          `json:"subject"`
-	Sequence   string          `json:"sequence"`
-	Consumer   string          `json:"consumer"`
-	Deliveries string          `json:"deliveries"`
-	Type       string          `json:"type,omitempty"`
-	RequestID  string          `json:"requestId,omitempty"`
-	Data       json.RawMessage `json:"data"`
-}
-
 // maxDeadLetters bounds one answer: the newest are kept.
 const maxDeadLetters = 500
 
 func (c *Console) deadLetters(w http.ResponseWriter, r *http.Request) {
-	var out []DeadLetter
+	var out []bus.DeadLetter
 	err := c.bus.Scan(r.Context(), streams.DLQ, bus.ScanOptions{}, func(m jetstream.Msg, pos bus.Position) error {
-		h := m.Headers()
-		d := DeadLetter{Seq: pos.Seq, Stored: pos.StoredAt(), Reason: h.Get(bus.HeaderDLQReason), Error: h.Get(bus.HeaderDLQError),
-			Stream: h.Get(bus.HeaderDLQStream), Subject: h.Get(bus.HeaderDLQSubject), Sequence: h.Get(bus.HeaderDLQSequence),
-			Consumer: h.Get(bus.HeaderDLQConsumer), Deliveries: h.Get(bus.HeaderDLQDeliveries),
-			Type: h.Get(event.HeaderType), RequestID: h.Get(event.HeaderRequestID), Data: m.Data()}
-		if !json.Valid(d.Data) {
-			d.Data, _ = json.Marshal(string(m.Data()))
-		}
+		d := bus.ReadDeadLetter(pos, m.Headers(), m.Data())
+		d.Headers = nil // the list shows what a row needs; herald dlq show has the headers
 		if out = append(out, d); len(out) > maxDeadLetters {
 			out = out[1:]
 		}
@@ -218,7 +196,7 @@ func (c *Console) deadLetters(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, err)
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"deadLetters": append([]DeadLetter{}, out...)})
+	api.WriteJSON(w, http.StatusOK, map[string]any{"deadLetters": append([]bus.DeadLetter{}, out...)})
 }
 
 // health serves the delivery-health projection over ?window (default 1h).

@@ -10,13 +10,11 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/bus"
-	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/streams"
 )
 
@@ -31,39 +29,6 @@ published again; "herald dlq show SEQ --data" prints the original data to start 
 	}
 	cmd.AddCommand(dlqListCmd(e), dlqShowCmd(e), dlqPurgeCmd(e))
 	return cmd
-}
-
-// deadLetter is one DLQ entry.
-type deadLetter struct {
-	Seq        uint64          `json:"seq"`
-	Stored     time.Time       `json:"stored"`
-	Reason     string          `json:"reason"`
-	Error      string          `json:"error"`
-	Stream     string          `json:"stream"`
-	Subject    string          `json:"subject"`
-	Sequence   string          `json:"sequence"`
-	Consumer   string          `json:"consumer"`
-	Deliveries string          `json:"deliveries"`
-	Type       string          `json:"type,omitempty"`
-	ID         string          `json:"id,omitempty"`
-	RequestID  string          `json:"requestId,omitempty"`
-	Headers    nats.Header     `json:"headers"`
-	Data       json.RawMessage `json:"data"`
-}
-
-func toDeadLetter(seq uint64, stored time.Time, h nats.Header, data []byte) deadLetter {
-	d := deadLetter{
-		Seq: seq, Stored: stored.UTC(), Reason: h.Get(bus.HeaderDLQReason), Error: h.Get(bus.HeaderDLQError),
-		Stream: h.Get(bus.HeaderDLQStream), Subject: h.Get(bus.HeaderDLQSubject), Sequence: h.Get(bus.HeaderDLQSequence),
-		Consumer: h.Get(bus.HeaderDLQConsumer), Deliveries: h.Get(bus.HeaderDLQDeliveries),
-		Type: event.HeaderValue(h, event.HeaderType), ID: event.HeaderValue(h, event.HeaderID), RequestID: event.HeaderValue(h, event.HeaderRequestID), Headers: h,
-	}
-	if json.Valid(data) {
-		d.Data = data
-	} else {
-		d.Data, _ = json.Marshal(string(data))
-	}
-	return d
 }
 
 func dlqListCmd(e *env) *cobra.Command {
@@ -92,7 +57,7 @@ func dlqListCmd(e *env) *cobra.Command {
 			}
 			err = b.Scan(cmd.Context(), streams.DLQ, bus.ScanOptions{Consumer: jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}}},
 				func(m jetstream.Msg, pos bus.Position) error {
-					d := toDeadLetter(pos.Seq, pos.StoredAt(), m.Headers(), m.Data())
+					d := bus.ReadDeadLetter(pos, m.Headers(), m.Data())
 					if reason != "" && d.Reason != reason {
 						return nil
 					}
@@ -147,7 +112,7 @@ func dlqShowCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			d := toDeadLetter(m.Sequence, m.Time, m.Header, m.Data)
+			d := bus.ReadDeadLetter(bus.Position{Seq: m.Sequence, Stored: m.Time.UnixNano()}, m.Header, m.Data)
 			if dataOnly {
 				fmt.Fprintln(e.stdout, string(d.Data))
 				return nil

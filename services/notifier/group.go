@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldhq/herald/pkg/config"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/slack"
 )
@@ -254,23 +255,29 @@ func (n *Notifier) groupable(dst string) bool {
 // of the routes that send it there (a route's own, or the notifier's); the
 // notifier's for a destination only subscriptions chose.
 func (n *Notifier) groupWait(dst string, s *Snapshot) time.Duration {
-	var best time.Duration
-	routed := false
+	ds := n.routeDurations(dst, s, n.cfg.GroupWait, func(r Route) *config.Duration { return r.GroupWait })
+	return slices.Max(ds)
+}
+
+// routeDurations are a per-route setting of the routes that send an
+// incident to dst (each route's own, or def), or def alone when no route
+// does (subscriptions only).
+func (n *Notifier) routeDurations(dst string, s *Snapshot, def config.Duration, own func(Route) *config.Duration) []time.Duration {
+	var ds []time.Duration
 	for _, r := range n.cfg.Routes {
 		if !slices.Contains(r.Channels, dst) || !Matches(r.Match, s) {
 			continue
 		}
-		routed = true
-		d := n.cfg.GroupWait.D()
-		if r.GroupWait != nil {
-			d = r.GroupWait.D()
+		d := def.D()
+		if v := own(r); v != nil {
+			d = v.D()
 		}
-		best = max(best, d)
+		ds = append(ds, d)
 	}
-	if !routed {
-		return n.cfg.GroupWait.D()
+	if len(ds) == 0 {
+		ds = []time.Duration{def.D()}
 	}
-	return best
+	return ds
 }
 
 // decideGroups decides, before the routing entry is written, which group

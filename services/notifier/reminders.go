@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/heraldhq/herald/pkg/config"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/slack"
 )
@@ -128,22 +128,10 @@ func (n *Notifier) reminder(l *Lane) *Step {
 // notifier's); the notifier's for a destination only subscriptions chose.
 func (n *Notifier) repeatInterval(dst string, s *Snapshot) time.Duration {
 	var best time.Duration
-	routed := false
-	for _, r := range n.cfg.Routes {
-		if !slices.Contains(r.Channels, dst) || !Matches(r.Match, s) {
-			continue
-		}
-		routed = true
-		d := n.cfg.RepeatInterval.D()
-		if r.RepeatInterval != nil {
-			d = r.RepeatInterval.D()
-		}
+	for _, d := range n.routeDurations(dst, s, n.cfg.RepeatInterval, func(r Route) *config.Duration { return r.RepeatInterval }) {
 		if d > 0 && (best == 0 || d < best) {
 			best = d
 		}
-	}
-	if !routed {
-		return n.cfg.RepeatInterval.D()
 	}
 	return best
 }
