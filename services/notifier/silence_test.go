@@ -453,10 +453,16 @@ notifier:
 		Acknowledgement *struct{ By string }
 		Messages        []struct{ Destination, Permalink string }
 	}
-	r := a.Do(t, "GET", "/v1/incidents/"+inc.id+"/notifications", nil)
-	if err := json.Unmarshal(r.Body, &v); r.Status != http.StatusOK || err != nil {
-		t.Fatalf("%d %s", r.Status, r.Body)
-	}
+	var r *heraldtest.Response
+	// The root is in the view once its ledger entry is folded, just after
+	// Slack answered.
+	heraldtest.Eventually(t, 10*time.Second, "the root in the notifier's view", func() bool {
+		r = a.Do(t, "GET", "/v1/incidents/"+inc.id+"/notifications", nil)
+		if err := json.Unmarshal(r.Body, &v); r.Status != http.StatusOK || err != nil {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+		return len(v.Messages) > 0 && v.Acknowledgement != nil
+	})
 	want := "https://acme.slack.com/archives/C0ONCALL/p" + strings.ReplaceAll(root.TS, ".", "")
 	if len(v.Messages) != 1 || v.Messages[0].Permalink != want || v.Acknowledgement == nil || v.Acknowledgement.By != "ana" {
 		t.Errorf("view %s, want the permalink %s and ana's acknowledgement", r.Body, want)
