@@ -76,10 +76,29 @@ func unhex(c byte) int {
 // HeaderValue is a CloudEvents attribute's value read from NATS headers:
 // the header found whatever the case of its name, percent-decoded. A value
 // that does not decode is returned as stored.
-func HeaderValue(h nats.Header, name string) string {
-	v, ok := h[name]
-	if !ok {
-		for k, vs := range h {
+func HeaderValue(h nats.Header, name string) string { return ReadHeaders(h).Get(name) }
+
+// Headers reads the attributes of one message, as HeaderValue does. It
+// looks at the names once: headers written as Herald writes them (ce-id,
+// lower case) are read by exact lookups, so an absent optional attribute
+// costs one map miss, not a scan of every name — this runs for every event
+// a consumer or a rebuild reads.
+type Headers struct {
+	h         nats.Header
+	canonical bool
+}
+
+// ReadHeaders prepares h for reading.
+func ReadHeaders(h nats.Header) Headers {
+	_, canonical := h[HeaderID]
+	return Headers{h: h, canonical: canonical}
+}
+
+// Get is one attribute's value ("" when absent).
+func (r Headers) Get(name string) string {
+	v, ok := r.h[name]
+	if !ok && !r.canonical {
+		for k, vs := range r.h {
 			if strings.EqualFold(k, name) {
 				v, ok = vs, true
 				break

@@ -43,7 +43,7 @@ func (e *Event) Header() nats.Header {
 // FromMsg reads an event's envelope from a message's subject, headers and body.
 // It does not decode the data: Catalog.Decode does that.
 func FromMsg(subject string, h nats.Header, body []byte) (*Event, error) {
-	get := func(k string) string { return HeaderValue(h, k) }
+	get := ReadHeaders(h).Get
 	e := &Event{
 		ID:          get(HeaderID),
 		Type:        Type(get(HeaderType)),

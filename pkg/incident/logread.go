@@ -70,7 +70,7 @@ func Read(ctx context.Context, js jetstream.JetStream, opts ReadOptions, fn func
 
 func toRecord(rec *Record, m jetstream.Msg, seq uint64, stored int64, skew time.Duration) {
 	h := m.Headers()
-	get := func(k string) string { return event.HeaderValue(h, k) }
+	get := event.ReadHeaders(h).Get
 	*rec = Record{Seq: seq, Time: stored, Data: m.Data()}
 	typ, ts := get(event.HeaderType), get(event.HeaderTime)
 	t, err := time.Parse(time.RFC3339Nano, ts)
