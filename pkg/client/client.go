@@ -16,12 +16,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
+
+	"github.com/heraldhq/herald/pkg/retryafter"
 )
 
 // Client talks to one Herald's HTTP API.
@@ -160,10 +161,8 @@ func refusal(resp *http.Response, b []byte) error {
 	case resp.StatusCode == http.StatusBadGateway && body.Error == "sms_failed":
 		return &SMSFailedError{RequestID: body.RequestID, Err: e}
 	case resp.StatusCode == http.StatusTooManyRequests:
-		wait := time.Duration(body.RetryAfter) * time.Second
-		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-			wait = time.Duration(s) * time.Second
-		}
+		// The header, else the body's retryAfter (Herald sends both).
+		wait := retryafter.Parse(resp.Header, time.Duration(body.RetryAfter)*time.Second)
 		return &RateLimitedError{RetryAfter: wait, Err: e}
 	case resp.StatusCode >= 500:
 		return fmt.Errorf("%w: %w", errUnavailable, e)

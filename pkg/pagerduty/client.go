@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/heraldhq/herald/pkg/retryafter"
 )
 
 // Kind says what a caller should do about an error.
@@ -139,16 +141,7 @@ func detail(r Response, raw []byte) string {
 
 // RetryAfter reads a Retry-After header (seconds or an HTTP date);
 // DefaultRetryAfter when there is none.
-func RetryAfter(h http.Header) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
-		return time.Duration(s * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0)
-	}
-	return DefaultRetryAfter
-}
+func RetryAfter(h http.Header) time.Duration { return retryafter.Parse(h, DefaultRetryAfter) }
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

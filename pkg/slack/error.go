@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/heraldhq/herald/pkg/retryafter"
 )
 
 // Kind says what a caller should do about an error.
@@ -186,16 +188,4 @@ const DefaultRetryAfter = time.Second
 
 // RetryAfter reads a Retry-After header: delay-seconds (what Slack sends) or
 // an HTTP date.
-func RetryAfter(h http.Header) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return DefaultRetryAfter
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
-		return time.Duration(s * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0)
-	}
-	return DefaultRetryAfter
-}
+func RetryAfter(h http.Header) time.Duration { return retryafter.Parse(h, DefaultRetryAfter) }
