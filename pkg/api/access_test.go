@@ -31,14 +31,21 @@ var echo = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 
 func startServer(t *testing.T, keys *api.Keyring) string {
 	t.Helper()
-	cfg := api.DefaultConfig()
-	cfg.Addr = "127.0.0.1:0"
-	s, err := api.NewServer(cfg, keys, heraldtest.Logger(t), prometheus.NewRegistry(), []api.Route{
+	return serve(t, keys, prometheus.NewRegistry(), []api.Route{
 		{Pattern: "GET /public", Access: api.Public, Handler: echo},
 		{Pattern: "GET /producer", Access: api.Producer, Handler: echo},
 		{Pattern: "GET /operator", Access: api.Operator, Handler: echo},
 		{Pattern: "GET /signed", Access: api.Signed, Handler: echo},
-	}, nil)
+	})
+}
+
+// serve starts a server of routes on a random 127.0.0.1 port, stopped when
+// the test ends, and returns its URL.
+func serve(t *testing.T, keys *api.Keyring, reg *prometheus.Registry, routes []api.Route) string {
+	t.Helper()
+	cfg := api.DefaultConfig()
+	cfg.Addr = "127.0.0.1:0"
+	s, err := api.NewServer(cfg, keys, heraldtest.Logger(t), reg, routes, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,9 @@
 package api_test
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -17,26 +15,13 @@ import (
 // status code apart; a client's own method and path never become a label.
 func TestHTTPMetricsLabelMethodRouteAndCode(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	cfg := api.DefaultConfig()
-	cfg.Addr = "127.0.0.1:0"
-	s, err := api.NewServer(cfg, nil, heraldtest.Logger(t), reg, []api.Route{
+	url := serve(t, nil, reg, []api.Route{
 		{Pattern: "GET /v1/things/{id}", Access: api.Public, Handler: echo},
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.Stop(ctx)
 	})
 	for _, r := range []struct{ method, path string }{
 		{"GET", "/v1/things/1"}, {"GET", "/v1/things/2"}, {"POST", "/v1/things/1"}, {"GET", "/nope"}, {"BREW", "/v1/things/1"},
 	} {
-		heraldtest.Do(t, r.method, s.URL()+r.path, nil)
+		heraldtest.Do(t, r.method, url+r.path, nil)
 	}
 	want := []string{ // sorted
 		"GET /v1/things/{id} 200",
