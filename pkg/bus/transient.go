@@ -12,6 +12,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// errDuplicateInProcess is JetStream's 409 "duplicate message id is in
+// process" (nats-server's JSStreamDuplicateMessageConflict).
+const errDuplicateInProcess jetstream.ErrorCode = 10158
+
 // IsTransient reports an error that a retry of the same operation can cure:
 // the stream or bucket is electing a leader (no responders, no answer in
 // time, JetStream "temporarily unavailable"), or the connection is being
@@ -35,6 +39,12 @@ func IsTransient(err error) bool {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) && apiErr.Code == http.StatusServiceUnavailable {
 		// 10008 "JetStream system temporarily unavailable", no leader, ...
+		return true
+	}
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == errDuplicateInProcess {
+		// A re-send while the first publish of this id is still being
+		// proposed (a new leader): asked again, it is stored or answered
+		// as the duplicate it is.
 		return true
 	}
 	return false
