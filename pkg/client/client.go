@@ -93,9 +93,9 @@ func (e *RateLimitedError) Error() string {
 }
 func (e *RateLimitedError) Unwrap() error { return e.Err }
 
-// errUnavailable marks what may be retried: the platform did not answer,
+// ErrUnavailable marks what may be retried: the platform did not answer,
 // or answered that it could not act (5xx other than 502 sms_failed).
-var errUnavailable = errors.New("herald unavailable")
+var ErrUnavailable = errors.New("herald unavailable")
 
 // do sends one request and decodes a 2xx answer into out; idempotent says
 // whether a failure that may have reached the server can be repeated.
@@ -117,7 +117,7 @@ func (c *Client) do(ctx context.Context, method, path string, header http.Header
 			req.Header[k] = v
 		}
 		status, err := c.roundTrip(req, out)
-		if err != nil && (!idempotent || !errors.Is(err, errUnavailable)) {
+		if err != nil && (!idempotent || !errors.Is(err, ErrUnavailable)) {
 			return status, backoff.Permanent(err)
 		}
 		return status, err
@@ -131,12 +131,12 @@ func (c *Client) do(ctx context.Context, method, path string, header http.Header
 func (c *Client) roundTrip(req *http.Request, out any) (int, error) {
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %w", errUnavailable, err)
+		return 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return resp.StatusCode, fmt.Errorf("%w: reading the answer: %w", errUnavailable, err)
+		return resp.StatusCode, fmt.Errorf("%w: reading the answer: %w", ErrUnavailable, err)
 	}
 	if resp.StatusCode/100 == 2 {
 		if err := json.Unmarshal(b, out); err != nil {
@@ -165,7 +165,7 @@ func refusal(resp *http.Response, b []byte) error {
 		wait := retryafter.Parse(resp.Header, time.Duration(body.RetryAfter)*time.Second)
 		return &RateLimitedError{RetryAfter: wait, Err: e}
 	case resp.StatusCode >= 500:
-		return fmt.Errorf("%w: %w", errUnavailable, e)
+		return fmt.Errorf("%w: %w", ErrUnavailable, e)
 	}
 	return e
 }

@@ -24,7 +24,7 @@ const publishTimeout = 5 * time.Second
 // role's credentials: the server allows it to publish producer-owned types
 // only, whatever reaches the handler.
 var Module = fx.Module("ingest",
-	fx.Provide(fx.Private, LoadConfig),
+	fx.Provide(fx.Private, classify.Load),
 	fx.Provide(fx.Annotate(routes, fx.ResultTags(`group:"routes,flatten"`))),
 )
 

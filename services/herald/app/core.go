@@ -17,13 +17,13 @@ import (
 	"github.com/heraldhq/herald/pkg/access"
 	"github.com/heraldhq/herald/pkg/api"
 	"github.com/heraldhq/herald/pkg/bus"
+	"github.com/heraldhq/herald/pkg/classify"
 	"github.com/heraldhq/herald/pkg/config"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/logging"
 	"github.com/heraldhq/herald/pkg/otp"
 	"github.com/heraldhq/herald/services/dispatcher"
 	"github.com/heraldhq/herald/services/incidents"
-	"github.com/heraldhq/herald/services/ingest"
 	"github.com/heraldhq/herald/services/notifier"
 	"github.com/heraldhq/herald/services/provideradapter"
 	"github.com/heraldhq/herald/streams"
@@ -229,7 +229,7 @@ func checkConfig(f *config.File, c Core, cat *event.Catalog, targets []string) (
 		switch t {
 		case Dispatcher, ProviderAdapter:
 			otpNeeded = true
-			if _, err := ingest.LoadConfig(f); t == Dispatcher && err != nil {
+			if _, err := classify.Load(f); t == Dispatcher && err != nil {
 				return nil, err
 			}
 		case Incident:
