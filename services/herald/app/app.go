@@ -23,6 +23,7 @@ import (
 	"github.com/heraldhq/herald/pkg/config"
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/otp"
+	"github.com/heraldhq/herald/services/bridge"
 	"github.com/heraldhq/herald/services/console"
 	"github.com/heraldhq/herald/services/dispatcher"
 	"github.com/heraldhq/herald/services/incidents"
@@ -37,10 +38,16 @@ const (
 	ProviderAdapter = "provider-adapter"
 	Incident        = "incident"
 	Notifier        = "notifier"
+	// Bridge relays producers' brokers (herald.yaml's bridge section); it
+	// is not part of "all": it runs where it is asked for.
+	Bridge = "bridge"
 )
 
-// AllTargets lists every service, in start order.
+// AllTargets lists every service of the platform, in start order.
 func AllTargets() []string { return []string{Dispatcher, ProviderAdapter, Incident, Notifier} }
+
+// targets are the names --target accepts: the platform's, then the bridge.
+func targets() []string { return append(AllTargets(), Bridge) }
 
 // modules are the services, each wrapped with its own connection: the
 // *bus.Bus it takes is private to it and carries its role's credentials, so
@@ -60,6 +67,7 @@ func modules() map[string]fx.Option {
 		ProviderAdapter: withRole(access.ProviderAdapter, provideradapter.Module),
 		Incident:        withRole(access.Incident, incidents.Module),
 		Notifier:        withRole(access.Notifier, notifier.Module),
+		Bridge:          withRole(access.Bridge, bridge.Module),
 	}
 }
 
@@ -98,19 +106,29 @@ type App struct {
 	reloaders []config.Reloader
 }
 
-// ParseTargets reads a --target list: comma-separated service names, or "all".
+// ParseTargets reads a --target list: comma-separated service names, or
+// "all" (the platform's four), which may be listed with bridge.
 func ParseTargets(s string) ([]string, error) {
-	if s == "" || s == "all" {
+	if s == "" {
 		return AllTargets(), nil
 	}
 	var out []string
-	for _, t := range strings.Split(s, ",") {
-		t = strings.TrimSpace(t)
-		if !slices.Contains(AllTargets(), t) {
-			return nil, fmt.Errorf("%w: unknown target %q (targets: all, %s)", config.ErrInvalid, t, strings.Join(AllTargets(), ", "))
-		}
+	add := func(t string) {
 		if !slices.Contains(out, t) {
 			out = append(out, t)
+		}
+	}
+	for _, t := range strings.Split(s, ",") {
+		t = strings.TrimSpace(t)
+		switch {
+		case t == "all":
+			for _, a := range AllTargets() {
+				add(a)
+			}
+		case slices.Contains(targets(), t):
+			add(t)
+		default:
+			return nil, fmt.Errorf("%w: unknown target %q (targets: all, %s)", config.ErrInvalid, t, strings.Join(targets(), ", "))
 		}
 	}
 	return out, nil

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,7 @@ import (
 	"github.com/heraldhq/herald/pkg/event"
 	"github.com/heraldhq/herald/pkg/logging"
 	"github.com/heraldhq/herald/pkg/otp"
+	"github.com/heraldhq/herald/services/bridge"
 	"github.com/heraldhq/herald/services/dispatcher"
 	"github.com/heraldhq/herald/services/incidents"
 	"github.com/heraldhq/herald/services/notifier"
@@ -40,7 +42,7 @@ type Core struct {
 
 // knownSections are herald.yaml's top-level keys.
 func knownSections() []string {
-	return []string{"dataDir", "http", "nats", "log", "streams", "otp", "apps", "providers", "incident", "notifier", "integrations"}
+	return []string{"dataDir", "http", "nats", "log", "streams", "otp", "apps", "providers", "incident", "notifier", "integrations", "bridge"}
 }
 
 // loadCore reads the core sections and applies the command line's overrides.
@@ -219,6 +221,22 @@ func newHTTP(lc fx.Lifecycle, c Core, keys *api.Keyring, log *slog.Logger, reg *
 	return s, nil
 }
 
+// checkBridge checks the bridge section; without bridge.herald.url, the
+// OTP sends go to this process's API, which must then run the dispatcher.
+func checkBridge(f *config.File, c Core, targets []string) error {
+	if _, err := classify.Load(f); err != nil {
+		return err
+	}
+	bc, err := bridge.LoadConfig(f, c.HTTP)
+	if err != nil {
+		return err
+	}
+	if bc.Herald.Own && !slices.Contains(targets, Dispatcher) {
+		return fmt.Errorf("%w: bridge.herald.url: the dispatcher target does not run in this process; set the URL of Herald's HTTP API (or HERALD_BRIDGE_HERALD_URL)", config.ErrInvalid)
+	}
+	return nil
+}
+
 // checkConfig decodes and validates the sections of every selected service
 // before anything starts, so that a mistake stops the start with the key at
 // fault and no server half up. It returns the OTP settings (shared by the
@@ -243,6 +261,10 @@ func checkConfig(f *config.File, c Core, cat *event.Catalog, targets []string) (
 		case Notifier:
 			nc := notifier.DefaultConfig()
 			if err := f.Section("notifier", &nc); err != nil {
+				return nil, err
+			}
+		case Bridge:
+			if err := checkBridge(f, c, targets); err != nil {
 				return nil, err
 			}
 		}
