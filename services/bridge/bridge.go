@@ -26,6 +26,7 @@ import (
 
 	"github.com/heraldhq/herald/pkg/api"
 	"github.com/heraldhq/herald/pkg/classify"
+	"github.com/heraldhq/herald/pkg/event"
 )
 
 // Module is the bridge service.
@@ -136,4 +137,21 @@ func (d *deps) middleware(bridge string, poison message.Publisher, deadLetters s
 		Logger:          d.wlog,
 	}
 	return []message.HandlerMiddleware{middleware.CorrelationID, pq, r.Middleware, middleware.Recoverer}, nil
+}
+
+// forward publishes a message's events and counts what EVENTS made of
+// them.
+func (d *deps) forward(ctx context.Context, bridge string, ins []event.Input) error {
+	acks, err := d.intake.Events(ctx, ins)
+	if err != nil {
+		return err
+	}
+	for _, a := range acks {
+		r := resultForwarded
+		if a.Duplicate {
+			r = resultDuplicate
+		}
+		d.metrics.messages.WithLabelValues(bridge, kindEvent, r).Inc()
+	}
+	return nil
 }
