@@ -82,6 +82,11 @@ func launchRabbitMQ(dir string) (*RabbitMQ, error) {
 	r.LogFiles = []string{stdout, filepath.Join(logDir, r.Node+".log")}
 	r.env = append(environWithout("RABBITMQ_", "HOME="),
 		"HOME="+dir, // its ~/.erlang.cookie is the node's own
+		// The script then execs the VM instead of waiting on it in a shell:
+		// the VM is the test's child, for SIGTERM and the parent-death
+		// signal. -noinput keeps it from reading stdin all the same.
+		"RABBITMQ_ALLOW_INPUT=1",
+		"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-noinput",
 		"RABBITMQ_MNESIA_BASE="+filepath.Join(dir, "mnesia"),
 		"RABBITMQ_LOG_BASE="+logDir,
 		"RABBITMQ_CONFIG_FILE="+conf,
