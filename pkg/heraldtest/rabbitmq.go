@@ -14,8 +14,8 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// rabbitmqServer is Debian's start script itself; /usr/sbin/rabbitmq-server
-// would switch to the rabbitmq user and to /var/lib/rabbitmq.
+// Debian's RabbitMQ scripts themselves: the wrappers in /usr/sbin switch to
+// the rabbitmq user and to /var/lib/rabbitmq.
 const (
 	rabbitmqServer = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 	rabbitmqctl    = "/usr/lib/rabbitmq/bin/rabbitmqctl"
@@ -47,7 +47,7 @@ type RabbitMQ struct {
 // once (Erlang's boot, CPU-bound); a vhost on a running node (VHost) takes
 // about 2 s. A package with several RabbitMQ tests shares one node through
 // SharedRabbitMQ, a vhost per test; StartRabbitMQ is for a test that needs
-// a node of its own (to stop it, or to see its log).
+// a node to itself (its connections, its log).
 func StartRabbitMQ(t testing.TB) *RabbitMQ {
 	t.Helper()
 	mustBinary(t, rabbitmqServer, "rabbitmq-server")
