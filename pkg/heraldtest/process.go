@@ -13,8 +13,8 @@ import (
 )
 
 // daemon is a server process a test started in its own process group, so
-// that stopping it also reaches the children it forks (RabbitMQ's start
-// script runs beam.smp; PostgreSQL's postmaster runs its backends).
+// that stopping it also reaches the children it forks (the Erlang VM's
+// erl_child_setup; PostgreSQL's backends).
 type daemon struct {
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when the process has been waited for
@@ -28,6 +28,9 @@ func startDaemon(cmd *exec.Cmd) (*daemon, error) {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Setpgid = true
+	// A test binary that dies without its cleanups (a -timeout panic, a
+	// kill) takes the server with it.
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}

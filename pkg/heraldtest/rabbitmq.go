@@ -14,8 +14,8 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// rabbitmqServer is Debian's start script itself; /usr/sbin/rabbitmq-server
-// would switch to the rabbitmq user and to /var/lib/rabbitmq.
+// Debian's RabbitMQ scripts themselves: the wrappers in /usr/sbin switch to
+// the rabbitmq user and to /var/lib/rabbitmq.
 const (
 	rabbitmqServer = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 	rabbitmqctl    = "/usr/lib/rabbitmq/bin/rabbitmqctl"
@@ -47,7 +47,7 @@ type RabbitMQ struct {
 // once (Erlang's boot, CPU-bound); a vhost on a running node (VHost) takes
 // about 2 s. A package with several RabbitMQ tests shares one node through
 // SharedRabbitMQ, a vhost per test; StartRabbitMQ is for a test that needs
-// a node of its own (to stop it, or to see its log).
+// a node to itself (its connections, its log).
 func StartRabbitMQ(t testing.TB) *RabbitMQ {
 	t.Helper()
 	mustBinary(t, rabbitmqServer, "rabbitmq-server")
@@ -82,6 +82,11 @@ func launchRabbitMQ(dir string) (*RabbitMQ, error) {
 	r.LogFiles = []string{stdout, filepath.Join(logDir, r.Node+".log")}
 	r.env = append(environWithout("RABBITMQ_", "HOME="),
 		"HOME="+dir, // its ~/.erlang.cookie is the node's own
+		// The script then execs the VM instead of waiting on it in a shell:
+		// the VM is the test's child, for SIGTERM and the parent-death
+		// signal. -noinput keeps it from reading stdin all the same.
+		"RABBITMQ_ALLOW_INPUT=1",
+		"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-noinput",
 		"RABBITMQ_MNESIA_BASE="+filepath.Join(dir, "mnesia"),
 		"RABBITMQ_LOG_BASE="+logDir,
 		"RABBITMQ_CONFIG_FILE="+conf,
