@@ -105,6 +105,9 @@ func addAMQP(r *message.Router, c AMQPConfig, d *deps) (source, error) {
 	if err := sub.SubscribeInitialize(c.Queue); err != nil {
 		return source{}, errors.Join(fmt.Errorf("declaring queue %s on exchange %s: %w", c.Queue, c.Exchange, err), conn.Close())
 	}
+	if err := b.declare(c.DeadLetterExchange, c.OutcomeExchange); err != nil {
+		return source{}, errors.Join(err, sub.Close(), conn.Close())
+	}
 	mw, err := d.middleware(c.Name, deadLetters{b.dead}, c.DeadLetterExchange, c.Retry)
 	if err != nil {
 		return source{}, errors.Join(err, conn.Close())
@@ -140,6 +143,26 @@ func (b *amqpBridge) config(exchange string, routingKey func(string) string) wam
 		Consume:         wamqp.ConsumeConfig{Qos: wamqp.QosConfig{PrefetchCount: 1}},
 		TopologyBuilder: existingOrTopic{conn: b.conn},
 	}
+}
+
+// declare makes sure the exchanges the bridge publishes to exist before
+// the first message, so that producers can bind to them at once.
+func (b *amqpBridge) declare(exchanges ...string) error {
+	ch, err := b.conn.Connection().Channel()
+	if err != nil {
+		return fmt.Errorf("opening a channel: %w", err)
+	}
+	defer ch.Close()
+	tb := existingOrTopic{conn: b.conn}
+	for _, x := range exchanges {
+		if x == "" {
+			continue
+		}
+		if err := tb.ExchangeDeclare(ch, x, b.config(x, nil)); err != nil {
+			return fmt.Errorf("exchange %s: %w", x, err)
+		}
+	}
+	return nil
 }
 
 func (b *amqpBridge) publishers() error {

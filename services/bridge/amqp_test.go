@@ -1,0 +1,303 @@
+package bridge_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/heraldhq/herald/pkg/bus"
+	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/services/herald/app"
+	"github.com/heraldhq/herald/services/herald/app/apptest"
+	"github.com/heraldhq/herald/streams"
+)
+
+// amqpRig is the platform, a fake Fast2SMS, a RabbitMQ vhost with the
+// producer's exchanges, and a bridge process of its own on the platform's
+// NATS (bridge role) and HTTP API.
+type amqpRig struct {
+	platform, bridge *apptest.App
+	f2s              *heraldtest.Fast2SMS
+	rabbit           *heraldtest.RabbitMQ
+	ch               *amqp.Channel
+	cfg              string
+}
+
+const (
+	exchange    = "sms"
+	deadLetters = "sms.dead"
+	outcomesX   = "sms.outcomes"
+)
+
+func platformConfig(f2s *heraldtest.Fast2SMS) string {
+	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
+	return fmt.Sprintf(`
+otp:
+  sealKey: %q
+  hashKey: %q
+  deliveryTimeout: 8s
+  defaults: {resendCooldown: 0s, perPhone: {count: 0}, perApp: {rate: 0}}
+providers:
+  fast2sms: {baseURL: %q, timeout: 2s, retries: 1, backoff: 50ms}
+%s`, key, key, f2s.URL, heraldtest.BankApp("dlt_only"))
+}
+
+func startAMQPRig(t *testing.T) *amqpRig {
+	t.Helper()
+	r := &amqpRig{f2s: heraldtest.NewFast2SMS(t), rabbit: rabbit.Node(t).VHost(t)}
+	t.Setenv("FAST2SMS_API_KEY", r.f2s.APIKey)
+	pc := platformConfig(r.f2s)
+	r.platform = apptest.StartApp(t, apptest.WithConfig(pc))
+	r.cfg = pc + fmt.Sprintf(`
+bridge:
+  herald: {url: %q}
+  amqp:
+    - name: billing
+      url: %q
+      exchange: %s
+      bindingKey: "otp.#"
+      deadLetterExchange: %s
+      outcomeExchange: %s
+      concurrency: 4
+      retry: {initial: 20ms, max: 200ms, maxRetries: 3}
+`, r.platform.URL, r.rabbit.URL, exchange, deadLetters, outcomesX)
+	r.bridge = r.startBridge(t)
+	r.ch = r.rabbit.Channel(t)
+	return r
+}
+
+func (r *amqpRig) startBridge(t *testing.T) *apptest.App {
+	return apptest.StartApp(t, apptest.WithTargets(app.Bridge), apptest.WithConfig(r.cfg),
+		apptest.WithNATS(r.platform.NATSURL), apptest.WithNATSCredsDir(bus.CredsDir(r.platform.DataDir)))
+}
+
+// queue declares a test queue bound to exchange with key and consumes it.
+func (r *amqpRig) queue(t *testing.T, exchange, key string) (string, <-chan amqp.Delivery) {
+	t.Helper()
+	q, err := r.ch.QueueDeclare("", false, true, true, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exchange != "" {
+		if err := r.ch.QueueBind(q.Name, key, exchange, false, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := r.ch.Consume(q.Name, "", true, true, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q.Name, d
+}
+
+func (r *amqpRig) publish(t *testing.T, key string, p amqp.Publishing) {
+	t.Helper()
+	if err := r.ch.PublishWithContext(context.Background(), exchange, key, false, false, p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sendRequest(id, phone, replyTo string) amqp.Publishing {
+	return amqp.Publishing{MessageId: id, ReplyTo: replyTo, CorrelationId: "corr-" + id, ContentType: "application/json",
+		Body: fmt.Appendf(nil, `{"app":"bank","phone":%q}`, phone)}
+}
+
+type outcome struct {
+	IdempotencyKey, RequestID, Status, Error, Detail, App string
+	correlation                                          string
+}
+
+func next(t *testing.T, d <-chan amqp.Delivery, what string) amqp.Delivery {
+	t.Helper()
+	select {
+	case m := <-d:
+		return m
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no %s within 30s", what)
+	}
+	panic("unreachable")
+}
+
+func readOutcome(t *testing.T, d <-chan amqp.Delivery) outcome {
+	t.Helper()
+	m := next(t, d, "outcome")
+	var o outcome
+	if err := json.Unmarshal(m.Body, &o); err != nil {
+		t.Fatalf("outcome %s: %v", m.Body, err)
+	}
+	o.correlation = m.CorrelationId
+	return o
+}
+
+func phone(i int) string { return fmt.Sprintf("+9198%08d", i) }
+
+// TestSendRequestsOverAnExchangeSendOneSMSEachAndAnswerEach: requests on
+// the producer's exchange are sends, each SMS once at the provider, each
+// outcome back on the request's reply-to (with its correlation id) or, with
+// none, on the outcome exchange.
+func TestSendRequestsOverAnExchangeSendOneSMSEachAndAnswerEach(t *testing.T) {
+	r := startAMQPRig(t)
+	replyTo, replies := r.queue(t, "", "")
+	_, published := r.queue(t, outcomesX, "otp.outcome.#")
+	const n = 12
+	for i := range n {
+		r.publish(t, "otp.send.bank", sendRequest(fmt.Sprintf("req-%d", i), phone(i), replyTo))
+	}
+	r.publish(t, "otp.send.bank", sendRequest("req-no-reply", phone(99), ""))
+
+	got := map[string]outcome{}
+	for range n {
+		o := readOutcome(t, replies)
+		got[o.IdempotencyKey] = o
+	}
+	for i := range n {
+		id := fmt.Sprintf("req-%d", i)
+		o := got[id]
+		if o.Status != "sent" || o.RequestID == "" || o.correlation != "corr-"+id || o.App != "bank" {
+			t.Errorf("%s: outcome %+v, want sent with correlation corr-%s", id, o, id)
+		}
+	}
+	if o := readOutcome(t, published); o.IdempotencyKey != "req-no-reply" || o.Status != "sent" {
+		t.Errorf("on the outcome exchange: %+v", o)
+	}
+	perPhone := map[string]int{}
+	for _, req := range r.f2s.Requests() {
+		perPhone[req.Numbers]++
+	}
+	if len(perPhone) != n+1 {
+		t.Errorf("%d numbers got an SMS, want %d", len(perPhone), n+1)
+	}
+	for p, c := range perPhone {
+		if c != 1 {
+			t.Errorf("%s got %d SMS", p, c)
+		}
+	}
+	if v := r.bridge.Metric(t, `herald_bridge_messages_total{bridge="billing",kind="otp_send",result="sent"}`); v != n+1 {
+		t.Errorf("herald_bridge_messages_total sent = %v, want %d", v, n+1)
+	}
+}
+
+// TestARedeliveredOrRepeatedSendRequestSendsNoSecondSMS: the same message
+// id published twice (a producer's retry), and a request in hand when the
+// broker drops the bridge's connection (RabbitMQ delivers it again, to the
+// reconnected bridge, while the first send still waits for the provider),
+// each send one SMS.
+func TestARedeliveredOrRepeatedSendRequestSendsNoSecondSMS(t *testing.T) {
+	r := startAMQPRig(t)
+	replyTo, replies := r.queue(t, "", "")
+
+	r.publish(t, "otp.send.bank", sendRequest("twice", phone(1), replyTo))
+	first := readOutcome(t, replies)
+	r.publish(t, "otp.send.bank", sendRequest("twice", phone(1), replyTo))
+	second := readOutcome(t, replies)
+	if first.Status != "sent" || second.RequestID != first.RequestID {
+		t.Errorf("a repeated message id: outcomes %+v then %+v, want the same send", first, second)
+	}
+
+	hold := r.f2s.HoldNext()
+	r.publish(t, "otp.send.bank", sendRequest("in-hand", phone(2), replyTo))
+	<-hold.Arrived
+	r.rabbit.CloseConnections(t) // the bridge's and the test's own
+	r.ch = r.rabbit.Channel(t)
+	heraldtest.Eventually(t, 30*time.Second, "the request delivered again", func() bool {
+		return r.bridge.Metric(t, `herald_bridge_retries_total{bridge="billing"}`) > 0
+	})
+	hold.Release()
+	heraldtest.Eventually(t, 30*time.Second, "the in-hand send answered", func() bool {
+		return r.bridge.Metric(t, `herald_bridge_messages_total{bridge="billing",kind="otp_send",result="sent"}`) >= 3
+	})
+	count := 0
+	for _, req := range r.f2s.Requests() {
+		if req.Numbers == strings.TrimPrefix(phone(2), "+91") || req.Numbers == phone(2) {
+			count++
+		}
+	}
+	if count != 1 {
+		t.Errorf("the redelivered request's number got %d SMS, want 1", count)
+	}
+}
+
+// TestWhatHeraldRefusesGoesToTheDeadLetterExchangeWithTheReason: each
+// refused message is on the producer's dead-letter exchange, on its own
+// routing key, body intact, with the reason; a refused send request is also
+// answered rejected; nothing is retried, and what follows still flows.
+func TestWhatHeraldRefusesGoesToTheDeadLetterExchangeWithTheReason(t *testing.T) {
+	r := startAMQPRig(t)
+	replyTo, replies := r.queue(t, "", "")
+	_, dead := r.queue(t, deadLetters, "#")
+	cases := []struct {
+		name   string
+		msg    amqp.Publishing
+		reason string
+	}{
+		{"not JSON", amqp.Publishing{MessageId: "m1", ReplyTo: replyTo, Body: []byte("{nope")}, "invalid_json"},
+		{"an unknown field", amqp.Publishing{MessageId: "m2", ReplyTo: replyTo, Body: []byte(`{"app":"bank","phone":"+919800000001","pin":1}`)}, "invalid_json"},
+		{"a bad phone", sendRequest("m3", "12", replyTo), "invalid_phone"},
+		{"an unknown app", amqp.Publishing{MessageId: "m4", ReplyTo: replyTo, Body: []byte(`{"app":"nope","phone":"+919800000001"}`)}, "unknown_app"},
+		{"no message id", amqp.Publishing{ReplyTo: replyTo, Body: []byte(`{"app":"bank","phone":"+919800000001"}`)}, "missing_idempotency_key"},
+		{"a Herald-owned event", amqp.Publishing{ContentType: "application/cloudevents+json",
+			Body: []byte(`{"specversion":"1.0","id":"e1","type":"otp_verified","source":"billing","data":{"app":"bank","attempts":1}}`)}, "forbidden_event_type"},
+		{"an event against its schema", amqp.Publishing{ContentType: "application/cloudevents+json",
+			Body: []byte(`{"specversion":"1.0","id":"e2","type":"integration_call_completed","source":"billing","data":{"integration":"stripe"}}`)}, "schema_violation"},
+	}
+	for i, c := range cases {
+		key := fmt.Sprintf("otp.case.%d", i)
+		r.publish(t, key, c.msg)
+		m := next(t, dead, "dead letter of "+c.name)
+		reason, _ := m.Headers["reason_poisoned"].(string)
+		if !strings.Contains(reason, c.reason) || m.RoutingKey != key || string(m.Body) != string(c.msg.Body) || m.MessageId != c.msg.MessageId {
+			t.Errorf("%s: dead letter key %s id %q reason %q body %s; want key %s, reason %s, the body intact", c.name, m.RoutingKey, m.MessageId, reason, m.Body, key, c.reason)
+		}
+		if c.msg.ReplyTo != "" {
+			if o := readOutcome(t, replies); o.Status != "rejected" || o.Error != c.reason {
+				t.Errorf("%s: outcome %+v, want rejected %s", c.name, o, c.reason)
+			}
+		}
+	}
+	r.publish(t, "otp.send.bank", sendRequest("after", phone(7), replyTo))
+	if o := readOutcome(t, replies); o.IdempotencyKey != "after" || o.Status != "sent" {
+		t.Errorf("the request after the refused ones: %+v", o)
+	}
+	if v := r.bridge.Metric(t, `herald_bridge_retries_total{bridge="billing"}`); v != 0 {
+		t.Errorf("%v retries of refused messages, want none", v)
+	}
+}
+
+// TestProducerEventsOverAMQPReachTheLogOnce: CloudEvents in binary mode
+// (cloudEvents: application properties, the AMQP binding) and structured
+// mode are stored with their attributes; the same event again is not
+// stored twice.
+func TestProducerEventsOverAMQPReachTheLogOnce(t *testing.T) {
+	r := startAMQPRig(t)
+	data := `{"integration":"stripe","operation":"charges.create","statusCode":200,"latencyMs":12}`
+	binary := amqp.Publishing{ContentType: "application/json", Body: []byte(data), Headers: amqp.Table{
+		"cloudEvents:specversion": "1.0", "cloudEvents:id": "bin-1", "cloudEvents:type": "integration_call_completed",
+		"cloudEvents:source": "billing team ☃", "cloudEvents_requestid": "r-1"}}
+	structured := amqp.Publishing{ContentType: "application/cloudevents+json", Body: []byte(
+		`{"specversion":"1.0","id":"str-1","type":"integration_call_completed","source":"billing","data":` + data + `}`)}
+	for _, p := range []amqp.Publishing{binary, structured, binary} {
+		r.publish(t, "otp.events", p)
+	}
+	heraldtest.Eventually(t, 30*time.Second, "both events stored, the repeat seen", func() bool {
+		return r.bridge.Metric(t, `herald_bridge_messages_total{bridge="billing",kind="event",result="duplicate"}`) == 1 &&
+			r.bridge.Metric(t, `herald_bridge_messages_total{bridge="billing",kind="event",result="forwarded"}`) == 2
+	})
+	var ids []string
+	for _, e := range heraldtest.Events(t, r.platform.Bus, streams.Events, "events.integration_call_completed") {
+		ids = append(ids, e.ID)
+		if e.ID == "bin-1" && (e.Source != "billing team ☃" || e.RequestID != "r-1") {
+			t.Errorf("binary mode: source %q request id %q", e.Source, e.RequestID)
+		}
+	}
+	slices.Sort(ids)
+	if !slices.Equal(ids, []string{"bin-1", "str-1"}) {
+		t.Errorf("EVENTS holds %v, want bin-1 and str-1 once each", ids)
+	}
+}
