@@ -123,7 +123,13 @@ func (c *Client) do(ctx context.Context, method, path string, header http.Header
 		return status, err
 	}
 	if c.maxWait <= 0 {
-		return op()
+		// One try; the caller sees the refusal, not backoff's marker
+		// (which would stop the caller's own retries).
+		status, err := op()
+		if pe, ok := err.(*backoff.PermanentError); ok {
+			err = pe.Unwrap()
+		}
+		return status, err
 	}
 	return backoff.Retry(ctx, op, backoff.WithMaxElapsedTime(c.maxWait))
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+
 	"github.com/heraldhq/herald/pkg/client"
 )
 
@@ -99,6 +101,18 @@ func TestRefusalsAreTypedAndNotRetried(t *testing.T) {
 			}
 			if len(f.got) != 1 {
 				t.Errorf("%d requests: a refusal must not be retried", len(f.got))
+			}
+		})
+		// Without the client's retries, the caller's own retry loop sees the
+		// refusal, not the backoff library's marker that stops any retry.
+		t.Run(tc.name+" without retries", func(t *testing.T) {
+			f := &fake{answers: []answer{tc.ans}}
+			srv := httptest.NewServer(f)
+			t.Cleanup(srv.Close)
+			_, err := client.New(srv.URL, client.WithRetryFor(0)).SendOTP(context.Background(), client.Send{App: "shop", Phone: "x"})
+			var pe *backoff.PermanentError
+			if !tc.check(err) || errors.As(err, &pe) {
+				t.Errorf("error %T %v", err, err)
 			}
 		})
 	}
