@@ -51,7 +51,16 @@ func (s *otpService) send(w http.ResponseWriter, r *http.Request) {
 		}
 		held = c
 	}
-	status, answer, err := s.issue(ctx, in.app, in.phone, in.mode == "async", start)
+	// With a key, the send runs to its answer even if the caller leaves:
+	// that answer is what a repeat of the key gets (a broker's redelivery,
+	// a client's retry), so it must be the outcome, not a "pending" cut
+	// short, nor a claim released after the code was dispatched (which
+	// would let the repeat send a second SMS). SyncTimeout bounds it.
+	issueCtx := ctx
+	if held != nil {
+		issueCtx = context.WithoutCancel(ctx)
+	}
+	status, answer, err := s.issue(issueCtx, in.app, in.phone, in.mode == "async", start)
 	if err != nil {
 		if held != nil {
 			s.idem.release(context.WithoutCancel(ctx), held)

@@ -1,6 +1,8 @@
 package provideradapter_test
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -166,6 +168,45 @@ func TestIdempotencyKeyReplaysTheFirstAnswerAndRefusesConcurrentDuplicates(t *te
 	}
 	if n := len(r.f2s.Requests()); n != 2 {
 		t.Errorf("fast2sms got %d requests, want 2", n)
+	}
+}
+
+// A caller that leaves while its keyed send waits for the provider (a
+// bridge killed, a client timed out) does not cut the send short: the
+// repeat of the key waits its turn (409) and then gets the outcome, sent,
+// and the number one SMS.
+func TestAKeyedSendWhoseCallerLeftAnswersItsRepeatWithTheOutcome(t *testing.T) {
+	r := startRig(t, "")
+	body := fmt.Sprintf(`{"app":"bank","phone":%q}`, phone())
+	hold := r.f2s.HoldNext()
+	ctx, cancel := context.WithCancel(context.Background())
+	left := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, "POST", r.URL+"/v1/otp/send", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", "order-left")
+		_, err := http.DefaultClient.Do(req)
+		left <- err
+	}()
+	<-hold.Arrived
+	cancel()
+	if err := <-left; err == nil {
+		t.Fatal("the caller's request was not cut")
+	}
+	if dup := r.Do(t, "POST", "/v1/otp/send", body, "Idempotency-Key", "order-left"); dup.Status != http.StatusConflict {
+		t.Errorf("the repeat while the send waits: %d %s, want 409", dup.Status, dup.Body)
+	}
+	hold.Release()
+	var again *heraldtest.Response
+	heraldtest.Eventually(t, 10*time.Second, "the send's answer stored", func() bool {
+		again = r.Do(t, "POST", "/v1/otp/send", body, "Idempotency-Key", "order-left")
+		return again.Status != http.StatusConflict
+	})
+	if again.Status != http.StatusOK || again.JSON(t)["status"] != "sent" {
+		t.Errorf("the repeat after the caller left: %d %s, want 200 sent", again.Status, again.Body)
+	}
+	if n := len(r.f2s.Requests()); n != 1 {
+		t.Errorf("fast2sms got %d requests, want 1", n)
 	}
 }
 
