@@ -111,7 +111,7 @@ func sendRequest(id, phone, replyTo string) amqp.Publishing {
 
 type outcome struct {
 	IdempotencyKey, RequestID, Status, Error, Detail, App string
-	correlation                                          string
+	correlation                                           string
 }
 
 func next(t *testing.T, d <-chan amqp.Delivery, what string) amqp.Delivery {
