@@ -49,7 +49,10 @@ providers:
 %s`, key, key, f2s.URL, heraldtest.BankApp("dlt_only"))
 }
 
-func startAMQPRig(t *testing.T) *amqpRig {
+func startAMQPRig(t testing.TB) *amqpRig { return startAMQPRigWith(t, 4) }
+
+// startAMQPRigWith runs the bridge with concurrency handlers.
+func startAMQPRigWith(t testing.TB, concurrency int) *amqpRig {
 	t.Helper()
 	r := &amqpRig{f2s: heraldtest.NewFast2SMS(t), rabbit: rabbit.Node(t).VHost(t)}
 	t.Setenv("FAST2SMS_API_KEY", r.f2s.APIKey)
@@ -65,21 +68,21 @@ bridge:
       bindingKey: "otp.#"
       deadLetterExchange: %s
       outcomeExchange: %s
-      concurrency: 4
+      concurrency: %d
       retry: {initial: 20ms, max: 200ms, maxRetries: 3}
-`, r.platform.URL, r.rabbit.URL, exchange, deadLetters, outcomesX)
+`, r.platform.URL, r.rabbit.URL, exchange, deadLetters, outcomesX, concurrency)
 	r.bridge = r.startBridge(t)
 	r.ch = r.rabbit.Channel(t)
 	return r
 }
 
-func (r *amqpRig) startBridge(t *testing.T) *apptest.App {
+func (r *amqpRig) startBridge(t testing.TB) *apptest.App {
 	return apptest.StartApp(t, apptest.WithTargets(app.Bridge), apptest.WithConfig(r.cfg),
 		apptest.WithNATS(r.platform.NATSURL), apptest.WithNATSCredsDir(bus.CredsDir(r.platform.DataDir)))
 }
 
 // queue declares a test queue bound to exchange with key and consumes it.
-func (r *amqpRig) queue(t *testing.T, exchange, key string) (string, <-chan amqp.Delivery) {
+func (r *amqpRig) queue(t testing.TB, exchange, key string) (string, <-chan amqp.Delivery) {
 	t.Helper()
 	q, err := r.ch.QueueDeclare("", false, true, true, false, nil)
 	if err != nil {
@@ -97,7 +100,7 @@ func (r *amqpRig) queue(t *testing.T, exchange, key string) (string, <-chan amqp
 	return q.Name, d
 }
 
-func (r *amqpRig) publish(t *testing.T, key string, p amqp.Publishing) {
+func (r *amqpRig) publish(t testing.TB, key string, p amqp.Publishing) {
 	t.Helper()
 	if err := r.ch.PublishWithContext(context.Background(), exchange, key, false, false, p); err != nil {
 		t.Fatal(err)
