@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -146,11 +147,19 @@ func (c *Cluster) Restart(name string) {
 // no outgoing connection can take a route port between choosing and binding it.
 func routePorts(t testing.TB, n int) []int {
 	t.Helper()
+	return freePorts(n)
+}
+
+// freePorts is routePorts for callers without a test (a package's shared server).
+func freePorts(n int) []int {
 	var ports []int
 	for len(ports) < n {
 		p := 20000 + rand.IntN(12000)
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
+		if err != nil || slices.Contains(ports, p) {
+			if ln != nil {
+				ln.Close()
+			}
 			continue
 		}
 		ln.Close()
