@@ -31,7 +31,7 @@ type metrics struct {
 
 // newMetrics creates the bridge's metrics, every configured bridge's
 // counters at 0 so that the first rejection is an increase.
-func newMetrics(reg prometheus.Registerer, cfg Config) *metrics {
+func newMetrics(reg *prometheus.Registry, cfg Config) *metrics {
 	f := promauto.With(reg)
 	m := &metrics{
 		messages: f.NewCounterVec(prometheus.CounterOpts{

@@ -169,6 +169,10 @@ func (o *outbox) handle(msg *message.Message) error {
 		o.d.metrics.messages.WithLabelValues(name, kindEvent, resultRejected).Inc()
 		o.d.log.Warn("outbox row rejected: to "+o.cfg.Table+"_rejected", "bridge", name, "row", msg.UUID, "code", rej.Code, "detail", rej.Detail)
 		return err
+	case err != nil && msg.Context().Err() != nil:
+		// Stopping, or past the ack deadline: the row is read again.
+		o.d.log.Info("outbox row left for later: it is read again", "bridge", name, "row", msg.UUID, "err", err)
+		return err
 	case err != nil:
 		o.d.log.Warn("outbox row not forwarded yet: it and the rows after it wait", "bridge", name, "row", msg.UUID, "err", err)
 		return err
