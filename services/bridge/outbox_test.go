@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -29,10 +30,10 @@ type outboxEnv struct {
 	reader *bus.Bus
 }
 
-func startOutboxEnv(t testing.TB) *outboxEnv {
+func startOutboxEnv(t testing.TB, opts ...heraldtest.JetStreamOption) *outboxEnv {
 	t.Helper()
 	pg := heraldtest.StartPostgres(t)
-	srv := heraldtest.StartSecureServer(t).ApplyStreams(t, app.ServiceStreamDefs()...)
+	srv := heraldtest.StartSecureServer(t, opts...).ApplyStreams(t, app.ServiceStreamDefs()...)
 	db, err := sql.Open("pgx", pg.DSN+"&application_name=producer")
 	if err != nil {
 		t.Fatal(err)
@@ -434,5 +435,39 @@ func TestOutboxConfigErrorsNameTheKey(t *testing.T) {
 				t.Errorf("the error shows the password: %v", err)
 			}
 		})
+	}
+}
+
+// While the event log is away the outbox waits, and its rows then flow in
+// order, each once: the bridge's connection waits for the server to be
+// back (within the row's 30 s deadline; past it the row is handed back and
+// read again from the unchanged position).
+func TestOutboxWaitsInOrderWhileTheEventLogIsAway(t *testing.T) {
+	const table = "away_outbox"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	store := t.TempDir()
+	onAddr := func(c *bus.ServerConfig) { c.Listen, c.StoreDir = addr, store }
+	e := startOutboxEnv(t, onAddr)
+	a := e.startBridge(t, e.bridgeYAML("away", table, ""))
+	e.commit(t, table, rowOf(call("away-0")))
+	e.waitStored(t, "away-0")
+
+	e.srv.Shutdown()
+	e.srv.WaitForShutdown()
+	heraldtest.Eventually(t, 30*time.Second, "the bridge to be unready", func() bool { return a.Do(t, "GET", "/readyz", nil).Status == 503 })
+	ids := []string{"away-1", "away-2", "away-3"}
+	for _, id := range ids {
+		e.commit(t, table, rowOf(call(id)))
+	}
+	heraldtest.Server(t, onAddr, func(c *bus.ServerConfig) { c.Auth = e.srv.Creds })
+	e.waitStored(t, ids...)
+	_, order := e.stored(t)
+	if got := strings.Join(order, " "); got != "away-0 "+strings.Join(ids, " ") {
+		t.Errorf("EVENTS order %s", got)
 	}
 }
