@@ -358,9 +358,10 @@ func (e *outboxEnv) testRejected(t *testing.T) {
 	forbidden := rowOf(`{"id":"ref-forged","type":"otp_verified","source":"shop","data":{}}`)
 	badData := rowOf(`{"id":"ref-nodata","type":"integration_call_completed","source":"shop","data":{"integration":1}}`)
 	e.commit(t, table, rowOf(call("ref-before")), unknownField, notJSONEvent)
-	e.commit(t, table, null, forbidden, badData, rowOf(call("ref-after")))
+	tooLarge := rowOf(`{"id":"ref-large","type":"integration_call_completed","source":"shop","data":{"integration":"` + strings.Repeat("x", 1<<20) + `"}}`)
+	e.commit(t, table, null, forbidden, badData, tooLarge, rowOf(call("ref-after")))
 	n := e.waitStored(t, "ref-before", "ref-after")
-	for _, id := range []string{"ref-bad", "ref-forged", "ref-nodata"} {
+	for _, id := range []string{"ref-bad", "ref-forged", "ref-nodata", "ref-large"} {
 		if n[id] != 0 {
 			t.Errorf("refused event %s stored", id)
 		}
@@ -368,7 +369,7 @@ func (e *outboxEnv) testRejected(t *testing.T) {
 
 	want := map[string]string{
 		unknownField.uuid: "invalid_json", notJSONEvent.uuid: "invalid_json", null.uuid: "invalid_json",
-		forbidden.uuid: "forbidden_event_type", badData.uuid: "schema_violation",
+		forbidden.uuid: "forbidden_event_type", badData.uuid: "schema_violation", tooLarge.uuid: "body_too_large",
 	}
 	rows, err := e.db.Query(`SELECT uuid, payload, metadata FROM ` + table + `_rejected ORDER BY "offset"`)
 	if err != nil {
@@ -405,7 +406,7 @@ func (e *outboxEnv) testRejected(t *testing.T) {
 	if len(got) != len(want) {
 		t.Errorf("%d rejected rows, want %d", len(got), len(want))
 	}
-	heraldtest.Eventually(t, 10*time.Second, "the rejections counted", func() bool { return bridgeMetric(t, a, "refused", "rejected") == 5 })
+	heraldtest.Eventually(t, 10*time.Second, "the rejections counted", func() bool { return bridgeMetric(t, a, "refused", "rejected") == 6 })
 }
 
 // A mistake in an outbox's configuration stops the start and names its key.
