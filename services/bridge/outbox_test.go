@@ -188,6 +188,34 @@ func TestOutbox(t *testing.T) {
 	t.Run("ATransactionCommittingLateIsNotSkipped", e.testOutOfOrder)
 	t.Run("ARestartMidForwardingLeavesNoGapAndNoDuplicate", e.testRestart)
 	t.Run("RefusedRowsGoToTheRejectedTableAndLaterRowsFlow", e.testRejected)
+	t.Run("TwoBridgesOfOneNameForwardEachRowOnce", e.testTwoBridges)
+}
+
+// Two processes run the same bridge: the one that holds its offsets row
+// reads, the other waits for it; between them each row goes once, in order.
+func (e *outboxEnv) testTwoBridges(t *testing.T) {
+	const table, n = "pair_outbox", 100
+	yaml := e.bridgeYAML("pair", table, "")
+	first, second := e.startBridge(t, yaml), e.startBridge(t, yaml)
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("pair-%03d", i)
+		e.commit(t, table, rowOf(call(ids[i])))
+	}
+	e.waitStored(t, ids...)
+	_, order := e.stored(t)
+	var mine []string
+	for _, id := range order {
+		if strings.HasPrefix(id, "pair-") {
+			mine = append(mine, id)
+		}
+	}
+	if strings.Join(mine, " ") != strings.Join(ids, " ") {
+		t.Errorf("EVENTS holds the rows out of order: %v", mine)
+	}
+	t.Logf("rows forwarded: %v by one process, %v by the other; duplicates %v",
+		bridgeMetric(t, first, "pair", "forwarded"), bridgeMetric(t, second, "pair", "forwarded"),
+		bridgeMetric(t, first, "pair", "duplicate")+bridgeMetric(t, second, "pair", "duplicate"))
 }
 
 func (e *outboxEnv) testCommitted(t *testing.T) {
@@ -471,4 +499,5 @@ func TestOutboxWaitsInOrderWhileTheEventLogIsAway(t *testing.T) {
 	if got := strings.Join(order, " "); got != "away-0 "+strings.Join(ids, " ") {
 		t.Errorf("EVENTS order %s", got)
 	}
+	a.Stop(t) // before the second server's cleanup, which runs first
 }
