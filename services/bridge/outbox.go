@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -129,10 +128,10 @@ func addOutbox(r *message.Router, c OutboxConfig, d *deps) (source, error) {
 	sub, err := wsql.NewSubscriber(wsql.BeginnerFromStdSQL(db), wsql.SubscriberConfig{
 		ConsumerGroup:  c.Name,
 		PollInterval:   c.PollInterval.D(),
-		SchemaAdapter:  schema(c.Table),
+		SchemaAdapter:  outboxSchema{DefaultPostgreSQLSchema: schema(c.Table), rejected: schema(c.Table + "_rejected")},
 		OffsetsAdapter: wsql.DefaultPostgreSQLOffsetsAdapter{GenerateMessagesOffsetsTableName: func(string) string { return ident(c.Table + "_offsets") }},
-		// The outbox and its offsets; the rejected table is created by
-		// the plugin below.
+		// The outbox, its offsets and its rejected rows, when the router
+		// starts: PostgreSQL must answer then.
 		InitializeSchema: true,
 	}, d.wlog)
 	if err != nil {
@@ -143,7 +142,6 @@ func addOutbox(r *message.Router, c OutboxConfig, d *deps) (source, error) {
 	if err != nil {
 		return source{}, errors.Join(err, sub.Close(), db.Close())
 	}
-	r.AddPlugin(func(*message.Router) error { return rejected.create(context.Background()) })
 	o := &outbox{cfg: c, d: d}
 	r.AddConsumerHandler("outbox:"+c.Name, c.Table, sub, o.handle).AddMiddleware(mw...)
 	return source{
@@ -216,6 +214,24 @@ func (o *outbox) forward(msg *message.Message) ([]bus.Ack, error) {
 	return o.d.intake.Events(msg.Context(), ins)
 }
 
+// outboxSchema is watermill-sql's PostgreSQL schema for the outbox that
+// also creates <table>_rejected, of the same columns, with it.
+type outboxSchema struct {
+	wsql.DefaultPostgreSQLSchema
+	rejected wsql.DefaultPostgreSQLSchema
+}
+
+func (s outboxSchema) SchemaInitializingQueries(p wsql.SchemaInitializingQueriesParams) ([]wsql.Query, error) {
+	qs, err := s.DefaultPostgreSQLSchema.SchemaInitializingQueries(p)
+	if err != nil {
+		return nil, err
+	}
+	// Its advisory lock again first: taken twice in one transaction, it
+	// is held once.
+	rs, err := s.rejected.SchemaInitializingQueries(p)
+	return append(qs, rs...), err
+}
+
 // rejectedRows is the poison queue: <table>_rejected, written in the
 // subscriber's transaction (the one that commits the offset past the row),
 // so that a refused row is recorded exactly once, or not at all and read
@@ -224,25 +240,6 @@ type rejectedRows struct {
 	db     *sql.DB
 	schema wsql.DefaultPostgreSQLSchema
 	d      *deps
-}
-
-// create makes the rejected table if it is missing (the schema of the
-// outbox's own, the reason in metadata).
-func (p *rejectedRows) create(ctx context.Context) error {
-	qs, err := p.schema.SchemaInitializingQueries(wsql.SchemaInitializingQueriesParams{})
-	if err != nil {
-		return err
-	}
-	tx, err := p.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("creating the rejected table: %w", err)
-	}
-	for _, q := range qs {
-		if _, err := tx.ExecContext(ctx, q.Query, q.Args...); err != nil {
-			return errors.Join(fmt.Errorf("creating the rejected table: %w", err), tx.Rollback())
-		}
-	}
-	return tx.Commit()
 }
 
 func (p *rejectedRows) Publish(topic string, msgs ...*message.Message) error {

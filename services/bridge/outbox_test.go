@@ -189,6 +189,30 @@ func TestOutbox(t *testing.T) {
 	t.Run("ARestartMidForwardingLeavesNoGapAndNoDuplicate", e.testRestart)
 	t.Run("RefusedRowsGoToTheRejectedTableAndLaterRowsFlow", e.testRejected)
 	t.Run("TwoBridgesOfOneNameForwardEachRowOnce", e.testTwoBridges)
+	t.Run("ADatabaseThatDoesNotAnswerStopsTheStart", e.testNoDatabase)
+}
+
+// The bridge creates its tables when it starts: a database that does not
+// answer then stops the start, and says which.
+func (e *outboxEnv) testNoDatabase(t *testing.T) {
+	yaml := strings.Replace(e.bridgeYAML("nodb", "nodb_outbox", ""), e.pg.DSN, "postgres://u:secret@127.0.0.1:1/none?connect_timeout=5", 1)
+	a, err := app.New(app.Options{ConfigYAML: yaml, Targets: []string{app.Bridge}, DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0",
+		NATSURL: e.srv.ClientURL(), NATSCredsDir: e.srv.CredsDir, Logger: heraldtest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err = a.Start(ctx)
+	if err == nil {
+		_ = a.Stop(ctx)
+		t.Fatal("the bridge started without its database")
+	}
+	if !strings.Contains(err.Error(), "nodb_outbox") || !strings.Contains(err.Error(), "127.0.0.1:1") || strings.Contains(err.Error(), "secret") {
+		t.Errorf("start error %v: want the table and the database, without the password", err)
+	}
+	t.Logf("start error: %v", err)
+	_ = a.Stop(ctx)
 }
 
 // Two processes run the same bridge: the one that holds its offsets row
