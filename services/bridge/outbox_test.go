@@ -459,6 +459,17 @@ func (e *outboxEnv) testRejected(t *testing.T) {
 		t.Errorf("%d rejected rows, want %d", len(got), len(want))
 	}
 	heraldtest.Eventually(t, 10*time.Second, "the rejections counted", func() bool { return bridgeMetric(t, a, "refused", "rejected") == 6 })
+	// The last refused row was written by the transaction that moved the
+	// offset past it (the second commit's rows are read together).
+	heraldtest.Eventually(t, 10*time.Second, "the rejected row and the offset in one transaction", func() bool {
+		var rejectedBy, offsetBy int64
+		err := e.db.QueryRow(`SELECT (SELECT transaction_id::text::bigint % 4294967296 FROM ` + table + `_rejected ORDER BY "offset" DESC LIMIT 1),
+			(SELECT xmin::text::bigint FROM ` + table + `_offsets WHERE consumer_group = 'refused')`).Scan(&rejectedBy, &offsetBy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rejectedBy == offsetBy
+	})
 }
 
 // A mistake in an outbox's configuration stops the start and names its key.
