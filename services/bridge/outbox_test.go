@@ -463,8 +463,8 @@ func (e *outboxEnv) testRejected(t *testing.T) {
 	// offset past it (the second commit's rows are read together).
 	heraldtest.Eventually(t, 10*time.Second, "the rejected row and the offset in one transaction", func() bool {
 		var rejectedBy, offsetBy int64
-		err := e.db.QueryRow(`SELECT (SELECT transaction_id::text::bigint % 4294967296 FROM ` + table + `_rejected ORDER BY "offset" DESC LIMIT 1),
-			(SELECT xmin::text::bigint FROM ` + table + `_offsets WHERE consumer_group = 'refused')`).Scan(&rejectedBy, &offsetBy)
+		err := e.db.QueryRow(`SELECT (SELECT transaction_id::text::bigint % 4294967296 FROM `+table+`_rejected ORDER BY "offset" DESC LIMIT 1),
+			(SELECT xmin::text::bigint FROM `+table+`_offsets WHERE consumer_group = 'refused')`).Scan(&rejectedBy, &offsetBy)
 		if err != nil {
 			t.Fatal(err)
 		}
