@@ -275,27 +275,33 @@ func TestWhatHeraldRefusesGoesToTheDeadLetterExchangeWithTheReason(t *testing.T)
 
 // TestProducerEventsOverAMQPReachTheLogOnce: CloudEvents in binary mode
 // (cloudEvents: application properties, the AMQP binding) and structured
-// mode are stored with their attributes; the same event again is not
-// stored twice.
+// mode are stored with their attributes (AMQP values are native: a space,
+// a ☃ or a % is itself, not percent-encoded as in the NATS and HTTP
+// bindings); the same event again is not stored twice.
 func TestProducerEventsOverAMQPReachTheLogOnce(t *testing.T) {
 	r := startAMQPRig(t)
 	data := `{"integration":"stripe","operation":"charges.create","statusCode":200,"latencyMs":12}`
 	binary := amqp.Publishing{ContentType: "application/json", Body: []byte(data), Headers: amqp.Table{
 		"cloudEvents:specversion": "1.0", "cloudEvents:id": "bin-1", "cloudEvents:type": "integration_call_completed",
-		"cloudEvents:source": "billing team ☃", "cloudEvents_requestid": "r-1"}}
+		"cloudEvents:source": "urn:billing:team", "cloudEvents_requestid": "order 7 ☃ 100%"}}
 	structured := amqp.Publishing{ContentType: "application/cloudevents+json", Body: []byte(
 		`{"specversion":"1.0","id":"str-1","type":"integration_call_completed","source":"billing","data":` + data + `}`)}
 	for _, p := range []amqp.Publishing{binary, structured, binary} {
 		r.publish(t, "otp.events", p)
 	}
+	var fwd, dup float64
 	heraldtest.Eventually(t, 30*time.Second, "both events stored, the repeat seen", func() bool {
-		return r.bridge.Metric(t, `herald_bridge_messages_total{bridge="billing",kind="event",result="duplicate"}`) == 1 &&
-			r.bridge.Metric(t, `herald_bridge_messages_total{bridge="billing",kind="event",result="forwarded"}`) == 2
+		fwd = r.bridge.Metric(t, `herald_bridge_messages_total{bridge="billing",kind="event",result="forwarded"}`)
+		dup = r.bridge.Metric(t, `herald_bridge_messages_total{bridge="billing",kind="event",result="duplicate"}`)
+		return fwd+dup == 3
 	})
+	if fwd != 2 || dup != 1 {
+		t.Errorf("%v messages forwarded and %v duplicates, want 2 and 1", fwd, dup)
+	}
 	var ids []string
 	for _, e := range heraldtest.Events(t, r.platform.Bus, streams.Events, "events.integration_call_completed") {
 		ids = append(ids, e.ID)
-		if e.ID == "bin-1" && (e.Source != "billing team ☃" || e.RequestID != "r-1") {
+		if e.ID == "bin-1" && (e.Source != "urn:billing:team" || e.RequestID != "order 7 ☃ 100%") {
 			t.Errorf("binary mode: source %q request id %q", e.Source, e.RequestID)
 		}
 	}

@@ -139,19 +139,20 @@ func (d *deps) middleware(bridge string, poison message.Publisher, deadLetters s
 	return []message.HandlerMiddleware{middleware.CorrelationID, pq, r.Middleware, middleware.Recoverer}, nil
 }
 
-// forward publishes a message's events and counts what EVENTS made of
-// them.
+// forward publishes a message's events and counts the message: forwarded
+// if EVENTS stored any of them, duplicate if it had them all already.
 func (d *deps) forward(ctx context.Context, bridge string, ins []event.Input) error {
 	acks, err := d.intake.Events(ctx, ins)
 	if err != nil {
 		return err
 	}
+	r := resultDuplicate
 	for _, a := range acks {
-		r := resultForwarded
-		if a.Duplicate {
-			r = resultDuplicate
+		if !a.Duplicate {
+			r = resultForwarded
 		}
-		d.metrics.messages.WithLabelValues(bridge, kindEvent, r).Inc()
 	}
+	d.metrics.messages.WithLabelValues(bridge, kindEvent, r).Inc()
+	d.log.Debug("bridged events", "bridge", bridge, "events", len(acks), "result", r)
 	return nil
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/config"
 	"github.com/heraldhq/herald/pkg/event"
 )
@@ -159,7 +158,7 @@ func (o *outbox) handle(msg *message.Message) error {
 	start := time.Now()
 	name := o.cfg.Name
 	defer func() { o.d.metrics.duration.WithLabelValues(name, kindEvent).Observe(time.Since(start).Seconds()) }()
-	acks, err := o.forward(msg)
+	err := o.forward(msg)
 	var rej *Rejection
 	switch {
 	case errors.As(err, &rej):
@@ -175,14 +174,6 @@ func (o *outbox) handle(msg *message.Message) error {
 		o.d.log.Warn("outbox row not forwarded yet: it and the rows after it wait", "bridge", name, "row", msg.UUID, "err", err)
 		return err
 	}
-	result := resultDuplicate
-	for _, a := range acks {
-		if !a.Duplicate {
-			result = resultForwarded
-		}
-	}
-	o.d.metrics.messages.WithLabelValues(name, kindEvent, result).Inc()
-	o.d.log.Debug("outbox row forwarded", "bridge", name, "row", msg.UUID, "events", len(acks), "result", result)
 	return nil
 }
 
@@ -191,16 +182,16 @@ func (o *outbox) handle(msg *message.Message) error {
 // refused by JetStream on every try and hold the outbox for ever.
 const maxPayload = 1 << 20
 
-func (o *outbox) forward(msg *message.Message) ([]bus.Ack, error) {
+func (o *outbox) forward(msg *message.Message) error {
 	if len(msg.Payload) > maxPayload {
-		return nil, rejectf("body_too_large", "the payload is %d bytes; at most %d", len(msg.Payload), maxPayload)
+		return rejectf("body_too_large", "the payload is %d bytes; at most %d", len(msg.Payload), maxPayload)
 	}
 	ins, err := event.ParseInputs(msg.Payload)
 	if err != nil {
 		if r := inputRejection(err); IsRejection(r) {
-			return nil, r
+			return r
 		}
-		return nil, rejectf("invalid_json", "%v", err)
+		return rejectf("invalid_json", "%v", err)
 	}
 	for i := range ins {
 		if ins[i].ID != "" {
@@ -211,7 +202,7 @@ func (o *outbox) forward(msg *message.Message) ([]bus.Ack, error) {
 			ins[i].ID += "-" + strconv.Itoa(i)
 		}
 	}
-	return o.d.intake.Events(msg.Context(), ins)
+	return o.d.forward(msg.Context(), o.cfg.Name, ins)
 }
 
 // outboxSchema is watermill-sql's PostgreSQL schema for the outbox that

@@ -231,7 +231,7 @@ func checkBridge(f *config.File, c Core, targets []string) error {
 	if err != nil {
 		return err
 	}
-	if bc.Herald.Own && !slices.Contains(targets, Dispatcher) {
+	if bc.Herald.Own && len(bc.AMQP) > 0 && !slices.Contains(targets, Dispatcher) {
 		return fmt.Errorf("%w: bridge.herald.url: the dispatcher target does not run in this process; set the URL of Herald's HTTP API (or HERALD_BRIDGE_HERALD_URL)", config.ErrInvalid)
 	}
 	return nil
