@@ -21,7 +21,11 @@ const (
 	resultRejected    = "rejected"  // to the producer's dead letters
 )
 
-var results = []string{resultSent, resultSMSFailed, resultRateLimited, resultForwarded, resultDuplicate, resultRejected}
+// results are each kind's possible results.
+var results = map[string][]string{
+	kindOTPSend: {resultSent, resultSMSFailed, resultRateLimited, resultRejected},
+	kindEvent:   {resultForwarded, resultDuplicate, resultRejected},
+}
 
 type metrics struct {
 	messages *prometheus.CounterVec
@@ -48,17 +52,18 @@ func newMetrics(reg *prometheus.Registry, cfg Config) *metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"bridge", "kind"}),
 	}
-	var bridges []string
+	kinds := map[string][]string{}
 	for _, a := range cfg.AMQP {
-		bridges = append(bridges, a.Name)
+		kinds[a.Name] = []string{kindOTPSend, kindEvent}
 	}
 	for _, o := range cfg.Outbox {
-		bridges = append(bridges, o.Name)
+		kinds[o.Name] = []string{kindEvent}
 	}
-	for _, b := range bridges {
+	for b, ks := range kinds {
 		m.retries.WithLabelValues(b)
-		for _, k := range []string{kindOTPSend, kindEvent} {
-			for _, r := range results {
+		for _, k := range ks {
+			m.duration.WithLabelValues(b, k)
+			for _, r := range results[k] {
 				m.messages.WithLabelValues(b, k, r)
 			}
 		}

@@ -19,16 +19,23 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/heraldhq/herald/pkg/heraldtest"
+	"github.com/heraldhq/herald/services/herald/app"
 	"github.com/heraldhq/herald/services/herald/app/apptest"
 )
 
 // notMetrics are herald_ names docs/ mention that are not metrics.
 var notMetrics = map[string]string{
-	"herald_step": "the Slack message metadata key (docs/notifier.md)",
+	"herald_step":              "the Slack message metadata key (docs/notifier.md)",
+	"herald_outbox":            "the outbox table's default name (docs/bridges.md)",
+	"herald_outbox_offsets":    "the outbox's offsets table",
+	"herald_outbox_rejected":   "the outbox's rejected rows",
+	"herald_outbox_offset_seq": "the outbox's sequence",
+	"herald_code":              "a rejected row's metadata key",
 }
 
 // TestMetricsConventions lints a real scrape of the whole platform (every
-// target, after an OTP send so that the sends' series exist) with promlint,
+// target, the bridge too, on a real PostgreSQL outbox; after an OTP send so
+// that the sends' series exist) with promlint,
 // and checks that every metric docs/ and the README name is exposed — the
 // counters already in a scrape taken before anything happened — and
 // herald_build_info.
@@ -36,7 +43,10 @@ func TestMetricsConventions(t *testing.T) {
 	f2s := heraldtest.NewFast2SMS(t)
 	t.Setenv("FAST2SMS_API_KEY", f2s.APIKey)
 	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
-	a := apptest.StartApp(t, apptest.WithConfig(fmt.Sprintf(`
+	pg := heraldtest.StartPostgres(t)
+	a := apptest.StartApp(t, apptest.WithTargets(append(app.AllTargets(), app.Bridge)...), apptest.WithConfig(fmt.Sprintf(`
+bridge:
+  outbox: [{name: shop, dsn: %q}]
 otp:
   sealKey: %q
   hashKey: %q
@@ -45,7 +55,7 @@ otp:
   defaults: {resendCooldown: 0s}
 providers:
   fast2sms: {baseURL: %q, timeout: 2s, retries: 2, backoff: 50ms}
-%s`, key, key, f2s.URL, heraldtest.BankApp("dlt_with_fallback"))))
+%s`, pg.DSN, key, key, f2s.URL, heraldtest.BankApp("dlt_with_fallback"))))
 
 	atStart := scrape(t, a)
 	if r := a.Do(t, "POST", "/v1/otp/send", map[string]string{"app": "bank", "phone": "+919812345678"}); r.Status != http.StatusOK {
