@@ -310,3 +310,43 @@ func TestProducerEventsOverAMQPReachTheLogOnce(t *testing.T) {
 		t.Errorf("EVENTS holds %v, want bin-1 and str-1 once each", ids)
 	}
 }
+
+// TestTheBridgeSendsWithItsOwnKeyAndOnlyForTheAppsItIsScopedTo: on a
+// platform with API keys, the bridge's sends carry its producer key
+// (HERALD_BRIDGE_KEY); a request for an app the key is not scoped to is
+// refused as over HTTP, to the dead-letter exchange, and sends nothing.
+func TestTheBridgeSendsWithItsOwnKeyAndOnlyForTheAppsItIsScopedTo(t *testing.T) {
+	f2s := heraldtest.NewFast2SMS(t)
+	t.Setenv("FAST2SMS_API_KEY", f2s.APIKey)
+	key := heraldtest.ProducerKey(t, "billing-bridge", []string{"bank"}, nil)
+	t.Setenv("HERALD_BRIDGE_KEY", key.Secret)
+	shop := strings.Replace(strings.TrimPrefix(heraldtest.BankApp("dlt_only"), "apps:\n"), "  bank:", "  shop:", 1)
+	pc := platformConfig(f2s) + shop + heraldtest.KeysYAML(t, key)
+	r := &amqpRig{f2s: f2s, rabbit: rabbit.Node(t).VHost(t)}
+	r.platform = apptest.StartApp(t, apptest.WithConfig(pc))
+	r.cfg = pc + fmt.Sprintf(`
+bridge:
+  herald: {url: %q}
+  amqp: [{name: billing, url: %q, exchange: %s, deadLetterExchange: %s}]
+`, r.platform.URL, r.rabbit.URL, exchange, deadLetters)
+	r.bridge = r.startBridge(t)
+	r.ch = r.rabbit.Channel(t)
+	replyTo, replies := r.queue(t, "", "")
+	_, dead := r.queue(t, deadLetters, "#")
+
+	r.publish(t, "otp.send", sendRequest("for-bank", phone(1), replyTo))
+	if o := readOutcome(t, replies); o.Status != "sent" {
+		t.Errorf("a send for bank, which the key may send for: %+v", o)
+	}
+	other := amqp.Publishing{MessageId: "for-shop", ReplyTo: replyTo, Body: fmt.Appendf(nil, `{"app":"shop","phone":%q}`, phone(2))}
+	r.publish(t, "otp.send", other)
+	if o := readOutcome(t, replies); o.Status != "rejected" || o.Error != "forbidden" {
+		t.Errorf("a send for shop: %+v, want rejected forbidden", o)
+	}
+	if m := next(t, dead, "the refused send"); m.MessageId != "for-shop" {
+		t.Errorf("dead letter %s", m.MessageId)
+	}
+	if n := len(f2s.Requests()); n != 1 {
+		t.Errorf("%d SMS, want 1", n)
+	}
+}
