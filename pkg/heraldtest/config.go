@@ -1,7 +1,9 @@
 package heraldtest
 
 import (
+	"encoding/base64"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/heraldhq/herald/pkg/event"
@@ -33,4 +35,21 @@ func Catalog(t testing.TB) *event.Catalog {
 		t.Fatal(err)
 	}
 	return cat
+}
+
+// OTPPlatform is herald.yaml for the platform sending bank's OTPs
+// (BankApp with policy) through f2s: fixed seal and hash keys (processes
+// sharing the config can open each other's seals) and no rate limits, so
+// that a test's or a benchmark's load is sent as it comes.
+func OTPPlatform(f2s *Fast2SMS, policy string) string {
+	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
+	return fmt.Sprintf(`
+otp:
+  sealKey: %q
+  hashKey: %q
+  deliveryTimeout: 8s
+  defaults: {resendCooldown: 0s, perPhone: {count: 0}, perApp: {rate: 0}}
+providers:
+  fast2sms: {baseURL: %q, timeout: 2s, retries: 1, backoff: 50ms}
+%s`, key, key, f2s.URL, BankApp(policy))
 }

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -34,16 +32,7 @@ func TestABridgeSIGKILLedMidStreamAndRestartedLosesAndDoublesNothing(t *testing.
 		slow[i] = heraldtest.Fast2SMSReply{HTTPStatus: 200, Delay: 40 * time.Millisecond}
 	}
 	f2s.Script(slow...)
-	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
-	platform := apptest.StartApp(t, apptest.WithConfig(fmt.Sprintf(`
-otp:
-  sealKey: %q
-  hashKey: %q
-  deliveryTimeout: 8s
-  defaults: {resendCooldown: 0s, perPhone: {count: 0}, perApp: {rate: 0}}
-providers:
-  fast2sms: {baseURL: %q, timeout: 2s, retries: 1, backoff: 50ms}
-%s`, key, key, f2s.URL, heraldtest.BankApp("dlt_only"))))
+	platform := apptest.StartApp(t, apptest.WithConfig(heraldtest.OTPPlatform(f2s, "dlt_only")))
 	cfgFile := filepath.Join(t.TempDir(), "herald.yaml")
 	cfg := fmt.Sprintf(`
 bridge:
