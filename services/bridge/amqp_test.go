@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,9 +65,9 @@ bridge:
 	return r
 }
 
-func (r *amqpRig) startBridge(t testing.TB) *apptest.App {
-	return apptest.StartApp(t, apptest.WithTargets(app.Bridge), apptest.WithConfig(r.cfg),
-		apptest.WithNATS(r.platform.NATSURL), apptest.WithNATSCredsDir(bus.CredsDir(r.platform.DataDir)))
+func (r *amqpRig) startBridge(t testing.TB, opts ...apptest.AppOption) *apptest.App {
+	return apptest.StartApp(t, append([]apptest.AppOption{apptest.WithTargets(app.Bridge), apptest.WithConfig(r.cfg),
+		apptest.WithNATS(r.platform.NATSURL), apptest.WithNATSCredsDir(bus.CredsDir(r.platform.DataDir))}, opts...)...)
 }
 
 // queue declares a test queue bound to exchange with key and consumes it.
@@ -338,4 +339,79 @@ bridge:
 	if n := len(f2s.Requests()); n != 1 {
 		t.Errorf("%d SMS, want 1", n)
 	}
+}
+
+// TestTwoBridgesOnOneQueueShareItsRequestsAndLogNoPhoneNumber: bridge
+// processes on one queue are competing consumers: each request is handled
+// by one of them, once, and both take a share. Neither logs a phone
+// number, whatever became of the request.
+func TestTwoBridgesOnOneQueueShareItsRequestsAndLogNoPhoneNumber(t *testing.T) {
+	r := startAMQPRig(t)
+	var logs [2]syncBuffer
+	bridges := []*apptest.App{r.bridge}
+	r.bridge.Stop(t) // (restarted below with its log captured)
+	bridges[0] = r.startBridge(t, apptest.WithLogOutput(&logs[0]))
+	bridges = append(bridges, r.startBridge(t, apptest.WithLogOutput(&logs[1])))
+	replyTo, replies := r.queue(t, "", "")
+	const n = 40
+	var phones []string
+	for i := range n {
+		p := phone(1000 + i)
+		if i == n-1 {
+			p = "+9198123" // too short: refused, its detail about the number
+		}
+		phones = append(phones, p)
+		r.publish(t, "otp.send.bank", sendRequest(fmt.Sprintf("req-%d", i), p, replyTo))
+	}
+	seen := map[string]int{}
+	for range n {
+		seen[readOutcome(t, replies).IdempotencyKey]++
+	}
+	if len(seen) != n {
+		t.Errorf("%d requests answered, want %d", len(seen), n)
+	}
+	var shares []float64
+	heraldtest.Eventually(t, 10*time.Second, "every request counted", func() bool {
+		shares = nil
+		for _, b := range bridges {
+			shares = append(shares, b.Metric(t, `herald_bridge_messages_total{bridge="billing",kind="otp_send",result="sent"}`)+
+				b.Metric(t, `herald_bridge_messages_total{bridge="billing",kind="otp_send",result="rejected"}`))
+		}
+		return shares[0]+shares[1] == n
+	})
+	if shares[0] == 0 || shares[1] == 0 {
+		t.Errorf("the bridges handled %v requests, want both a share of %d", shares, n)
+	}
+	if got := len(r.f2s.Requests()); got != n-1 {
+		t.Errorf("%d SMS, want %d", got, n-1)
+	}
+	if !strings.Contains(logs[0].String()+logs[1].String(), "send request rejected") {
+		t.Error("the refused request was not logged")
+	}
+	for i := range logs {
+		text := logs[i].String()
+		for _, p := range phones {
+			if strings.Contains(text, strings.TrimPrefix(p, "+91")) {
+				t.Errorf("bridge %d logged the number %s", i, p)
+			}
+		}
+	}
+}
+
+// syncBuffer is a log sink two goroutines may write.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
