@@ -190,9 +190,12 @@ func (b *amqpBridge) handle(msg *message.Message) error {
 	start := time.Now()
 	ins, isEvent, err := parseEvents(msg)
 	if !isEvent {
-		err = b.send(msg)
+		err = b.send(msg) // (the API refuses a body too large: 413)
 		b.d.metrics.duration.WithLabelValues(b.cfg.Name, kindOTPSend).Observe(time.Since(start).Seconds())
 		return err
+	}
+	if err == nil {
+		err = checkSize(msg.Payload)
 	}
 	if err == nil {
 		err = b.d.forward(msg.Context(), b.cfg.Name, ins)

@@ -237,6 +237,9 @@ func TestWhatHeraldRefusesGoesToTheDeadLetterExchangeWithTheReason(t *testing.T)
 		{"no message id", amqp.Publishing{ReplyTo: replyTo, Body: []byte(`{"app":"bank","phone":"+919800000001"}`)}, "missing_idempotency_key"},
 		{"a Herald-owned event", amqp.Publishing{ContentType: "application/cloudevents+json",
 			Body: []byte(`{"specversion":"1.0","id":"e1","type":"otp_verified","source":"billing","data":{"app":"bank","attempts":1}}`)}, "forbidden_event_type"},
+		{"an event too large for the log", amqp.Publishing{ContentType: "application/cloudevents+json",
+			Body: []byte(`{"specversion":"1.0","id":"e3","type":"integration_call_completed","source":"billing","data":{"integration":"stripe","operation":"` +
+				strings.Repeat("x", 1<<20) + `","statusCode":200,"latencyMs":1}}`)}, "body_too_large"},
 		{"an event against its schema", amqp.Publishing{ContentType: "application/cloudevents+json",
 			Body: []byte(`{"specversion":"1.0","id":"e2","type":"integration_call_completed","source":"billing","data":{"integration":"stripe"}}`)}, "schema_violation"},
 	}

@@ -34,6 +34,20 @@ func IsRejection(err error) bool {
 	return errors.As(err, &r)
 }
 
+// maxPayload is POST /v1/events' default body limit (http.maxBodyBytes),
+// within the EVENTS stream's 1 MiB message limit: a message above it would
+// be refused by JetStream on every try and, retried, hold its queue or
+// outbox for ever.
+const maxPayload = 1 << 20
+
+// checkSize refuses a message above maxPayload.
+func checkSize(payload []byte) error {
+	if len(payload) > maxPayload {
+		return rejectf("body_too_large", "the payload is %d bytes; at most %d", len(payload), maxPayload)
+	}
+	return nil
+}
+
 // intake does for a bridged message exactly what the HTTP API does for a
 // request: events are checked as POST /v1/events checks them and published
 // with the bridge role; OTP sends are POST /v1/otp/send calls.

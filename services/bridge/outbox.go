@@ -177,14 +177,9 @@ func (o *outbox) handle(msg *message.Message) error {
 	return nil
 }
 
-// maxPayload is POST /v1/events' default body limit (http.maxBodyBytes),
-// within the EVENTS stream's 1 MiB message limit: a row above it would be
-// refused by JetStream on every try and hold the outbox for ever.
-const maxPayload = 1 << 20
-
 func (o *outbox) forward(msg *message.Message) error {
-	if len(msg.Payload) > maxPayload {
-		return rejectf("body_too_large", "the payload is %d bytes; at most %d", len(msg.Payload), maxPayload)
+	if err := checkSize(msg.Payload); err != nil {
+		return err
 	}
 	ins, err := event.ParseInputs(msg.Payload)
 	if err != nil {
