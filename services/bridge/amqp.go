@@ -123,7 +123,11 @@ func addAMQP(r *message.Router, c AMQPConfig, d *deps) (source, error) {
 		return nil
 	}
 	closeAll := func() error {
-		return errors.Join(sub.Close(), b.replies.Close(), b.outcomes.Close(), b.dead.Close(), conn.Close())
+		errs := []error{sub.Close(), b.replies.Close(), b.dead.Close()}
+		if b.outcomes != nil {
+			errs = append(errs, b.outcomes.Close())
+		}
+		return errors.Join(append(errs, conn.Close())...)
 	}
 	return source{name: c.Name, ready: ready, close: closeAll}, nil
 }
@@ -174,11 +178,10 @@ func (b *amqpBridge) publishers() error {
 	if b.dead, err = wamqp.NewPublisherWithConnection(b.config(b.cfg.DeadLetterExchange, same), b.d.wlog, b.conn); err != nil {
 		return fmt.Errorf("dead-letter publisher: %w", err)
 	}
-	out := b.cfg.OutcomeExchange
-	if out == "" {
-		out = b.cfg.DeadLetterExchange // never used: outcomes without a destination are not published
+	if b.cfg.OutcomeExchange == "" {
+		return nil // outcomes of sends without reply-to are not published
 	}
-	if b.outcomes, err = wamqp.NewPublisherWithConnection(b.config(out, same), b.d.wlog, b.conn); err != nil {
+	if b.outcomes, err = wamqp.NewPublisherWithConnection(b.config(b.cfg.OutcomeExchange, same), b.d.wlog, b.conn); err != nil {
 		return fmt.Errorf("outcome publisher: %w", err)
 	}
 	return nil
@@ -275,7 +278,7 @@ func (b *amqpBridge) publishOutcome(req *message.Message, out Outcome) error {
 	if to := req.Metadata.Get(metaReplyTo); to != "" {
 		return b.replies.Publish(to, m)
 	}
-	if b.cfg.OutcomeExchange == "" {
+	if b.outcomes == nil {
 		return nil
 	}
 	app := out.App

@@ -114,16 +114,13 @@ func newBridge(lc fx.Lifecycle, cfg Config, in *intake, m *metrics, log *slog.Lo
 }
 
 // middleware is the stack every bridged message passes, outermost first:
-// the correlation id carried to what the handler produces; rejections (and
-// panics, which a retry would only repeat) to the producer's dead letters
-// through poison; what may pass retried with backoff, then handed back to
-// the broker; a panic turned into an error.
+// the correlation id carried to what the handler produces; rejections to
+// the producer's dead letters through poison; a panic logged, with its
+// stack, and refused as internal_error (a retry would only repeat it);
+// what may pass retried with backoff, then handed back to the broker; a
+// panic turned into an error.
 func (d *deps) middleware(bridge string, poison message.Publisher, deadLetters string, retry RetryConfig) ([]message.HandlerMiddleware, error) {
-	refused := func(err error) bool {
-		var p *middleware.RecoveredPanicError
-		return IsRejection(err) || errors.As(err, &p)
-	}
-	pq, err := middleware.PoisonQueueWithFilter(poison, deadLetters, refused)
+	pq, err := middleware.PoisonQueueWithFilter(poison, deadLetters, IsRejection)
 	if err != nil {
 		return nil, err
 	}
@@ -132,11 +129,32 @@ func (d *deps) middleware(bridge string, poison message.Publisher, deadLetters s
 		InitialInterval: retry.Initial.D(),
 		MaxInterval:     retry.Max.D(),
 		Multiplier:      2,
-		ShouldRetry:     func(p middleware.RetryParams) bool { return !refused(p.Err) },
+		ShouldRetry:     func(p middleware.RetryParams) bool { return !IsRejection(p.Err) && !isPanic(p.Err) },
 		OnRetryHook:     func(int, time.Duration) { d.metrics.retries.WithLabelValues(bridge).Inc() },
 		Logger:          d.wlog,
 	}
-	return []message.HandlerMiddleware{middleware.CorrelationID, pq, r.Middleware, middleware.Recoverer}, nil
+	return []message.HandlerMiddleware{middleware.CorrelationID, pq, d.panics(bridge), r.Middleware, middleware.Recoverer}, nil
+}
+
+func isPanic(err error) bool {
+	var p middleware.RecoveredPanicError
+	return errors.As(err, &p)
+}
+
+// panics turns a recovered panic into a rejection: the stack goes to the
+// log, not to the producer's dead letters.
+func (d *deps) panics(bridge string) message.HandlerMiddleware {
+	return func(h message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			out, err := h(msg)
+			var p middleware.RecoveredPanicError
+			if errors.As(err, &p) {
+				d.log.Error("bridged message: panic", "bridge", bridge, "messageId", msg.UUID, "panic", fmt.Sprint(p.V), "stack", p.Stacktrace)
+				return out, rejectf("internal_error", "Herald failed on this message (a bug, logged with message id %q); it is not retried", msg.UUID)
+			}
+			return out, err
+		}
+	}
 }
 
 // forward publishes a message's events and counts the message: forwarded
