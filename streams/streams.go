@@ -63,6 +63,10 @@ type Def struct {
 type Override struct {
 	MaxAge   *config.Duration `yaml:"maxAge"`
 	MaxBytes *config.Bytes    `yaml:"maxBytes"`
+	// Duplicates is the Nats-Msg-Id de-duplication window: how long a
+	// repeat of an event (a producer's retry, a bridge's redelivery after a
+	// crash) is recognised. Longer costs the server memory per id.
+	Duplicates *config.Duration `yaml:"duplicates"`
 }
 
 // Config is herald.yaml's streams section.
@@ -122,6 +126,13 @@ func Load(cfg Config, extra ...fs.FS) ([]Def, error) {
 			}
 			if o.MaxBytes != nil {
 				defs[i].MaxBytes = *o.MaxBytes
+			}
+			if o.Duplicates != nil {
+				defs[i].Duplicates = *o.Duplicates
+			}
+			if d := defs[i]; d.Duplicates < 0 || (d.MaxAge > 0 && d.Duplicates > d.MaxAge) {
+				return nil, fmt.Errorf("%w: streams.overrides.%s.duplicates: %s must be between 0 and the stream's maxAge (%s)",
+					config.ErrInvalid, d.Name, d.Duplicates.D(), d.MaxAge.D())
 			}
 		}
 	}

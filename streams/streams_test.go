@@ -1,6 +1,7 @@
 package streams_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -32,6 +33,27 @@ func TestDefinitionsLoadWithOverrides(t *testing.T) {
 	}
 	if c.MaxAge != 24*time.Hour || c.Replicas != 3 || !c.DenyDelete || c.Subjects[0] != "events.>" {
 		t.Errorf("EVENTS config %+v", c)
+	}
+}
+
+// The duplicates window can be made longer than the definition's 2m (a
+// bridge down longer than that after a crash), never longer than maxAge.
+func TestTheDuplicatesWindowIsOverriddenWithinMaxAge(t *testing.T) {
+	day, hour, week := config.Duration(24*time.Hour), config.Duration(time.Hour), config.Duration(7*24*time.Hour)
+	defs, err := streams.Load(streams.Config{Replicas: 1, Overrides: map[string]streams.Override{"EVENTS": {Duplicates: &day}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range defs {
+		if d.Name == streams.Events {
+			if c, _ := d.StreamConfig(1); c.Duplicates != 24*time.Hour {
+				t.Errorf("EVENTS duplicates %v, want 24h", c.Duplicates)
+			}
+		}
+	}
+	_, err = streams.Load(streams.Config{Replicas: 1, Overrides: map[string]streams.Override{"EVENTS": {MaxAge: &hour, Duplicates: &week}}})
+	if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "streams.overrides.EVENTS.duplicates") {
+		t.Errorf("a window above maxAge: %v", err)
 	}
 }
 
