@@ -16,9 +16,20 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// postgresBin holds Debian's PostgreSQL 15 server binaries (package
-// postgresql-15, which the postgresql package depends on).
-const postgresBin = "/usr/lib/postgresql/15/bin"
+// postgresBin is where Debian's postgresql package keeps the newest
+// installed server's binaries (/usr/lib/postgresql/<major>/bin: 15 on
+// Debian 12); the 15 path when none is installed, for the error message.
+func postgresBin() string {
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	best, bestMajor := "/usr/lib/postgresql/15/bin", -1
+	for _, d := range dirs {
+		major, err := strconv.Atoi(filepath.Base(filepath.Dir(d)))
+		if err == nil && major > bestMajor {
+			best, bestMajor = d, major
+		}
+	}
+	return best
+}
 
 // Postgres is a PostgreSQL server a test started from Debian's binaries:
 // its own data directory, a 127.0.0.1 port, its Unix socket in that
@@ -41,7 +52,8 @@ type Postgres struct {
 // A start measured 1.1 to 2 s (initdb, then the server), two at once.
 func StartPostgres(t testing.TB) *Postgres {
 	t.Helper()
-	mustBinary(t, filepath.Join(postgresBin, "postgres"), "postgresql")
+	bin := postgresBin()
+	mustBinary(t, filepath.Join(bin, "postgres"), "postgresql")
 	start := time.Now()
 	dir, cred := postgresDir(t)
 	pass := randomToken()
@@ -55,7 +67,7 @@ func StartPostgres(t testing.TB) *Postgres {
 	pwfile := filepath.Join(dir, "pwfile")
 	writeFile(t, pwfile, pass+"\n")
 	chown(t, pwfile, cred)
-	initdb := exec.Command(filepath.Join(postgresBin, "initdb"), "-D", data, "-U", "herald",
+	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "herald",
 		"--pwfile="+pwfile, "--auth-host=scram-sha-256", "--auth-local=trust",
 		"-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
 	initdb.Dir = dir
@@ -69,7 +81,7 @@ func StartPostgres(t testing.TB) *Postgres {
 		t.Fatal(err)
 	}
 	defer log.Close()
-	cmd := exec.Command(filepath.Join(postgresBin, "postgres"), "-D", data,
+	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data,
 		"-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1",
 		"-c", "unix_socket_directories="+dir,
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
