@@ -70,3 +70,15 @@ func TestTargetsTakeAllAndTheBridge(t *testing.T) {
 		t.Errorf("an unknown target: %v", err)
 	}
 }
+
+// A RabbitMQ that does not answer stops the start and says which bridge;
+// the URL's password is not in the message.
+func TestABrokerThatDoesNotAnswerStopsTheStartWithoutThePassword(t *testing.T) {
+	srv := heraldtest.StartSecureServer(t)
+	yaml := "bridge:\n  herald: {url: http://127.0.0.1:9}\n  amqp: [{name: billing, url: 'amqp://u:secret@127.0.0.1:1/', exchange: sms, deadLetterExchange: d}]\n"
+	_, err := app.New(app.Options{ConfigYAML: yaml, Targets: []string{app.Bridge}, DataDir: t.TempDir(),
+		NATSURL: srv.ClientURL(), NATSCredsDir: srv.CredsDir, HTTPAddr: "127.0.0.1:0", Logger: heraldtest.Logger(t)})
+	if err == nil || !strings.Contains(err.Error(), "bridge billing: connecting to RabbitMQ") || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("error %v, want the bridge named and no password", err)
+	}
+}
