@@ -15,6 +15,7 @@ import (
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/heraldtest"
 	"github.com/heraldhq/herald/services/herald/app/apptest"
+	"github.com/heraldhq/herald/streams"
 )
 
 // A `herald serve --target bridge` process SIGKILLed while it relays a
@@ -109,5 +110,73 @@ bridge:
 	q, err := ch.QueueDeclarePassive("herald.billing", true, false, false, false, nil)
 	if err != nil || q.Messages != 0 {
 		t.Errorf("the bridge's queue: %+v, %v; want it empty", q, err)
+	}
+}
+
+// A `herald serve --target bridge` process forwarding an outbox SIGKILLed
+// mid-stream, then started again: every committed row's event is in
+// EVENTS once, in commit order. The position is committed in the
+// subscriber's transaction after the events are stored; what the dead
+// process forwarded without committing its position is read again and
+// de-duplicated by the event ids.
+func TestAnOutboxBridgeSIGKILLedMidStreamForwardsEveryRowOnceInOrder(t *testing.T) {
+	pg := heraldtest.StartPostgres(t)
+	platform := apptest.StartApp(t)
+	cfgFile := filepath.Join(t.TempDir(), "herald.yaml")
+	cfg := "bridge:\n  outbox: [{name: shop, batchSize: 1, pollInterval: 50ms}]\n"
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HERALD_BRIDGE_SHOP_DSN", pg.DSN)
+	serve := func() *serveProc {
+		return startServe(t, t.TempDir(), "--target", "bridge", "--nats", platform.NATSURL,
+			"--nats-creds-dir", bus.CredsDir(platform.DataDir), "--config", cfgFile)
+	}
+	// A first run creates the outbox; then the rows wait, all committed at
+	// once, for the run that is killed.
+	if code := serve().stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("herald serve exited %d", code)
+	}
+	db := pg.Conn(t)
+	const n = 2000
+	ctx := context.Background()
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		payload := fmt.Sprintf(`{"specversion":"1.0","id":"row-%d","type":"integration_call_completed","source":"shop",
+			"data":{"integration":"stripe","operation":"charges.create","statusCode":200,"latencyMs":%d}}`, i, i)
+		if _, err := tx.Exec(ctx, `INSERT INTO herald_outbox (uuid, payload, metadata, transaction_id)
+			VALUES ($1, $2, '{}', pg_current_xact_id())`, fmt.Sprintf("00000000-0000-0000-0000-%012d", i), payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stored := func() []string {
+		var ids []string
+		for _, e := range heraldtest.Events(t, platform.Bus, streams.Events, "events.integration_call_completed") {
+			ids = append(ids, e.ID)
+		}
+		return ids
+	}
+	killed := serve()
+	heraldtest.Eventually(t, 60*time.Second, "a tenth of the rows forwarded", func() bool { return len(stored()) >= n/10 })
+	killed.stop(t, syscall.SIGKILL)
+	if at := len(stored()); at >= n {
+		t.Fatalf("all %d rows were forwarded before the kill: nothing tested", at)
+	}
+	serve()
+	heraldtest.Eventually(t, 60*time.Second, "every row forwarded", func() bool { return len(stored()) >= n })
+	ids := stored()
+	if len(ids) != n {
+		t.Fatalf("%d events stored for %d rows", len(ids), n)
+	}
+	for i, id := range ids {
+		if want := fmt.Sprintf("row-%d", i); id != want {
+			t.Fatalf("event %d is %s, want %s: a row out of order, missing or twice", i, id, want)
+		}
 	}
 }
