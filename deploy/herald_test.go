@@ -11,11 +11,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"go.yaml.in/yaml/v3"
+
+	"github.com/heraldhq/herald/pkg/api"
 	"github.com/heraldhq/herald/pkg/bus"
 	"github.com/heraldhq/herald/pkg/config"
 	"github.com/heraldhq/herald/pkg/logging"
+	"github.com/heraldhq/herald/services/bridge"
 	"github.com/heraldhq/herald/services/herald/app"
 	"github.com/heraldhq/herald/streams"
 )
@@ -48,6 +53,10 @@ func runMain(m *testing.M) int {
 	}
 	return m.Run()
 }
+
+// deployedTargets are the targets deploy/ runs, each in its own units and
+// pods: the platform's four and the bridge.
+func deployedTargets() []string { return append(app.AllTargets(), app.Bridge) }
 
 // requireCommandLine fails unless the herald binary accepts args: every flag
 // exists and its value parses (herald <args> --help parses them all and runs
@@ -92,7 +101,7 @@ func checkHeraldYAML(t *testing.T, source string, b []byte) bus.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.CheckKnown("nats", "streams", "log", "http"); err != nil {
+	if err := f.CheckKnown("nats", "streams", "log", "http", "bridge"); err != nil {
 		t.Fatal(err)
 	}
 	nats, st, lg := bus.DefaultConfig(), streams.DefaultConfig(), logging.DefaultConfig()
@@ -108,4 +117,61 @@ func checkHeraldYAML(t *testing.T, source string, b []byte) bus.Config {
 		t.Errorf("%s: streams.replicas = %d, want 3 on the cluster", source, st.Replicas)
 	}
 	return nats
+}
+
+// bridgeSecrets decodes a herald.yaml's bridge section as herald serve
+// --target bridge does (strictly, every bridge checked) and returns the
+// environment variables that must carry its brokers' credentials, one per
+// bridge: herald.yaml holds none. Placeholders stand in for them here.
+func bridgeSecrets(t *testing.T, source string, b []byte) []string {
+	t.Helper()
+	var names struct {
+		Bridge struct {
+			AMQP []struct {
+				Name string `yaml:"name"`
+				URL  string `yaml:"url"`
+			} `yaml:"amqp"`
+			Outbox []struct {
+				Name string `yaml:"name"`
+				DSN  string `yaml:"dsn"`
+			} `yaml:"outbox"`
+		} `yaml:"bridge"`
+	}
+	if err := yaml.Unmarshal(b, &names); err != nil {
+		t.Fatalf("%s: %v", source, err)
+	}
+	var env []string
+	for _, a := range names.Bridge.AMQP {
+		if a.URL != "" {
+			t.Errorf("%s: bridge.amqp %s has its url inline: it is a secret's", source, a.Name)
+		}
+		e := bridgeEnv(a.Name, "URL")
+		t.Setenv(e, "amqp://placeholder@localhost:5672/")
+		env = append(env, e)
+	}
+	for _, o := range names.Bridge.Outbox {
+		if o.DSN != "" {
+			t.Errorf("%s: bridge.outbox %s has its dsn inline: it is a secret's", source, o.Name)
+		}
+		e := bridgeEnv(o.Name, "DSN")
+		t.Setenv(e, "postgres://placeholder@localhost:5432/db")
+		env = append(env, e)
+	}
+	f, err := config.Parse(source, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bridge.LoadConfig(f, api.DefaultConfig()); err != nil {
+		t.Fatalf("%s: %v", source, err)
+	}
+	if len(env) == 0 {
+		t.Fatalf("%s: no bridge configured: herald serve --target bridge would not start", source)
+	}
+	return env
+}
+
+// bridgeEnv is the variable a bridge's connection string comes from
+// (docs/bridges.md): HERALD_BRIDGE_<NAME>_<KEY>.
+func bridgeEnv(name, key string) string {
+	return "HERALD_BRIDGE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_" + key
 }

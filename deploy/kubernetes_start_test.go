@@ -19,10 +19,12 @@ import (
 // the files its volumes mount, under a temporary root, with real secrets made
 // as deploy/README.md makes them. The streams job applies the streams; every
 // target must become ready, and an OTP sent to the dispatcher pod must be
-// delivered by the provider-adapter pod.
+// delivered by the provider-adapter pod. The bridge pod, its secret
+// herald-bridge made for a PostgreSQL of the test, must be ready too and
+// forward a row of the example outbox.
 func TestKubernetesPodsStartOnTheCluster(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts a 3-node cluster and four herald processes")
+		t.Skip("starts a 3-node cluster, PostgreSQL and five herald processes")
 	}
 	m := loadManifests(t)
 	cluster := heraldtest.StartDeployCluster(t, "nats")
@@ -34,6 +36,17 @@ func TestKubernetesPodsStartOnTheCluster(t *testing.T) {
 		"secret/herald-http-keys/keys.yaml": keys,
 		"secret/herald-otp-keys/seal-key":   []byte(randomKey(t) + "\n"), // openssl's trailing newline
 		"secret/herald-otp-keys/hash-key":   []byte(randomKey(t) + "\n"),
+	}
+	pg := heraldtest.StartPostgres(t)
+	for k := range m.secrets["herald-bridge"].StringData {
+		switch {
+		case k == "HERALD_BRIDGE_KEY":
+			secrets["secret/herald-bridge/"+k] = []byte(producer.Secret)
+		case strings.HasSuffix(k, "_DSN"):
+			secrets["secret/herald-bridge/"+k] = []byte(pg.DSN)
+		default:
+			t.Fatalf("secret herald-bridge: no value for %s here", k)
+		}
 	}
 	ca, err := os.ReadFile(cluster.TLS.CA)
 	if err != nil {
@@ -81,7 +94,7 @@ func TestKubernetesPodsStartOnTheCluster(t *testing.T) {
 	}
 
 	urls := map[string]string{}
-	for _, target := range app.AllTargets() {
+	for _, target := range deployedTargets() {
 		pod := m.deployments[target].Spec.Template.Spec
 		c := pod.Containers[0]
 		// A pod per target: its own root, so that one target's files are not another's.
@@ -99,6 +112,27 @@ func TestKubernetesPodsStartOnTheCluster(t *testing.T) {
 				t.Fatalf("%s: env %s from an unsupported source", target, e.Name)
 			}
 		}
+		// envFrom: every key of the secret, as kubectl made it; an optional
+		// secret not made here is absent.
+		for _, ef := range c.EnvFrom {
+			if ef.SecretRef == nil {
+				t.Fatalf("%s: envFrom other than a secret", target)
+			}
+			name, optional := ef.SecretRef.Name, ef.SecretRef.Optional != nil && *ef.SecretRef.Optional
+			for k := range m.secrets[name].StringData {
+				v, ok := secrets["secret/"+name+"/"+k]
+				switch {
+				case ok:
+					env[k] = string(v)
+				case !optional:
+					t.Fatalf("%s: no content for secret %s's %s, which is not optional", target, name, k)
+				}
+			}
+		}
+		if target == app.Bridge {
+			// The dispatchers' Service is the dispatcher pod here.
+			env["HERALD_BRIDGE_HERALD_URL"] = urls[app.Dispatcher]
+		}
 		port := freePort(t)
 		env["HERALD_HTTP_ADDR"] = strings.Replace(env["HERALD_HTTP_ADDR"], ":8080", ":"+port, 1)
 		urls[target] = "http://127.0.0.1:" + port
@@ -109,4 +143,5 @@ func TestKubernetesPodsStartOnTheCluster(t *testing.T) {
 		startTarget(t, target, args, env)
 	}
 	servesAnOTP(t, urls, producer.Secret, "provider-adapter pod")
+	forwardsAnOutboxRow(t, pg.DSN, urls[app.Bridge])
 }

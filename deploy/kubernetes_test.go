@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -193,13 +194,13 @@ func TestKubernetesManifestsStartEveryTarget(t *testing.T) {
 		targets = append(targets, target)
 	}
 	slices.Sort(targets)
-	all := app.AllTargets()
+	all := deployedTargets()
 	slices.Sort(all)
 	if !slices.Equal(targets, all) {
 		t.Fatalf("Deployments for %q, want one per target %q", targets, all)
 	}
 	otpKeys := map[string]*corev1.SecretKeySelector{}
-	for _, target := range app.AllTargets() {
+	for _, target := range deployedTargets() {
 		t.Run(target, func(t *testing.T) {
 			d := m.deployments[target]
 			replicas := *d.Spec.Replicas
@@ -337,6 +338,66 @@ func TestKubernetesManifestsStartEveryTarget(t *testing.T) {
 				t.Errorf("%d Services and %d PodDisruptionBudgets select the pods, want 1 each", svc, pdb)
 			}
 		})
+	}
+}
+
+// TestKubernetesBridgeSecrets checks where the bridge's secrets are: its
+// producer key and the connection string of every bridge in herald-config's
+// bridge section in the secret herald-bridge, which only the bridge's pods
+// read, in full (not optional: it cannot run without); none inline; OTP
+// sends to the dispatchers' Service.
+func TestKubernetesBridgeSecrets(t *testing.T) {
+	m := loadManifests(t)
+	cm := m.configMaps["herald-config"]
+	want := append([]string{"HERALD_BRIDGE_KEY"}, bridgeSecrets(t, "ConfigMap herald-config", []byte(cm.Data["herald.yaml"]))...)
+	for _, k := range want {
+		m.secretKey(t, "herald-bridge", k)
+	}
+	for target, d := range m.deployments {
+		c := d.Spec.Template.Spec.Containers[0]
+		var fromBridge bool
+		for _, ef := range c.EnvFrom {
+			if ef.SecretRef != nil && ef.SecretRef.Name == "herald-bridge" {
+				fromBridge = true
+				if ef.SecretRef.Optional == nil || *ef.SecretRef.Optional {
+					t.Errorf("%s: envFrom herald-bridge is optional: without it the bridge would exit at start", target)
+				}
+			}
+		}
+		if fromBridge != (target == app.Bridge) {
+			t.Errorf("%s: envFrom herald-bridge is %v: only the bridge reads it", target, fromBridge)
+		}
+		for _, e := range c.Env {
+			if slices.Contains(want, e.Name) || strings.HasPrefix(e.Name, "HERALD_BRIDGE_") && e.Name != "HERALD_BRIDGE_HERALD_URL" {
+				t.Errorf("%s: env %s set in the manifest: it is herald-bridge's", target, e.Name)
+			}
+		}
+	}
+	c := m.deployments[app.Bridge].Spec.Template.Spec.Containers[0]
+	e, _ := envValue(c, "HERALD_BRIDGE_HERALD_URL")
+	u, err := url.Parse(e.Value)
+	if err != nil || u.Scheme != "http" {
+		t.Fatalf("HERALD_BRIDGE_HERALD_URL %q: want the dispatchers' Service (%v)", e.Value, err)
+	}
+	dispatchers := m.deployments[app.Dispatcher].Spec.Template.Labels
+	var found bool
+	for _, s := range m.services {
+		if s.Name+"."+s.Namespace+".svc" == u.Hostname() {
+			found = true
+			port := "80"
+			if len(s.Spec.Ports) > 0 {
+				port = strconv.Itoa(int(s.Spec.Ports[0].Port))
+			}
+			if u.Port() != "" && u.Port() != port || u.Port() == "" && port != "80" {
+				t.Errorf("HERALD_BRIDGE_HERALD_URL %s, but Service %s listens on %s", u, s.Name, port)
+			}
+			if !selects(s.Spec.Selector, dispatchers) {
+				t.Errorf("HERALD_BRIDGE_HERALD_URL %s: Service %s does not select the dispatchers", u, s.Name)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("HERALD_BRIDGE_HERALD_URL %s names no Service of the manifests", u)
 	}
 }
 

@@ -1,10 +1,12 @@
 package deploy_test
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/heraldhq/herald/pkg/access"
@@ -29,10 +32,12 @@ import (
 // filled in, /etc/herald and /var/lib under a temporary root, free ports),
 // each target's ExecStart as its own process. Every target must become ready
 // on its non-loopback address, and an OTP sent to the dispatcher must be
-// delivered by the separate provider adapter (they share the seal key).
+// delivered by the separate provider adapter (they share the seal key). The
+// bridge, with its drop-in's secrets file filled in for a PostgreSQL of the
+// test, must be ready too and forward a row of the example outbox.
 func TestSystemdLayoutStartsEveryTargetOnTheCluster(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts a 3-node cluster and four herald processes")
+		t.Skip("starts a 3-node cluster, PostgreSQL and five herald processes")
 	}
 	cluster := heraldtest.StartDeployCluster(t, "nats")
 	root := t.TempDir()
@@ -41,7 +46,7 @@ func TestSystemdLayoutStartsEveryTargetOnTheCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The credentials of the roles the targets run (no operator-admin) and the CA.
-	for _, r := range []access.Role{access.OperatorRead, access.Dispatcher, access.Producer, access.ProviderAdapter, access.Incident, access.Notifier} {
+	for _, r := range []access.Role{access.OperatorRead, access.Dispatcher, access.Producer, access.ProviderAdapter, access.Incident, access.Notifier, access.Bridge} {
 		copyFile(t, filepath.Join(cluster.CredsDir, access.CredsFile(r)), filepath.Join(etc, "nats", access.CredsFile(r)))
 	}
 	copyFile(t, cluster.TLS.CA, filepath.Join(etc, "nats/tls/ca.pem"))
@@ -70,9 +75,25 @@ func TestSystemdLayoutStartsEveryTargetOnTheCluster(t *testing.T) {
 		t.Fatalf("herald streams apply: %v\n%s", err, out)
 	}
 
-	exec := unitOptions(t, "systemd/herald@.service")["Service"]["ExecStart"][0]
+	// The bridge's secrets file, as an operator fills it in: its key, and
+	// the example outbox's DSN.
+	pg := heraldtest.StartPostgres(t)
+	bridgeSecrets := envFile(t, "systemd/env/bridge-secrets.env")
+	for k := range bridgeSecrets {
+		switch {
+		case k == "HERALD_BRIDGE_KEY":
+			bridgeSecrets[k] = producer.Secret
+		case strings.HasSuffix(k, "_DSN"):
+			bridgeSecrets[k] = pg.DSN
+		default:
+			t.Fatalf("bridge-secrets.env: no value for %s here", k)
+		}
+	}
+
+	svc := unitOptions(t, "systemd/herald@.service")["Service"]
+	exec := svc["ExecStart"][0]
 	urls := map[string]string{}
-	for _, target := range app.AllTargets() {
+	for _, target := range deployedTargets() {
 		own := envFile(t, filepath.Join("systemd/env", target+".env"))
 		host, _, err := net.SplitHostPort(own["HERALD_HTTP_ADDR"])
 		if err != nil {
@@ -85,9 +106,55 @@ func TestSystemdLayoutStartsEveryTargetOnTheCluster(t *testing.T) {
 		if err := os.MkdirAll(flagValue(t, args, "--data"), 0o700); err != nil {
 			t.Fatal(err)
 		}
-		startTarget(t, target, args[1:], shared, own)
+		envs := []map[string]string{shared, own}
+		if target == app.Bridge {
+			own["HERALD_BRIDGE_HERALD_URL"] = urls[app.Dispatcher]
+			envs = append(envs, bridgeSecrets)
+		}
+		if files := unitEnvFiles(t, svc, target); len(files) != len(envs) {
+			t.Fatalf("herald@%s reads %q: fill them in here", target, files)
+		}
+		startTarget(t, target, args[1:], envs...)
 	}
 	servesAnOTP(t, urls, producer.Secret, "provider adapter process")
+	forwardsAnOutboxRow(t, pg.DSN, urls[app.Bridge])
+}
+
+// forwardsAnOutboxRow commits an event into the example outbox (shop, table
+// herald_outbox, docs/bridges.md) and waits until the bridge at url counts
+// it forwarded to EVENTS: the bridge role's credentials, the DSN from its
+// secrets and the section work as deployed.
+func forwardsAnOutboxRow(t *testing.T, dsn, url string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `INSERT INTO herald_outbox (uuid, payload, metadata, transaction_id)
+		VALUES ('deploy-test-1', $1, '{}', pg_current_xact_id())`,
+		`{"specversion":"1.0","id":"deploy-test-1","type":"integration_call_completed","source":"shop",
+		  "data":{"integration":"stripe","operation":"charges.create","statusCode":200,"latencyMs":120}}`); err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	heraldtest.Eventually(t, 30*time.Second, "the outbox row forwarded", func() bool {
+		resp, err := client.Get(url + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "herald_bridge_messages_total{") && strings.Contains(line, `bridge="shop"`) &&
+				strings.Contains(line, `result="forwarded"`) && strings.HasSuffix(line, " 1") {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // startTarget runs herald with args and the two environment files, as

@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"bufio"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -89,7 +90,7 @@ func TestSystemdUnitStartsEveryTarget(t *testing.T) {
 		}
 	}
 	addrs := map[string]string{}
-	for _, target := range app.AllTargets() {
+	for _, target := range deployedTargets() {
 		t.Run(target, func(t *testing.T) {
 			args := strings.Fields(expandSpecifiers(svc["ExecStart"][0], target))
 			if args[0] != "/usr/local/bin/herald" {
@@ -108,13 +109,14 @@ func TestSystemdUnitStartsEveryTarget(t *testing.T) {
 			if rw := expandSpecifiers(strings.Join(svc["ReadWritePaths"], " "), target); rw != data {
 				t.Errorf("ReadWritePaths=%s, want the data directory %s only", rw, data)
 			}
-			var files []string
-			for _, f := range svc["EnvironmentFile"] {
-				files = append(files, expandSpecifiers(f, target))
-			}
+			files := unitEnvFiles(t, svc, target)
 			own := "/etc/herald/" + target + ".env"
-			if !slices.Equal(files, []string{"/etc/herald/herald.env", own}) {
-				t.Fatalf("EnvironmentFile = %q, want the shared file and %s, both required", files, own)
+			want := []string{"/etc/herald/herald.env", own}
+			if target == app.Bridge {
+				want = append(want, "/etc/herald/bridge-secrets.env")
+			}
+			if !slices.Equal(files, want) {
+				t.Fatalf("EnvironmentFile = %q, want %q, all required", files, want)
 			}
 			env := envFile(t, filepath.Join("systemd/env", target+".env"))
 			addr := env["HERALD_HTTP_ADDR"]
@@ -136,6 +138,73 @@ func TestSystemdUnitStartsEveryTarget(t *testing.T) {
 	} {
 		if got := svc[key]; len(got) != 1 || got[0] != want {
 			t.Errorf("%s=%q, want %q", key, got, want)
+		}
+	}
+}
+
+// unitEnvFiles are the environment files of herald@target: the template's,
+// then those of its drop-ins (systemd/herald@<target>.service.d/*.conf), in
+// the order systemd reads them.
+func unitEnvFiles(t *testing.T, svc map[string][]string, target string) []string {
+	t.Helper()
+	var files []string
+	for _, f := range svc["EnvironmentFile"] {
+		files = append(files, expandSpecifiers(f, target))
+	}
+	dropIns, err := filepath.Glob(filepath.Join("systemd", "herald@"+target+".service.d", "*.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dropIns {
+		files = append(files, unitOptions(t, d)["Service"]["EnvironmentFile"]...)
+	}
+	return files
+}
+
+// TestSystemdBridgeSecrets checks where herald@bridge's secrets are: its
+// producer key and every broker's connection string of herald-cluster.yaml in
+// the root-only file of its drop-in, as placeholders; none in bridge.env
+// (installed 0644) or herald.env (every target's); OTP sends to the
+// dispatcher's port.
+func TestSystemdBridgeSecrets(t *testing.T) {
+	b, err := os.ReadFile("herald-cluster.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append([]string{"HERALD_BRIDGE_KEY"}, bridgeSecrets(t, "herald-cluster.yaml", b)...)
+	slices.Sort(want)
+	secrets := envFile(t, "systemd/env/bridge-secrets.env")
+	var got []string
+	for k, v := range secrets {
+		got = append(got, k)
+		if !strings.HasPrefix(v, "<") || !strings.HasSuffix(v, ">") {
+			t.Errorf("bridge-secrets.env: %s is not a <placeholder>: no secret in the repository", k)
+		}
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("bridge-secrets.env sets %q, want %q (the key and one per bridge of herald-cluster.yaml)", got, want)
+	}
+	own, shared := envFile(t, "systemd/env/bridge.env"), envFile(t, "systemd/env/herald.env")
+	for _, k := range want {
+		if _, ok := own[k]; ok {
+			t.Errorf("bridge.env sets %s: a secret, for bridge-secrets.env", k)
+		}
+		if _, ok := shared[k]; ok {
+			t.Errorf("herald.env sets %s: every target would have it", k)
+		}
+	}
+	u, err := url.Parse(own["HERALD_BRIDGE_HERALD_URL"])
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" {
+		t.Fatalf("bridge.env: HERALD_BRIDGE_HERALD_URL %q is not the dispatcher's URL (%v)", own["HERALD_BRIDGE_HERALD_URL"], err)
+	}
+	_, port, _ := net.SplitHostPort(envFile(t, "systemd/env/dispatcher.env")["HERALD_HTTP_ADDR"])
+	if u.Port() != port {
+		t.Errorf("HERALD_BRIDGE_HERALD_URL %s, but herald@dispatcher listens on port %s", u, port)
+	}
+	for _, target := range app.AllTargets() {
+		if d, _ := filepath.Glob(filepath.Join("systemd", "herald@"+target+".service.d", "*")); len(d) > 0 {
+			t.Errorf("drop-ins %q: only the bridge has its own", d)
 		}
 	}
 }
