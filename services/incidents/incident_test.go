@@ -256,7 +256,13 @@ func TestRestartResumesFromTheCheckpoint(t *testing.T) {
 		sends = append(sends, send("failed", now.Add(-time.Hour+time.Duration(i)*time.Minute), i))
 	}
 	post(t, a, sends...)
-	heraldtest.Eventually(t, 10*time.Second, "caught up", func() bool { return list(t, a, "").Seq == lastSeq(t, a) })
+	// Caught up, and at rest: the clock escalates the incident to P1 after
+	// its `for: 1s`; a snapshot taken before that would differ from one
+	// after the restart by the escalation, not by the restart.
+	heraldtest.Eventually(t, 10*time.Second, "caught up, the incident at P1", func() bool {
+		p := list(t, a, "")
+		return p.Seq == lastSeq(t, a) && len(p.Incidents) == 1 && p.Incidents[0].Severity == "P1"
+	})
 	seqBefore, before := liveIncidents(t, a)
 	a.Restart(t)
 	// The projection resumes at the checkpoint saved on stop: it folds only
