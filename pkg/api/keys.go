@@ -203,21 +203,10 @@ func CheckProducerType(cat *event.Catalog, t string) error {
 	if err != nil {
 		return fmt.Errorf("%q is not an event type", t)
 	}
-	if d.Owner != event.OwnerProducer {
-		return fmt.Errorf("%s is published by Herald's %s only; producers may publish %s", t, d.Owner, strings.Join(ProducerTypes(cat), ", "))
+	if ie := cat.ProducerMay(d.Type); ie != nil {
+		return errors.New(ie.Detail)
 	}
 	return nil
-}
-
-// ProducerTypes lists the types producers may publish.
-func ProducerTypes(cat *event.Catalog) []string {
-	var out []string
-	for _, d := range cat.Defs() {
-		if d.Owner == event.OwnerProducer {
-			out = append(out, string(d.Type))
-		}
-	}
-	return out
 }
 
 // CheckApps reports a producer key scoped to an app that is not configured.

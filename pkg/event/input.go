@@ -239,3 +239,27 @@ func ParseBinary(header []string, get func(string) string, contentType string, b
 	in.Data = body
 	return in, nil
 }
+
+// ProducerTypes lists the types producers may publish.
+func (c *Catalog) ProducerTypes() []string {
+	var out []string
+	for _, d := range c.Defs() {
+		if d.Owner == OwnerProducer {
+			out = append(out, string(d.Type))
+		}
+	}
+	return out
+}
+
+// ProducerMay refuses (forbidden_event_type) a type of the catalog that
+// Herald's own services publish: a fact they record (an OTP verified, a
+// delivery completed) must never come from a producer, whichever way it
+// comes in. An unknown type is not its concern (ToEvents refuses it).
+func (c *Catalog) ProducerMay(t Type) *InputError {
+	d, err := c.Def(t)
+	if err != nil || d.Owner == OwnerProducer {
+		return nil
+	}
+	return inputErrorf("forbidden_event_type", "%s is published by Herald's %s only; producers may publish %s",
+		t, d.Owner, strings.Join(c.ProducerTypes(), ", "))
+}

@@ -73,9 +73,8 @@ func newIntake(b *bus.Bus, cl *classify.Classifier, cfg Config) *intake {
 func (in *intake) Events(ctx context.Context, ins []event.Input) ([]bus.Ack, error) {
 	cat := in.bus.Catalog
 	for i, e := range ins {
-		def, err := cat.Def(event.Type(e.Type))
-		if err == nil && def.Owner != event.OwnerProducer {
-			return nil, rejectf("forbidden_event_type", "event %d: %s is published by Herald's %s only", i, e.Type, def.Owner)
+		if ie := cat.ProducerMay(event.Type(e.Type)); ie != nil {
+			return nil, rejectf(ie.Code, "event %d: %s", i, ie.Detail)
 		}
 	}
 	events, err := cat.ToEvents(ins)

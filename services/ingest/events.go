@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/heraldhq/herald/pkg/api"
 	"github.com/heraldhq/herald/pkg/bus"
@@ -24,9 +23,8 @@ func checkOwners(ctx context.Context, cat *event.Catalog, ins []event.Input) err
 			continue // Catalog.ToEvents answers 400 unknown_event_type
 		}
 		var ae *api.Error
-		if def.Owner != event.OwnerProducer {
-			ae = api.Errorf(http.StatusForbidden, "forbidden_event_type", "%s is published by Herald's %s only; producers may publish %s",
-				in.Type, def.Owner, strings.Join(api.ProducerTypes(cat), ", "))
+		if ie := cat.ProducerMay(def.Type); ie != nil {
+			ae = api.Errorf(http.StatusForbidden, ie.Code, "%s", ie.Detail)
 		} else if err := api.AllowType(ctx, def.Type); err != nil && !errors.As(err, &ae) {
 			return err
 		}
