@@ -118,17 +118,20 @@ func (r compiled) matches(d *event.IntegrationCallCompleted) bool {
 		(r.re == nil || r.re.MatchString(d.Error))
 }
 
-// Event classifies an integration_call_completed event in place (its Data
-// as Catalog.Encode left it) and encodes it again, validated against its
-// schema; events of other types are left as they are.
-func (c *Classifier) Event(cat *event.Catalog, e *event.Event) error {
-	d, ok := e.Data.(event.IntegrationCallCompleted)
-	if !ok || !c.Integration(&d) {
-		return nil
-	}
-	e.Data, e.Raw = d, nil
-	if err := cat.Encode(e); err != nil {
-		return fmt.Errorf("classify %s: %w", e.ID, err)
+// Events classifies each integration_call_completed event in place (its
+// Data as Catalog.Encode left it) and encodes it again, validated against
+// its schema; events of other types are left as they are. An error is a
+// rule's fault: the classified data failed its schema.
+func (c *Classifier) Events(cat *event.Catalog, events ...*event.Event) error {
+	for _, e := range events {
+		d, ok := e.Data.(event.IntegrationCallCompleted)
+		if !ok || !c.Integration(&d) {
+			continue
+		}
+		e.Data, e.Raw = d, nil
+		if err := cat.Encode(e); err != nil {
+			return fmt.Errorf("classify %s: %w", e.ID, err)
+		}
 	}
 	return nil
 }

@@ -80,7 +80,7 @@ func TestClassifiedEventsAreEncodedAgainAndValid(t *testing.T) {
 	if err := cat.Encode(e); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Event(cat, e); err != nil {
+	if err := c.Events(cat, e); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(e.Raw), `"classification":"payment_required"`) || !strings.Contains(string(e.Raw), `"classificationReason":"Stripe`) {

@@ -81,10 +81,8 @@ func (in *intake) Events(ctx context.Context, ins []event.Input) ([]bus.Ack, err
 	if err != nil {
 		return nil, inputRejection(err)
 	}
-	for _, e := range events {
-		if err := in.classify.Event(cat, e); err != nil {
-			return nil, err // a classification rule's fault: retried, and logged
-		}
+	if err := in.classify.Events(cat, events...); err != nil {
+		return nil, err // a classification rule's fault: retried, and logged
 	}
 	acks, err := in.bus.Publish(ctx, events...)
 	if err != nil {

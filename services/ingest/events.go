@@ -67,11 +67,9 @@ func (h *eventsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, api.FromInput(err))
 		return
 	}
-	for _, e := range events {
-		if err := h.classify.Event(h.bus.Catalog, e); err != nil {
-			api.WriteError(w, err) // the classified data failed its schema: a rule's fault, 500
-			return
-		}
+	if err := h.classify.Events(h.bus.Catalog, events...); err != nil {
+		api.WriteError(w, err) // the classified data failed its schema: a rule's fault, 500
+		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), publishTimeout)
 	defer cancel()
