@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -350,7 +349,7 @@ bridge:
 // number, whatever became of the request.
 func TestTwoBridgesOnOneQueueShareItsRequestsAndLogNoPhoneNumber(t *testing.T) {
 	r := startAMQPRig(t)
-	var logs [2]syncBuffer
+	var logs [2]heraldtest.Buffer
 	bridges := []*apptest.App{r.bridge}
 	r.bridge.Stop(t) // (restarted below with its log captured)
 	bridges[0] = r.startBridge(t, apptest.WithLogOutput(&logs[0]))
@@ -399,22 +398,4 @@ func TestTwoBridgesOnOneQueueShareItsRequestsAndLogNoPhoneNumber(t *testing.T) {
 			}
 		}
 	}
-}
-
-// syncBuffer is a log sink two goroutines may write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -296,7 +296,7 @@ func rebuild(t testing.TB, b *bus.Bus) *notifier.State {
 func TestAckRacingResolveRebuildsTheSame(t *testing.T) {
 	const incidents = 30
 	b := heraldtest.JetStream(t)
-	n := start(t, b, notifier.DefaultConfig(), &syncBuffer{})
+	n := start(t, b, notifier.DefaultConfig(), &heraldtest.Buffer{})
 	var incs []*incident
 	for i := range incidents {
 		incs = append(incs, newIncident(t, b, fmt.Sprintf("inc-ac2%013d", i), "P3", map[string]string{"app": "shop"}).open())

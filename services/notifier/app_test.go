@@ -18,7 +18,7 @@ import (
 )
 
 func TestConsoleSinkIsTheDefaultAndPrintsReadableLines(t *testing.T) {
-	var out syncBuffer
+	var out heraldtest.Buffer
 	a := apptest.StartApp(t, apptest.WithTargets("notifier"), apptest.WithStdout(&out))
 	inc := newIncident(t, a.As(t, access.Incident), "inc-c0501e0000000001", "P2", map[string]string{"app": "shop", "provider": "fast2sms"})
 	inc.open().escalate("P1").resolve()

@@ -220,7 +220,7 @@ func TestCrashesInAGroupPostNothingTwice(t *testing.T) {
 	for _, inc := range incs {
 		inc.resolve()
 	}
-	start(t, b, cfg, &syncBuffer{})
+	start(t, b, cfg, &heraldtest.Buffer{})
 	waitSlack(t, s, "the shared root shows every incident resolved", func() bool {
 		for _, m := range s.Messages("C0K1") {
 			if m.ThreadTS == "" && strings.Contains(string(m.Blocks), "10 incidents · 0 open") {

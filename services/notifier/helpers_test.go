@@ -7,7 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -232,24 +231,6 @@ func count(t testing.TB, b *bus.Bus, filter string) int {
 		n += int(c)
 	}
 	return n
-}
-
-// syncBuffer is a bytes.Buffer safe for the console sink's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func blocksText(t testing.TB, raw json.RawMessage) string {

@@ -20,7 +20,7 @@ import (
 
 // pagerDutyApp runs the notifier routing every incident to the fake
 // PagerDuty, its routing key read from a file, its logs (debug) in logs.
-func pagerDutyApp(t *testing.T, pd *heraldtest.PagerDuty, logs *syncBuffer) *apptest.App {
+func pagerDutyApp(t *testing.T, pd *heraldtest.PagerDuty, logs *heraldtest.Buffer) *apptest.App {
 	t.Helper()
 	keyFile := filepath.Join(t.TempDir(), "pagerduty.key")
 	if err := os.WriteFile(keyFile, []byte(pd.RoutingKey+"\n"), 0o600); err != nil {
@@ -87,7 +87,7 @@ func actions(calls []heraldtest.PagerDutyCall) string {
 
 func TestPagerDutyTriggersUpdatesAcknowledgesAndResolvesOnceAcrossRestarts(t *testing.T) {
 	pd := heraldtest.StartPagerDuty(t)
-	var logs syncBuffer
+	var logs heraldtest.Buffer
 	a := pagerDutyApp(t, pd, &logs)
 	const id = "inc-9d0000000000001a"
 	inc := newIncident(t, a.As(t, access.Incident), id, "P2", map[string]string{"app": "shop", "provider": "fast2sms"})
@@ -153,7 +153,7 @@ func TestPagerDutyTriggersUpdatesAcknowledgesAndResolvesOnceAcrossRestarts(t *te
 
 func TestPagerDutyRetriesRateLimitsAndServerErrorsAndGivesUpInvalidEvents(t *testing.T) {
 	pd := heraldtest.StartPagerDuty(t)
-	var logs syncBuffer
+	var logs heraldtest.Buffer
 	a := pagerDutyApp(t, pd, &logs)
 	const id = "inc-9d0000000000002b"
 	inc := newIncident(t, a.As(t, access.Incident), id, "P3", map[string]string{"app": "bank"})
@@ -203,7 +203,7 @@ func TestPagerDutyRetriesRateLimitsAndServerErrorsAndGivesUpInvalidEvents(t *tes
 
 func TestPagerDutyAcknowledgesNothingResolvedAndSkipsUnknownAcks(t *testing.T) {
 	pd := heraldtest.StartPagerDuty(t)
-	var logs syncBuffer
+	var logs heraldtest.Buffer
 	a := pagerDutyApp(t, pd, &logs)
 	const id = "inc-9d0000000000003c"
 	newIncident(t, a.As(t, access.Incident), id, "P1", map[string]string{"app": "shop"}).open().resolve()

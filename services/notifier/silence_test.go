@@ -240,7 +240,7 @@ func rederive(t *testing.T, b *bus.Bus) []string {
 	transitions := copyEvents(streams.Incidents)
 	cfg := notifier.DefaultConfig()
 	cfg.Routes = []notifier.Route{{Name: "shop", Match: event.SubscriptionMatch{App: "shop"}, Channels: []string{"C0SHOP"}}}
-	start(t, fresh, cfg, &syncBuffer{})
+	start(t, fresh, cfg, &heraldtest.Buffer{})
 	heraldtest.Eventually(t, 10*time.Second, "every transition routed again", func() bool {
 		return count(t, fresh, "notifications.notification_routed.*.*") == transitions
 	})
